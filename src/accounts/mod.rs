@@ -1,0 +1,114 @@
+//! Sign up, log in, log out. The user's identity lives only in the server-side session;
+//! no server function takes a user id from the browser.
+
+#[cfg(feature = "ssr")]
+mod domain;
+mod pages;
+#[cfg(feature = "ssr")]
+mod repo;
+#[cfg(feature = "ssr")]
+mod service;
+#[cfg(feature = "ssr")]
+mod session;
+
+pub use pages::{LoginPage, SignupPage};
+#[cfg(feature = "ssr")]
+pub use {
+    repo::prune_expired,
+    session::{current_user, require_login, require_user},
+};
+
+use crate::{error::ApiError, stripe::StripeMode};
+use leptos::prelude::*;
+use serde::{Deserialize, Serialize};
+
+/// What the browser may know about the logged-in user.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserView {
+    pub email: String,
+}
+
+/// Read by the page frame: who is logged in, and which Stripe the app talks to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionInfo {
+    pub user: Option<UserView>,
+    pub mode: StripeMode,
+}
+
+#[server(prefix = "/api", endpoint = "session")]
+pub async fn load_session() -> Result<SessionInfo, ApiError> {
+    let state = crate::state::AppState::get()?;
+    let user = session::current_user(&state.db)
+        .await?
+        .map(|u| UserView { email: u.email });
+    Ok(SessionInfo {
+        user,
+        mode: state.config.stripe_mode,
+    })
+}
+
+#[server(prefix = "/api", endpoint = "signup")]
+pub async fn signup(email: String, password: String, next: Option<String>) -> Result<(), ApiError> {
+    let state = crate::state::AppState::get()?;
+    let user = service::sign_up(&state.db, &email, &password).await?;
+    session::log_in(&session::extract().await?, user.id).await?;
+    leptos_axum::redirect(&domain::safe_next(next.as_deref()));
+    Ok(())
+}
+
+#[server(prefix = "/api", endpoint = "login")]
+pub async fn login(email: String, password: String, next: Option<String>) -> Result<(), ApiError> {
+    let state = crate::state::AppState::get()?;
+    let ip = session::client_ip().await;
+    let user = service::log_in(&state, &email, &password, &ip).await?;
+    session::log_in(&session::extract().await?, user.id).await?;
+    leptos_axum::redirect(&domain::safe_next(next.as_deref()));
+    Ok(())
+}
+
+#[server(prefix = "/api", endpoint = "logout")]
+pub async fn logout() -> Result<(), ApiError> {
+    session::extract()
+        .await?
+        .flush()
+        .await
+        .map_err(crate::error::AppError::from)?;
+    leptos_axum::redirect("/");
+    Ok(())
+}
+
+/// The auth actions and the session they change, shared by the nav and the forms so a
+/// login anywhere refreshes the page frame.
+#[derive(Clone, Copy)]
+pub struct Auth {
+    pub signup: ServerAction<Signup>,
+    pub login: ServerAction<Login>,
+    pub logout: ServerAction<Logout>,
+    pub session: Resource<Result<SessionInfo, ApiError>>,
+}
+
+pub fn provide_auth() {
+    let signup = ServerAction::<Signup>::new();
+    let login = ServerAction::<Login>::new();
+    let logout = ServerAction::<Logout>::new();
+    let session = Resource::new(
+        move || {
+            (
+                signup.version().get(),
+                login.version().get(),
+                logout.version().get(),
+            )
+        },
+        |_| load_session(),
+    );
+    provide_context(Auth {
+        signup,
+        login,
+        logout,
+        session,
+    });
+}
+
+pub fn use_auth() -> Auth {
+    expect_context::<Auth>()
+}

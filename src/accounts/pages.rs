@@ -1,0 +1,69 @@
+use super::use_auth;
+use crate::ui::{use_form_error, Field, FormBanner, PasswordField, SubmitButton};
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::hooks::use_query_map;
+
+/// The `next` query value, carried through the form so the user comes back to where the
+/// login wall stopped them. The server decides whether it is safe to follow.
+fn next_param() -> Memo<String> {
+    let query = use_query_map();
+    Memo::new(move |_| query.with(|q| q.get("next").unwrap_or_default()))
+}
+
+fn with_next(path: &str, next: &str) -> String {
+    if next.is_empty() {
+        path.to_owned()
+    } else {
+        format!("{path}?next={}", crate::ui::url_escape(next))
+    }
+}
+
+#[component]
+pub fn SignupPage() -> impl IntoView {
+    let action = use_auth().signup;
+    let error = use_form_error(action);
+    let next = next_param();
+    view! {
+        <Title text="Create your account"/>
+        <section class="auth-card card">
+            <h1>"Create your account"</h1>
+            <p class="muted">"Start with a free trial on any plan."</p>
+            <ActionForm action=action attr:class="form" attr:novalidate=true>
+                <FormBanner error/>
+                <input type="hidden" name="next" value=next/>
+                <Field label="Email" name="email" kind="email" autocomplete="email" error/>
+                <PasswordField label="Password" autocomplete="new-password" hint="At least 8 characters." error/>
+                <SubmitButton label="Create account" pending_label="Creating account…" pending=action.pending()/>
+            </ActionForm>
+            <p class="auth-switch">
+                "Already have an account? "
+                <a href=move || with_next("/login", &next.get())>"Log in"</a>
+            </p>
+        </section>
+    }
+}
+
+#[component]
+pub fn LoginPage() -> impl IntoView {
+    let action = use_auth().login;
+    let error = use_form_error(action);
+    let next = next_param();
+    view! {
+        <Title text="Log in"/>
+        <section class="auth-card card">
+            <h1>"Log in"</h1>
+            <ActionForm action=action attr:class="form" attr:novalidate=true>
+                <FormBanner error/>
+                <input type="hidden" name="next" value=next/>
+                <Field label="Email" name="email" kind="email" autocomplete="email" error/>
+                <PasswordField label="Password" autocomplete="current-password" error/>
+                <SubmitButton label="Log in" pending_label="Logging in…" pending=action.pending()/>
+            </ActionForm>
+            <p class="auth-switch">
+                "New here? "
+                <a href=move || with_next("/signup", &next.get())>"Create an account"</a>
+            </p>
+        </section>
+    }
+}

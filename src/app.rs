@@ -1,0 +1,67 @@
+//! The document shell and the route table.
+
+use crate::{
+    accounts::{provide_auth, LoginPage, SignupPage},
+    billing::BillingSettingsPage,
+    catalog::PricingPage,
+    subscriptions::DashboardPage,
+    ui::{HomePage, Layout, NotFound},
+};
+use leptos::prelude::*;
+use leptos_meta::{provide_meta_context, Link, Meta, MetaTags, Stylesheet, Title};
+use leptos_router::{
+    components::{Route, Router, Routes},
+    path, SsrMode,
+};
+
+pub fn shell(options: LeptosOptions) -> impl IntoView {
+    view! {
+        <!DOCTYPE html>
+        <html lang="en">
+            <head>
+                <meta charset="utf-8"/>
+                <meta name="viewport" content="width=device-width, initial-scale=1"/>
+                <HydrationScripts options/>
+                <MetaTags/>
+            </head>
+            <body>
+                <App/>
+            </body>
+        </html>
+    }
+}
+
+#[component]
+pub fn App() -> impl IntoView {
+    provide_meta_context();
+    provide_auth();
+
+    // Effects run only in the browser, so this marks the moment the page is interactive;
+    // end-to-end tests wait for it instead of racing hydration.
+    Effect::new(move |_| {
+        if let Some(body) = document().body() {
+            let _ = body.set_attribute("data-hydrated", "true");
+        }
+    });
+
+    view! {
+        <Stylesheet id="leptos" href="/pkg/saas-billing.css"/>
+        <Link rel="icon" href="/favicon.svg" type_="image/svg+xml"/>
+        <Meta name="description" content="A full-stack Rust SaaS that takes payments with Stripe correctly."/>
+        <Title formatter=|text: String| format!("{text} · saas-billing")/>
+        // Async rendering sends each page whole once its data is in: pages and their form
+        // errors then work without JavaScript, and redirects can still set real headers.
+        <Router>
+            <Layout>
+                <Routes fallback=NotFound>
+                    <Route path=path!("") view=HomePage ssr=SsrMode::Async/>
+                    <Route path=path!("pricing") view=PricingPage ssr=SsrMode::Async/>
+                    <Route path=path!("signup") view=SignupPage ssr=SsrMode::Async/>
+                    <Route path=path!("login") view=LoginPage ssr=SsrMode::Async/>
+                    <Route path=path!("dashboard") view=DashboardPage ssr=SsrMode::Async/>
+                    <Route path=path!("settings/billing") view=BillingSettingsPage ssr=SsrMode::Async/>
+                </Routes>
+            </Layout>
+        </Router>
+    }
+}

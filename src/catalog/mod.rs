@@ -1,0 +1,73 @@
+//! Products and prices. The tables mirror Stripe's catalog; nothing here hard-codes a price.
+
+#[cfg(feature = "ssr")]
+mod demo;
+pub mod money;
+mod pages;
+#[cfg(feature = "ssr")]
+mod repo;
+
+#[cfg(feature = "ssr")]
+pub use demo::seed_demo_catalog_if_empty;
+pub use pages::PricingPage;
+
+use crate::error::ApiError;
+use leptos::prelude::*;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Interval {
+    Month,
+    Year,
+}
+
+impl Interval {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Month => "month",
+            Self::Year => "year",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PriceView {
+    pub id: String,
+    pub interval: Interval,
+    pub unit_amount: i64,
+    pub currency: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlanView {
+    pub product_id: String,
+    pub name: String,
+    pub description: Option<String>,
+    pub features: Vec<String>,
+    pub highlighted: bool,
+    pub prices: Vec<PriceView>,
+}
+
+impl PlanView {
+    pub fn price_for(&self, interval: Interval) -> Option<&PriceView> {
+        self.prices.iter().find(|p| p.interval == interval)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Pricing {
+    pub plans: Vec<PlanView>,
+    pub trial_days: u32,
+}
+
+#[server(prefix = "/api", endpoint = "pricing")]
+pub async fn load_pricing() -> Result<Pricing, ApiError> {
+    let state = crate::state::AppState::get()?;
+    let plans = repo::subscription_plans(&state.db)
+        .await
+        .map_err(crate::error::AppError::from)?;
+    Ok(Pricing {
+        plans,
+        trial_days: state.config.trial_days,
+    })
+}

@@ -1,0 +1,130 @@
+use super::{load_pricing, money::format_price, Interval, PlanView};
+use crate::accounts::use_auth;
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::hooks::use_query_map;
+
+/// The billing-period toggle is two links (`?interval=year`), so it works before the wasm
+/// loads and becomes client-side navigation after.
+#[component]
+pub fn PricingPage() -> impl IntoView {
+    let pricing = Resource::new(|| (), |_| load_pricing());
+    let query = use_query_map();
+    let interval = Memo::new(move |_| {
+        if query.with(|q| q.get_str("interval") == Some("year")) {
+            Interval::Year
+        } else {
+            Interval::Month
+        }
+    });
+    let toggle = move |which: Interval, label: &'static str| {
+        view! {
+            <a
+                href=format!("/pricing?interval={}", which.as_str())
+                class=move || if interval.get() == which { "toggle-option active" } else { "toggle-option" }
+                aria-current=move || (interval.get() == which).then_some("true")
+                data-testid=format!("interval-{}", which.as_str())
+            >
+                {label}
+            </a>
+        }
+    };
+    view! {
+        <Title text="Pricing"/>
+        <section class="pricing">
+            <header class="page-header">
+                <h1>"Plans and pricing"</h1>
+                <Suspense fallback=|| ()>
+                    {move || pricing.get().and_then(|r| r.ok()).map(|p| view! {
+                        <p class="lead">{format!("Every plan starts with a {}-day free trial. Cancel any time.", p.trial_days)}</p>
+                    })}
+                </Suspense>
+                <div class="interval-toggle" role="group" aria-label="Billing period">
+                    {toggle(Interval::Month, "Monthly")}
+                    {toggle(Interval::Year, "Yearly")}
+                </div>
+            </header>
+            <Suspense fallback=|| view! { <p class="loading" aria-busy="true">"Loading plans…"</p> }>
+                {move || pricing.get().map(|result| match result {
+                    Ok(p) if p.plans.is_empty() => view! {
+                        <p class="notice">"No plans are on sale right now. Please check back soon."</p>
+                    }.into_any(),
+                    Ok(p) => {
+                        let trial_days = p.trial_days;
+                        view! {
+                            <div class="plan-grid">
+                                {p.plans.into_iter().map(|plan| view! { <PlanCard plan interval trial_days/> }).collect_view()}
+                            </div>
+                        }.into_any()
+                    }
+                    Err(e) => view! { <p class="notice notice-error" role="alert">{e.to_string()}</p> }.into_any(),
+                })}
+            </Suspense>
+        </section>
+    }
+}
+
+#[component]
+fn PlanCard(plan: PlanView, interval: Memo<Interval>, trial_days: u32) -> impl IntoView {
+    let auth = use_auth();
+    let logged_in = move || {
+        auth.session
+            .get()
+            .and_then(|r| r.ok())
+            .is_some_and(|s| s.user.is_some())
+    };
+    let price_line = {
+        let plan = plan.clone();
+        move || match plan.price_for(interval.get()) {
+            Some(p) => view! {
+                <span class="amount">{format_price(p.unit_amount, &p.currency)}</span>
+                <span class="per">{format!("/ {}", p.interval.as_str())}</span>
+            }
+            .into_any(),
+            None => view! { <span class="per">"Not available for this period"</span> }.into_any(),
+        }
+    };
+    let saving = {
+        let plan = plan.clone();
+        move || {
+            let (m, y) = (
+                plan.price_for(Interval::Month)?,
+                plan.price_for(Interval::Year)?,
+            );
+            let full = m.unit_amount * 12;
+            (interval.get() == Interval::Year && y.unit_amount < full && full > 0).then(|| {
+                format!(
+                    "Save {}% with yearly billing",
+                    (full - y.unit_amount) * 100 / full
+                )
+            })
+        }
+    };
+    let signup_href = format!("/signup?next={}", crate::ui::url_escape("/pricing"));
+    view! {
+        <article class=if plan.highlighted { "card plan plan-highlighted" } else { "card plan" } data-testid="plan">
+            <h2>{plan.name.clone()}</h2>
+            <p class="muted">{plan.description.clone()}</p>
+            <p class="price" data-testid="plan-price">{price_line}</p>
+            <p class="saving">{saving}</p>
+            <ul class="features">
+                {plan.features.iter().map(|f| view! { <li>{f.clone()}</li> }).collect_view()}
+            </ul>
+            <Transition fallback=|| ()>
+                {
+                    let signup_href = signup_href.clone();
+                    move || if logged_in() {
+                        view! {
+                            <button class="button button-block" disabled>{format!("Start {trial_days}-day trial")}</button>
+                            <p class="muted small">"Checkout is being connected; subscriptions open soon."</p>
+                        }.into_any()
+                    } else {
+                        view! {
+                            <a class="button button-block" href=signup_href.clone()>{format!("Start {trial_days}-day trial")}</a>
+                        }.into_any()
+                    }
+                }
+            </Transition>
+        </article>
+    }
+}

@@ -1,0 +1,58 @@
+use super::{Interval, PlanView, PriceView};
+use sqlx::{types::Json, PgExecutor};
+
+#[derive(sqlx::FromRow)]
+struct PlanPriceRow {
+    product_id: String,
+    name: String,
+    description: Option<String>,
+    features: Json<Vec<String>>,
+    highlighted: bool,
+    price_id: String,
+    interval: String,
+    unit_amount: i64,
+    currency: String,
+}
+
+/// Active products with their active flat monthly and yearly prices, in display order.
+pub async fn subscription_plans(db: impl PgExecutor<'_>) -> sqlx::Result<Vec<PlanView>> {
+    let rows: Vec<PlanPriceRow> = sqlx::query_as(
+        "select p.id as product_id, p.name, p.description, p.features, p.highlighted,
+                pr.id as price_id, pr.recurring_interval as interval, pr.unit_amount, pr.currency
+         from products p
+         join prices pr on pr.product_id = p.id
+         where p.active and pr.active and pr.kind = 'recurring'
+           and pr.recurring_interval in ('month', 'year') and pr.recurring_interval_count = 1
+           and pr.unit_amount is not null
+         order by p.sort_order, p.name, p.id, pr.unit_amount",
+    )
+    .fetch_all(db)
+    .await?;
+
+    let mut plans: Vec<PlanView> = Vec::new();
+    for row in rows {
+        let interval = if row.interval == "year" {
+            Interval::Year
+        } else {
+            Interval::Month
+        };
+        let price = PriceView {
+            id: row.price_id,
+            interval,
+            unit_amount: row.unit_amount,
+            currency: row.currency,
+        };
+        match plans.last_mut() {
+            Some(plan) if plan.product_id == row.product_id => plan.prices.push(price),
+            _ => plans.push(PlanView {
+                product_id: row.product_id,
+                name: row.name,
+                description: row.description,
+                features: row.features.0,
+                highlighted: row.highlighted,
+                prices: vec![price],
+            }),
+        }
+    }
+    Ok(plans)
+}

@@ -1,0 +1,289 @@
+//! Typed configuration, read once at start-up from the environment (and `.env`).
+//!
+//! Parsing goes through a lookup function rather than `std::env` directly so the rules are
+//! unit-testable without touching the process environment.
+
+pub use crate::stripe::StripeMode;
+use secrecy::{ExposeSecret, SecretString};
+use std::{net::SocketAddr, time::Duration};
+use url::Url;
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ConfigError {
+    #[error("{0} is not set{1}")]
+    Missing(&'static str, &'static str),
+    #[error("{name} is invalid: {reason}")]
+    Invalid { name: &'static str, reason: String },
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Where the HTTP server listens (`HOST`, `PORT`).
+    pub addr: SocketAddr,
+    /// The public URL of the app (`APP_URL`), used for redirects back from Stripe.
+    pub app_url: Url,
+    pub database_url: SecretString,
+    pub database_max_connections: u32,
+    /// The folder holding `pkg/` (wasm, js, css) and the public assets (`LEPTOS_SITE_ROOT`).
+    pub site_root: String,
+    /// Whether the session cookie is `Secure`. Defaults to true when `APP_URL` is https.
+    pub cookie_secure: bool,
+    pub session_ttl: Duration,
+    pub stripe_mode: StripeMode,
+    pub stripe_secret_key: Option<SecretString>,
+    /// Failed logins allowed per email and IP within `login_window` before we answer 429.
+    pub login_max_failures: i64,
+    pub login_window: Duration,
+    /// Free trial length for new subscriptions (`TRIAL_DAYS`).
+    pub trial_days: u32,
+}
+
+impl Config {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        // A missing .env is normal (production, CI); a malformed one is not silently skipped.
+        if let Err(e) = dotenvy::dotenv() {
+            if !e.not_found() {
+                return Err(ConfigError::Invalid {
+                    name: ".env",
+                    reason: e.to_string(),
+                });
+            }
+        }
+        Self::from_lookup(|name| std::env::var(name).ok().filter(|v| !v.trim().is_empty()))
+    }
+
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let host = get("HOST").unwrap_or_else(|| "127.0.0.1".into());
+        let port: u16 = parse(&get, "PORT", 3000)?;
+        let addr: SocketAddr = format!("{host}:{port}")
+            .parse()
+            .or_else(|_| format!("[{host}]:{port}").parse())
+            .map_err(|_| ConfigError::Invalid {
+                name: "HOST",
+                reason: format!("{host:?} is not an IP address"),
+            })?;
+
+        let app_url = match get("APP_URL") {
+            Some(raw) => {
+                let url = Url::parse(&raw).map_err(|e| ConfigError::Invalid {
+                    name: "APP_URL",
+                    reason: e.to_string(),
+                })?;
+                if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
+                    return Err(ConfigError::Invalid {
+                        name: "APP_URL",
+                        reason: "must be an http(s) URL with a host".into(),
+                    });
+                }
+                url
+            }
+            None => Url::parse(&format!("http://{addr}/")).map_err(|e| ConfigError::Invalid {
+                name: "APP_URL",
+                reason: e.to_string(),
+            })?,
+        };
+
+        let database_url = get("DATABASE_URL").ok_or(ConfigError::Missing(
+            "DATABASE_URL",
+            " (scripts/run starts a local Postgres and sets it for you)",
+        ))?;
+        if !(database_url.starts_with("postgres://") || database_url.starts_with("postgresql://")) {
+            return Err(ConfigError::Invalid {
+                name: "DATABASE_URL",
+                reason: "must be a postgres:// URL".into(),
+            });
+        }
+
+        let cookie_secure = match get("COOKIE_SECURE") {
+            Some(v) => parse_bool("COOKIE_SECURE", &v)?,
+            None => app_url.scheme() == "https",
+        };
+
+        let stripe_secret_key = get("STRIPE_SECRET_KEY");
+        let stripe_mode = match stripe_secret_key.as_deref() {
+            None => StripeMode::Sandbox,
+            Some(k) if k.starts_with("sk_test_") || k.starts_with("rk_test_") => StripeMode::Test,
+            Some(k) if k.starts_with("sk_live_") || k.starts_with("rk_live_") => StripeMode::Live,
+            Some(_) => {
+                return Err(ConfigError::Invalid {
+                    name: "STRIPE_SECRET_KEY",
+                    reason: "must start with sk_test_, sk_live_, rk_test_ or rk_live_".into(),
+                })
+            }
+        };
+
+        Ok(Self {
+            addr,
+            app_url,
+            database_url: SecretString::from(database_url),
+            database_max_connections: parse(&get, "DATABASE_MAX_CONNECTIONS", 10)?,
+            site_root: get("LEPTOS_SITE_ROOT").unwrap_or_else(|| "target/site".into()),
+            cookie_secure,
+            session_ttl: Duration::from_secs(
+                60 * 60 * 24 * parse::<u64>(&get, "SESSION_TTL_DAYS", 14)?,
+            ),
+            stripe_mode,
+            stripe_secret_key: stripe_secret_key.map(SecretString::from),
+            login_max_failures: parse(&get, "LOGIN_MAX_FAILURES", 5)?,
+            login_window: Duration::from_secs(60 * parse::<u64>(&get, "LOGIN_WINDOW_MINUTES", 15)?),
+            trial_days: parse(&get, "TRIAL_DAYS", 14)?,
+        })
+    }
+
+    pub fn database_url(&self) -> &str {
+        self.database_url.expose_secret()
+    }
+}
+
+fn parse<T: std::str::FromStr>(
+    get: &impl Fn(&str) -> Option<String>,
+    name: &'static str,
+    default: T,
+) -> Result<T, ConfigError>
+where
+    T::Err: std::fmt::Display,
+{
+    match get(name) {
+        None => Ok(default),
+        Some(raw) => raw
+            .trim()
+            .parse()
+            .map_err(|e: T::Err| ConfigError::Invalid {
+                name,
+                reason: e.to_string(),
+            }),
+    }
+}
+
+fn parse_bool(name: &'static str, raw: &str) -> Result<bool, ConfigError> {
+    match raw.trim().to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" => Ok(true),
+        "0" | "false" | "no" | "off" => Ok(false),
+        other => Err(ConfigError::Invalid {
+            name,
+            reason: format!("{other:?} is not a boolean"),
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn config(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Config::from_lookup(|k| map.get(k).cloned())
+    }
+
+    const DB: (&str, &str) = ("DATABASE_URL", "postgres://postgres@127.0.0.1/app");
+
+    #[test]
+    fn defaults_to_local_http_and_the_sandbox() {
+        let c = config(&[DB]).expect("valid");
+        assert_eq!(c.addr.to_string(), "127.0.0.1:3000");
+        assert_eq!(c.app_url.as_str(), "http://127.0.0.1:3000/");
+        assert!(!c.cookie_secure);
+        assert_eq!(c.stripe_mode, StripeMode::Sandbox);
+        assert_eq!(c.login_max_failures, 5);
+    }
+
+    #[test]
+    fn database_url_is_required_and_must_be_postgres() {
+        assert!(matches!(
+            config(&[]),
+            Err(ConfigError::Missing("DATABASE_URL", _))
+        ));
+        let err = config(&[("DATABASE_URL", "mysql://x")]).unwrap_err();
+        assert!(matches!(
+            err,
+            ConfigError::Invalid {
+                name: "DATABASE_URL",
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn https_app_url_makes_cookies_secure_unless_overridden() {
+        let c = config(&[DB, ("APP_URL", "https://billing.example.com")]).unwrap();
+        assert!(c.cookie_secure);
+        let c = config(&[
+            DB,
+            ("APP_URL", "https://billing.example.com"),
+            ("COOKIE_SECURE", "false"),
+        ])
+        .unwrap();
+        assert!(!c.cookie_secure);
+        assert!(config(&[DB, ("COOKIE_SECURE", "maybe")]).is_err());
+    }
+
+    #[test]
+    fn stripe_key_prefix_decides_the_mode() {
+        assert_eq!(
+            config(&[DB, ("STRIPE_SECRET_KEY", "sk_test_abc")])
+                .unwrap()
+                .stripe_mode,
+            StripeMode::Test
+        );
+        assert_eq!(
+            config(&[DB, ("STRIPE_SECRET_KEY", "sk_live_abc")])
+                .unwrap()
+                .stripe_mode,
+            StripeMode::Live
+        );
+        assert!(config(&[DB, ("STRIPE_SECRET_KEY", "pk_live_abc")]).is_err());
+    }
+
+    #[test]
+    fn rejects_bad_numbers_hosts_and_urls() {
+        assert!(matches!(
+            config(&[DB, ("PORT", "http")]),
+            Err(ConfigError::Invalid { name: "PORT", .. })
+        ));
+        assert!(matches!(
+            config(&[DB, ("PORT", "70000")]),
+            Err(ConfigError::Invalid { name: "PORT", .. })
+        ));
+        assert!(matches!(
+            config(&[DB, ("HOST", "not a host")]),
+            Err(ConfigError::Invalid { name: "HOST", .. })
+        ));
+        assert!(matches!(
+            config(&[DB, ("APP_URL", "ftp://x")]),
+            Err(ConfigError::Invalid {
+                name: "APP_URL",
+                ..
+            })
+        ));
+        assert!(matches!(
+            config(&[DB, ("APP_URL", "nope")]),
+            Err(ConfigError::Invalid {
+                name: "APP_URL",
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn accepts_ipv6_hosts() {
+        assert_eq!(
+            config(&[DB, ("HOST", "::1"), ("PORT", "8080")])
+                .unwrap()
+                .addr
+                .to_string(),
+            "[::1]:8080"
+        );
+    }
+
+    #[test]
+    fn secrets_do_not_show_in_debug_output() {
+        let c = config(&[DB, ("STRIPE_SECRET_KEY", "sk_test_supersecret")]).unwrap();
+        let shown = format!("{c:?}");
+        assert!(!shown.contains("supersecret"));
+        assert!(!shown.contains("127.0.0.1/app"));
+    }
+}

@@ -1,0 +1,27 @@
+//! saas-billing: one crate, two builds. With `ssr` it is the server (axum + Postgres);
+//! with `hydrate` it is the wasm bundle that makes the server-rendered pages interactive.
+
+pub mod accounts;
+pub mod app;
+pub mod billing;
+pub mod catalog;
+pub mod error;
+pub mod stripe;
+pub mod subscriptions;
+pub mod ui;
+
+#[cfg(feature = "ssr")]
+pub mod config;
+#[cfg(feature = "ssr")]
+pub mod middleware;
+#[cfg(feature = "ssr")]
+pub mod startup;
+#[cfg(feature = "ssr")]
+pub mod state;
+
+#[cfg(feature = "hydrate")]
+#[wasm_bindgen::prelude::wasm_bindgen]
+pub fn hydrate() {
+    console_error_panic_hook::set_once();
+    leptos::mount::hydrate_body(app::App);
+}

@@ -1,0 +1,165 @@
+//! Builds the whole application from a [`Config`] and hands it back unstarted, so `main`
+//! and the integration tests (on port 0, against a fresh database) run the same thing.
+
+use crate::{
+    accounts,
+    app::{shell, App},
+    catalog,
+    config::{Config, StripeMode},
+    middleware,
+    state::AppState,
+};
+use axum::{routing::get, Router};
+use leptos::prelude::*;
+use leptos_axum::{generate_route_list, LeptosRoutes};
+use sqlx::{postgres::PgPoolOptions, PgPool};
+use std::{net::SocketAddr, sync::Arc, time::Duration};
+use tokio::net::TcpListener;
+use tower_sessions::{cookie::SameSite, Expiry, SessionManagerLayer};
+use tower_sessions_sqlx_store::PostgresStore;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error("cannot connect to Postgres: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("migrations failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("cannot listen: {0}")]
+    Bind(#[from] std::io::Error),
+}
+
+pub struct Application {
+    listener: TcpListener,
+    router: Router,
+    url: String,
+}
+
+impl Application {
+    pub async fn build(config: Config) -> Result<Self, StartupError> {
+        let db = PgPoolOptions::new()
+            .max_connections(config.database_max_connections)
+            .acquire_timeout(Duration::from_secs(5))
+            .connect(config.database_url())
+            .await?;
+        sqlx::migrate!().run(&db).await?;
+        let session_store = PostgresStore::new(db.clone());
+        session_store.migrate().await?;
+        if config.stripe_mode == StripeMode::Sandbox {
+            catalog::seed_demo_catalog_if_empty(&db).await?;
+        }
+
+        let listener = TcpListener::bind(config.addr).await?;
+        let addr = listener.local_addr()?;
+        let leptos_options = LeptosOptions::builder()
+            .output_name("saas-billing")
+            .site_root(config.site_root.clone())
+            .site_pkg_dir("pkg")
+            .site_addr(addr)
+            .build();
+        let url = format!("http://{addr}");
+
+        let session_layer = SessionManagerLayer::new(session_store)
+            .with_name("sb_session")
+            .with_http_only(true)
+            // Strict would drop the session on the redirect back from Stripe Checkout.
+            .with_same_site(SameSite::Lax)
+            .with_secure(config.cookie_secure)
+            .with_expiry(Expiry::OnInactivity(
+                tower_sessions::cookie::time::Duration::try_from(config.session_ttl)
+                    .unwrap_or(tower_sessions::cookie::time::Duration::days(14)),
+            ));
+
+        spawn_housekeeping(db.clone());
+        let state = AppState {
+            leptos_options,
+            db,
+            config: Arc::new(config),
+        };
+        let router = router(state).layer(session_layer);
+        let router = middleware::outer_layers(router);
+        Ok(Self {
+            listener,
+            router,
+            url,
+        })
+    }
+
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        axum::serve(
+            self.listener,
+            self.router
+                .into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+    }
+}
+
+/// The route table. Plain axum routes come first so Leptos never sees them.
+fn router(state: AppState) -> Router {
+    let routes = generate_route_list(App);
+    let context = {
+        let state = state.clone();
+        move || provide_context(state.clone())
+    };
+    let render = {
+        let options = state.leptos_options.clone();
+        move || shell(options.clone())
+    };
+    Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route(
+            "/api/{*rest}",
+            axum::routing::any(middleware::api_not_found),
+        )
+        .leptos_routes_with_context(&state, routes, context.clone(), render)
+        .fallback(leptos_axum::file_and_error_handler_with_context::<
+            AppState,
+            _,
+        >(context, shell))
+        .layer(axum::middleware::from_fn(accounts::require_login))
+        .layer(axum::middleware::from_fn(middleware::same_origin_writes))
+        .with_state(state)
+}
+
+/// Expired sessions and old login attempts would otherwise grow without bound.
+fn spawn_housekeeping(db: PgPool) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(60 * 60));
+        loop {
+            tick.tick().await;
+            if let Err(e) = accounts::prune_expired(&db).await {
+                tracing::warn!(error = %e, "housekeeping failed; will retry");
+            }
+        }
+    });
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = terminate => {} }
+}
+
+pub fn init_tracing() {
+    use tracing_subscriber::{fmt, EnvFilter};
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,tower_sessions=warn"));
+    let _ = fmt().with_env_filter(filter).with_target(false).try_init();
+}

@@ -1,0 +1,139 @@
+use reqwest::{header, Client, Response, StatusCode};
+use saas_billing::{config::Config, startup::Application};
+use sqlx::{Connection, Executor, PgConnection, PgPool};
+
+pub const PASSWORD: &str = "correct horse battery";
+
+pub struct TestApp {
+    pub url: String,
+    /// A browser-like client: keeps cookies, does not follow redirects (tests look at them).
+    pub client: Client,
+    pub db: PgPool,
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+pub async fn spawn_app_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
+    let db_url = fresh_database().await;
+    let mut config = Config::from_lookup(|name| match name {
+        "DATABASE_URL" => Some(db_url.clone()),
+        "PORT" => Some("0".into()),
+        "LEPTOS_SITE_ROOT" => Some("target/site/test-no-assets".into()),
+        _ => None,
+    })
+    .expect("test configuration is valid");
+    tweak(&mut config);
+    let app = Application::build(config)
+        .await
+        .expect("the application starts");
+    let url = app.url().to_owned();
+    tokio::spawn(app.run_until_stopped());
+    let db = PgPool::connect(&db_url).await.expect("test pool connects");
+    TestApp {
+        url,
+        client: new_client(),
+        db,
+    }
+}
+
+pub fn new_client() -> Client {
+    Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client builds")
+}
+
+/// A new, empty database on the server DATABASE_URL points at (scripts/test sets it).
+async fn fresh_database() -> String {
+    let base = std::env::var("DATABASE_URL")
+        .expect("DATABASE_URL must point at a Postgres server (scripts/test sets it)");
+    let mut url = url::Url::parse(&base).expect("DATABASE_URL is a URL");
+    url.set_path("/postgres");
+    let mut admin = PgConnection::connect(url.as_str())
+        .await
+        .expect("connects to Postgres");
+    let name = format!("test_{}", uuid::Uuid::new_v4().simple());
+    admin
+        .execute(format!(r#"create database "{name}""#).as_str())
+        .await
+        .expect("creates the test database");
+    url.set_path(&format!("/{name}"));
+    url.to_string()
+}
+
+impl TestApp {
+    pub fn at(&self, path: &str) -> String {
+        format!("{}{}", self.url, path)
+    }
+
+    pub async fn get(&self, path: &str) -> Response {
+        self.client
+            .get(self.at(path))
+            .send()
+            .await
+            .expect("GET succeeds")
+    }
+
+    /// Calls a server function the way the hydrated app does (form-encoded, JSON back).
+    pub async fn call(&self, endpoint: &str, form: &[(&str, &str)]) -> Response {
+        self.call_with(&self.client, endpoint, form).await
+    }
+
+    pub async fn call_with(
+        &self,
+        client: &Client,
+        endpoint: &str,
+        form: &[(&str, &str)],
+    ) -> Response {
+        client
+            .post(self.at(&format!("/api/{endpoint}")))
+            .form(form)
+            .send()
+            .await
+            .expect("POST succeeds")
+    }
+
+    pub async fn signup(&self, email: &str, password: &str) -> Response {
+        self.call("signup", &[("email", email), ("password", password)])
+            .await
+    }
+
+    pub async fn login(&self, email: &str, password: &str) -> Response {
+        self.call("login", &[("email", email), ("password", password)])
+            .await
+    }
+
+    pub async fn user_count(&self) -> i64 {
+        sqlx::query_scalar("select count(*) from users")
+            .fetch_one(&self.db)
+            .await
+            .expect("counts users")
+    }
+}
+
+pub fn unique_email(prefix: &str) -> String {
+    format!("{prefix}-{}@example.com", uuid::Uuid::new_v4().simple())
+}
+
+pub fn location(res: &Response) -> &str {
+    res.headers()
+        .get(header::LOCATION)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+}
+
+pub fn session_cookie(res: &Response) -> Option<String> {
+    res.cookies()
+        .find(|c| c.name() == "sb_session")
+        .map(|c| c.value().to_owned())
+}
+
+pub async fn assert_status(res: Response, status: StatusCode) -> String {
+    let got = res.status();
+    let body = res.text().await.unwrap_or_default();
+    assert_eq!(got, status, "unexpected status; body: {body}");
+    body
+}

@@ -1,0 +1,6 @@
+//! Integration tests: the real server on a free port, a fresh Postgres database per test,
+//! driven over HTTP like a browser or API client would.
+
+mod accounts;
+mod helpers;
+mod pages;
