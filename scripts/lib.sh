@@ -2,6 +2,9 @@
 # Sourced, never run. Everything here is idempotent.
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# rustup's toolchain builds the server, tests and lints. Debian's rustc-web (route B below)
+# also installs /usr/bin/cargo, which must never shadow it.
+[ -d "$HOME/.cargo/bin" ] && export PATH="$HOME/.cargo/bin:$PATH"
 # Tools we build (wasm-bindgen-cli) live outside the clone so fresh clones and CI reuse them.
 TOOLS=${SAAS_BILLING_TOOLS:-$HOME/.cache/saas-billing/tools}
 TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
@@ -23,9 +26,15 @@ wasm_bindgen_version() {
 # The wasm32 std comes from rustup when it can download it (route A), otherwise from
 # Debian's rustc-web + rust-web-src built with -Zbuild-std (route B). Route B uses its own
 # target dir: two compilers must never share one.
+debian_wasm_ready() {
+  [ -x /usr/bin/cargo ] && [ -d /usr/lib/rustlib/src/rust ] && command -v wasm-ld-22 >/dev/null
+}
+
+# SAAS_BILLING_WASM_ROUTE=debian forces route B (to test it on a machine where A works).
 wasm_route() {
+  if [ -n "${SAAS_BILLING_WASM_ROUTE:-}" ]; then echo "$SAAS_BILLING_WASM_ROUTE"; return; fi
   if rustup target list --installed 2>/dev/null | grep -qx wasm32-unknown-unknown; then echo rustup
-  elif [ -x /usr/bin/rustc ] && [ -d /usr/lib/rustlib/src/rust ] && command -v wasm-ld-22 >/dev/null; then echo debian
+  elif debian_wasm_ready; then echo debian
   else echo none; fi
 }
 
