@@ -36,6 +36,8 @@ pub struct Config {
     pub login_window: Duration,
     /// Free trial length for new subscriptions (`TRIAL_DAYS`).
     pub trial_days: u32,
+    /// Webhook delivery and chaos knobs of the built-in Stripe sandbox (`SANDBOX_*`).
+    pub sandbox: crate::sandbox::Settings,
 }
 
 impl Config {
@@ -127,6 +129,12 @@ impl Config {
             login_max_failures: parse(&get, "LOGIN_MAX_FAILURES", 5)?,
             login_window: Duration::from_secs(60 * parse::<u64>(&get, "LOGIN_WINDOW_MINUTES", 15)?),
             trial_days: parse(&get, "TRIAL_DAYS", 14)?,
+            sandbox: crate::sandbox::Settings::from_lookup(&get).map_err(|reason| {
+                ConfigError::Invalid {
+                    name: "SANDBOX_*",
+                    reason,
+                }
+            })?,
         })
     }
 
@@ -266,6 +274,23 @@ mod tests {
                 ..
             })
         ));
+    }
+
+    #[test]
+    fn sandbox_knobs_are_checked() {
+        let c = config(&[
+            DB,
+            ("SANDBOX_WEBHOOK_RETRY_SECONDS", "0.5, 2"),
+            ("SANDBOX_CHAOS_DUPLICATE", "0.25"),
+        ])
+        .unwrap();
+        assert_eq!(
+            c.sandbox.retry_schedule,
+            vec![Duration::from_millis(500), Duration::from_secs(2)]
+        );
+        assert_eq!(c.sandbox.chaos_duplicate, 0.25);
+        assert!(config(&[DB, ("SANDBOX_CHAOS_DUPLICATE", "2")]).is_err());
+        assert!(config(&[DB, ("SANDBOX_WEBHOOK_RETRY_SECONDS", "soon")]).is_err());
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Builds the whole application from a [`Config`] and hands it back unstarted, so `main`
 //! and the integration tests (on port 0, against a fresh database) run the same thing.
 
+use crate::sandbox::Sandbox;
 use crate::{
     accounts,
     app::{shell, App},
@@ -36,12 +37,7 @@ pub struct Application {
 
 impl Application {
     pub async fn build(config: Config) -> Result<Self, StartupError> {
-        let db = PgPoolOptions::new()
-            .max_connections(config.database_max_connections)
-            .acquire_timeout(Duration::from_secs(5))
-            .connect(config.database_url())
-            .await?;
-        sqlx::migrate!().run(&db).await?;
+        let db = connect_and_migrate(&config).await?;
         let session_store = PostgresStore::new(db.clone());
         session_store.migrate().await?;
         if config.stripe_mode == StripeMode::Sandbox {
@@ -70,16 +66,45 @@ impl Application {
             ));
 
         spawn_housekeeping(db.clone());
+        // Without a Stripe key the app is its own Stripe: the sandbox API lives beside it.
+        let sandbox = (config.stripe_mode == StripeMode::Sandbox)
+            .then(|| Sandbox::new(db.clone(), config.sandbox.clone()));
         let state = AppState {
             leptos_options,
             db,
             config: Arc::new(config),
         };
-        let router = router(state).layer(session_layer);
-        let router = middleware::outer_layers(router);
+        let mut router = router(state);
+        if let Some(sandbox) = sandbox {
+            sandbox.start_delivery();
+            router = router.nest_service("/sandbox/v1", sandbox.api());
+        }
+        let router = middleware::outer_layers(router.layer(session_layer));
         Ok(Self {
             listener,
             router,
+            url,
+        })
+    }
+
+    /// The sandbox alone, serving Stripe's API at `/v1` for any SDK (`saas-billing sandbox`).
+    pub async fn build_sandbox(config: Config) -> Result<Self, StartupError> {
+        let db = connect_and_migrate(&config).await?;
+        let sandbox = Sandbox::new(db, config.sandbox.clone());
+        sandbox.start_delivery();
+        let listener = TcpListener::bind(config.addr).await?;
+        let url = format!("http://{}", listener.local_addr()?);
+        let router = Router::new()
+            .route(
+                "/",
+                get(|| async {
+                    "saas-billing Stripe sandbox: the API is under /v1 (Bearer sk_test_...)\n"
+                }),
+            )
+            .nest_service("/v1", sandbox.api());
+        Ok(Self {
+            listener,
+            router: middleware::outer_layers(router),
             url,
         })
     }
@@ -97,6 +122,16 @@ impl Application {
         .with_graceful_shutdown(shutdown_signal())
         .await
     }
+}
+
+async fn connect_and_migrate(config: &Config) -> Result<PgPool, StartupError> {
+    let db = PgPoolOptions::new()
+        .max_connections(config.database_max_connections)
+        .acquire_timeout(Duration::from_secs(5))
+        .connect(config.database_url())
+        .await?;
+    sqlx::migrate!().run(&db).await?;
+    Ok(db)
 }
 
 /// The route table. Plain axum routes come first so Leptos never sees them.

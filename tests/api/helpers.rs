@@ -16,7 +16,7 @@ pub async fn spawn_app() -> TestApp {
 }
 
 pub async fn spawn_app_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
-    let db_url = fresh_database().await;
+    let db_url = fresh_database_url().await;
     let mut config = Config::from_lookup(|name| match name {
         "DATABASE_URL" => Some(db_url.clone()),
         "PORT" => Some("0".into()),
@@ -47,7 +47,7 @@ pub fn new_client() -> Client {
 }
 
 /// A new, empty database on the server DATABASE_URL points at (scripts/test sets it).
-async fn fresh_database() -> String {
+pub async fn fresh_database_url() -> String {
     let base = std::env::var("DATABASE_URL")
         .expect("DATABASE_URL must point at a Postgres server (scripts/test sets it)");
     let mut url = url::Url::parse(&base).expect("DATABASE_URL is a URL");

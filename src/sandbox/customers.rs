@@ -1,0 +1,143 @@
+use super::{
+    http::{str_of, Account, ApiResult, Page, Params, StripeError},
+    store::{self, now, RequestInfo},
+    Sandbox,
+};
+use axum::extract::{Path, State};
+use serde_json::{json, Value};
+
+const ADDRESS_FIELDS: [&str; 6] = ["city", "country", "line1", "line2", "postal_code", "state"];
+
+pub async fn create(
+    State(s): State<Sandbox>,
+    account: Account,
+    req: RequestInfo,
+    params: Params,
+) -> ApiResult {
+    let id = store::new_id("cus");
+    let mut customer = json!({
+        "id": id,
+        "object": "customer",
+        "address": null,
+        "balance": 0,
+        "created": now(),
+        "currency": null,
+        "default_source": null,
+        "delinquent": false,
+        "description": null,
+        "discount": null,
+        "email": null,
+        "invoice_prefix": id[4..12].to_ascii_uppercase(),
+        "invoice_settings": { "custom_fields": null, "default_payment_method": null, "footer": null, "rendering_options": null },
+        "livemode": false,
+        "metadata": {},
+        "name": null,
+        "next_invoice_sequence": 1,
+        "phone": null,
+        "preferred_locales": [],
+        "shipping": null,
+        "tax_exempt": "none",
+        "test_clock": null,
+    });
+    apply(&mut customer, &params)?;
+    params.metadata_into(&mut customer)?;
+    s.create(&account, &req, customer, &params).await
+}
+
+pub async fn retrieve(
+    State(s): State<Sandbox>,
+    account: Account,
+    Path(id): Path<String>,
+    params: Params,
+) -> ApiResult {
+    s.retrieve(&account, "customer", &id, &params).await
+}
+
+pub async fn update(
+    State(s): State<Sandbox>,
+    account: Account,
+    req: RequestInfo,
+    Path(id): Path<String>,
+    params: Params,
+) -> ApiResult {
+    s.update(&account, &req, "customer", &id, &params, |c| {
+        apply(c, &params)
+    })
+    .await
+}
+
+pub async fn delete(
+    State(s): State<Sandbox>,
+    account: Account,
+    req: RequestInfo,
+    Path(id): Path<String>,
+) -> ApiResult {
+    s.delete(&account, &req, "customer", &id).await
+}
+
+pub async fn list(State(s): State<Sandbox>, account: Account, params: Params) -> ApiResult {
+    let mut filter = json!({});
+    if let Some(email) = params.str("email") {
+        filter["email"] = json!(email);
+    }
+    let list = store::list(
+        &s.db,
+        &account,
+        "customer",
+        "/v1/customers",
+        &Page::from(&params)?,
+        filter,
+        None,
+    )
+    .await?;
+    s.respond(&account, list, &params).await
+}
+
+/// The fields a create or update may set. Empty strings clear, as on Stripe.
+fn apply(c: &mut Value, params: &Params) -> Result<(), StripeError> {
+    for key in ["email", "name", "description", "phone"] {
+        if let Some(v) = params.str(key) {
+            c[key] = if v.is_empty() { Value::Null } else { json!(v) };
+        }
+    }
+    if let Some(email) = c["email"].as_str() {
+        if email.len() > 512 || !email.contains('@') {
+            return Err(StripeError::invalid(
+                "email",
+                format!("Invalid email address: {email}"),
+            ));
+        }
+    }
+    match params.get("address") {
+        None => {}
+        Some(Value::String(s)) if s.is_empty() => c["address"] = Value::Null,
+        Some(Value::Object(given)) => {
+            let mut address = if c["address"].is_object() {
+                c["address"].clone()
+            } else {
+                json!({})
+            };
+            for field in ADDRESS_FIELDS {
+                if let Some(v) = given.get(field).and_then(str_of) {
+                    address[field] = if v.is_empty() { Value::Null } else { json!(v) };
+                } else if address.get(field).is_none() {
+                    address[field] = Value::Null;
+                }
+            }
+            if let Some(country) = address["country"].as_str() {
+                if country.len() != 2 {
+                    return Err(StripeError::invalid(
+                        "address[country]",
+                        "Country must be a two-letter ISO code.",
+                    ));
+                }
+            }
+            c["address"] = address;
+        }
+        Some(_) => return Err(StripeError::invalid("address", "Invalid hash")),
+    }
+    if params.get("preferred_locales").is_some() {
+        c["preferred_locales"] = json!(params.strings("preferred_locales"));
+    }
+    Ok(())
+}

@@ -1,0 +1,203 @@
+//! The offline Stripe sandbox: a stateful, Stripe-compatible server for development and
+//! tests, and the app's default when no `STRIPE_SECRET_KEY` is set.
+//!
+//! It speaks Stripe's REST dialect closely enough that async-stripe's generated types (which
+//! mirror Stripe's OpenAPI spec) decode every response and event. Mounted in the app under
+//! `/sandbox/v1`, or standalone (`saas-billing sandbox --port N`) under `/v1` for any SDK.
+
+mod customers;
+pub mod delivery;
+mod endpoints;
+mod events;
+pub mod http;
+mod prices;
+mod products;
+mod resources;
+mod store;
+
+use axum::{
+    extract::Request,
+    middleware::{self, Next},
+    response::{IntoResponse, Response},
+    routing::get,
+    Router,
+};
+use http::StripeError;
+use sqlx::PgPool;
+use std::{sync::Arc, time::Duration};
+
+/// The API version the sandbox speaks: the one async-stripe 1.0.0-rc.10 pins.
+pub const API_VERSION: &str = "2026-09-30.endive";
+
+/// Delivery and chaos knobs, from the environment (all off or Stripe-like by default).
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Waits between delivery attempts (`SANDBOX_WEBHOOK_RETRY_SECONDS`, comma-separated).
+    pub retry_schedule: Vec<Duration>,
+    pub delivery_timeout: Duration,
+    pub poll_interval: Duration,
+    /// Probability of delivering an event twice (`SANDBOX_CHAOS_DUPLICATE`).
+    pub chaos_duplicate: f64,
+    /// Delay before each delivery (`SANDBOX_CHAOS_DELAY_MS`).
+    pub chaos_delay: Duration,
+    /// Probability that an API request fails with a 500, a 429 or a dropped connection
+    /// (`SANDBOX_FAULT_RATE`).
+    pub fault_rate: f64,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            // Test mode retries for a few hours; so do we.
+            retry_schedule: [60, 300, 1800, 3600, 7200]
+                .map(Duration::from_secs)
+                .to_vec(),
+            delivery_timeout: Duration::from_secs(10),
+            poll_interval: Duration::from_millis(250),
+            chaos_duplicate: 0.0,
+            chaos_delay: Duration::ZERO,
+            fault_rate: 0.0,
+        }
+    }
+}
+
+impl Settings {
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, String> {
+        let mut s = Self::default();
+        if let Some(raw) = get("SANDBOX_WEBHOOK_RETRY_SECONDS") {
+            s.retry_schedule = raw
+                .split(',')
+                .map(|p| p.trim().parse::<f64>().map(Duration::from_secs_f64))
+                .collect::<Result<_, _>>()
+                .map_err(|_| {
+                    "SANDBOX_WEBHOOK_RETRY_SECONDS must be comma-separated seconds".to_owned()
+                })?;
+        }
+        let probability = |name: &str| -> Result<f64, String> {
+            match get(name) {
+                None => Ok(0.0),
+                Some(raw) => match raw.trim().parse::<f64>() {
+                    Ok(p) if (0.0..=1.0).contains(&p) => Ok(p),
+                    _ => Err(format!("{name} must be a probability between 0 and 1")),
+                },
+            }
+        };
+        s.chaos_duplicate = probability("SANDBOX_CHAOS_DUPLICATE")?;
+        s.fault_rate = probability("SANDBOX_FAULT_RATE")?;
+        if let Some(ms) = get("SANDBOX_CHAOS_DELAY_MS") {
+            s.chaos_delay = Duration::from_millis(
+                ms.trim()
+                    .parse()
+                    .map_err(|_| "SANDBOX_CHAOS_DELAY_MS must be milliseconds")?,
+            );
+        }
+        Ok(s)
+    }
+}
+
+#[derive(Clone)]
+pub struct Sandbox {
+    pub db: PgPool,
+    pub settings: Arc<Settings>,
+}
+
+impl Sandbox {
+    pub fn new(db: PgPool, settings: Settings) -> Self {
+        Self {
+            db,
+            settings: Arc::new(settings),
+        }
+    }
+
+    /// Starts the webhook delivery worker (one per process; instances share the work).
+    pub fn start_delivery(&self) {
+        delivery::spawn_worker(self.db.clone(), self.settings.clone());
+    }
+
+    /// The Stripe API, to be nested under `/v1` (standalone) or `/sandbox/v1` (in the app).
+    pub fn api(&self) -> Router {
+        use axum::routing::post;
+        let fault_rate = self.settings.fault_rate;
+        Router::new()
+            .route("/products", post(products::create).get(products::list))
+            .route(
+                "/products/{id}",
+                get(products::retrieve)
+                    .post(products::update)
+                    .delete(products::delete),
+            )
+            .route("/prices", post(prices::create).get(prices::list))
+            .route("/prices/{id}", get(prices::retrieve).post(prices::update))
+            .route("/customers", post(customers::create).get(customers::list))
+            .route(
+                "/customers/{id}",
+                get(customers::retrieve)
+                    .post(customers::update)
+                    .delete(customers::delete),
+            )
+            .route(
+                "/webhook_endpoints",
+                post(endpoints::create).get(endpoints::list),
+            )
+            .route(
+                "/webhook_endpoints/{id}",
+                get(endpoints::retrieve)
+                    .post(endpoints::update)
+                    .delete(endpoints::delete),
+            )
+            .route("/events", get(events::list))
+            .route("/events/{id}", get(events::retrieve))
+            .fallback(unknown_endpoint)
+            .layer(middleware::from_fn_with_state(
+                self.db.clone(),
+                http::idempotency,
+            ))
+            .layer(middleware::from_fn(move |req: Request, next: Next| {
+                inject_faults(fault_rate, req, next)
+            }))
+            .with_state(self.clone())
+    }
+}
+
+async fn unknown_endpoint(req: Request) -> StripeError {
+    StripeError {
+        status: axum::http::StatusCode::NOT_FOUND,
+        ..StripeError::invalid(
+            "url",
+            format!(
+                "Unrecognized request URL ({}: {}).",
+                req.method(),
+                req.uri().path()
+            ),
+        )
+    }
+}
+
+/// Fault injection for reliability tests: with probability `rate`, a request fails the way
+/// Stripe sometimes does (500, 429, or a connection that drops mid-response).
+async fn inject_faults(rate: f64, req: Request, next: Next) -> Response {
+    if !delivery::chance(rate) {
+        return next.run(req).await;
+    }
+    match uuid::Uuid::new_v4().as_u128() % 3 {
+        0 => StripeError::internal("injected fault").into_response(),
+        1 => StripeError {
+            status: axum::http::StatusCode::TOO_MANY_REQUESTS,
+            kind: "invalid_request_error",
+            code: Some("rate_limit"),
+            message: "Too many requests hit the API too quickly.".into(),
+            param: None,
+            decline_code: None,
+        }
+        .into_response(),
+        // A body that errors at once makes hyper drop the connection.
+        _ => Response::new(axum::body::Body::from_stream(futures::stream::once(
+            async {
+                Err::<Vec<u8>, _>(std::io::Error::new(
+                    std::io::ErrorKind::ConnectionReset,
+                    "injected connection reset",
+                ))
+            },
+        ))),
+    }
+}

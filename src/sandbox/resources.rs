@@ -1,0 +1,183 @@
+//! What every resource shares: create, retrieve, update with `previous_attributes`, delete,
+//! and the response shape (expansions applied, secrets withheld).
+
+use super::{
+    http::{Account, ApiResult, Params, StripeError},
+    store::{self, RequestInfo},
+    Sandbox,
+};
+use axum::{extract::FromRequestParts, http::request::Parts, Json};
+use serde_json::{json, Value};
+
+impl<S: Send + Sync> FromRequestParts<S> for RequestInfo {
+    type Rejection = StripeError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let idempotency_key = parts
+            .headers
+            .get("idempotency-key")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        Ok(Self {
+            id: Some(store::new_id("req")),
+            idempotency_key,
+        })
+    }
+}
+
+/// The event for an action on an object (`customer.updated`). Stripe sends none for changes
+/// to webhook endpoints.
+fn event_for(object: &str, action: &str) -> Option<String> {
+    (object != "webhook_endpoint").then(|| format!("{object}.{action}"))
+}
+
+impl Sandbox {
+    /// Stores a new object and its `<object>.created` event together.
+    pub async fn create(
+        &self,
+        account: &Account,
+        req: &RequestInfo,
+        obj: Value,
+        params: &Params,
+    ) -> ApiResult {
+        let mut tx = self.db.begin().await?;
+        store::insert(&mut tx, account, &obj).await?;
+        if let Some(kind) = event_for(obj["object"].as_str().unwrap_or_default(), "created") {
+            store::emit(&mut tx, account, &kind, &obj, None, req).await?;
+        }
+        tx.commit().await?;
+        self.respond(account, obj, params).await
+    }
+
+    pub async fn retrieve(
+        &self,
+        account: &Account,
+        object: &str,
+        id: &str,
+        params: &Params,
+    ) -> ApiResult {
+        let mut conn = self.db.acquire().await?;
+        let obj = store::get_even_deleted(&mut conn, account, object, id).await?;
+        drop(conn);
+        self.respond(account, obj, params).await
+    }
+
+    /// Applies `change` to the stored object under a row lock; when anything changed, saves it
+    /// and emits `<object>.updated` with the old values in `previous_attributes`.
+    pub async fn update(
+        &self,
+        account: &Account,
+        req: &RequestInfo,
+        object: &str,
+        id: &str,
+        params: &Params,
+        change: impl FnOnce(&mut Value) -> Result<(), StripeError>,
+    ) -> ApiResult {
+        let mut tx = self.db.begin().await?;
+        let before = store::get(&mut tx, account, object, id).await?;
+        let mut after = before.clone();
+        change(&mut after)?;
+        params.metadata_into(&mut after)?;
+        if after != before {
+            if after.get("updated").is_some() {
+                after["updated"] = json!(store::now());
+            }
+            store::save(&mut tx, account, &after).await?;
+            if let Some(kind) = event_for(object, "updated") {
+                let prev = store::previous_attributes(&before, &after);
+                store::emit(&mut tx, account, &kind, &after, Some(prev), req).await?;
+            }
+        }
+        tx.commit().await?;
+        self.respond(account, after, params).await
+    }
+
+    /// Deletes an object. Customers leave a stub behind that retrieve still returns, as on
+    /// Stripe; other objects are gone.
+    pub async fn delete(
+        &self,
+        account: &Account,
+        req: &RequestInfo,
+        object: &str,
+        id: &str,
+    ) -> ApiResult {
+        let mut tx = self.db.begin().await?;
+        let obj = store::get(&mut tx, account, object, id).await?;
+        let stub = json!({ "id": id, "object": object, "deleted": true });
+        if object == "customer" {
+            store::save(&mut tx, account, &stub).await?;
+        } else {
+            store::delete(&mut tx, account, id).await?;
+        }
+        if let Some(kind) = event_for(object, "deleted") {
+            store::emit(&mut tx, account, &kind, &obj, None, req).await?;
+        }
+        tx.commit().await?;
+        Ok(Json(stub))
+    }
+
+    pub async fn respond(&self, account: &Account, mut obj: Value, params: &Params) -> ApiResult {
+        store::expand(&self.db, account, &mut obj, &params.expand()).await?;
+        Ok(Json(present(obj)))
+    }
+}
+
+/// Strips what Stripe only shows once (a webhook endpoint's secret is returned on create).
+pub fn present(mut obj: Value) -> Value {
+    if obj["object"] == "webhook_endpoint" {
+        if let Some(map) = obj.as_object_mut() {
+            map.remove("secret");
+        }
+    }
+    if obj["object"] == "list" {
+        if let Some(items) = obj.get_mut("data").and_then(Value::as_array_mut) {
+            for item in items.iter_mut() {
+                *item = present(std::mem::take(item));
+            }
+        }
+    }
+    obj
+}
+
+/// Caller-chosen ids (`id=prod_starter` on products) must look like ids.
+pub fn check_custom_id(id: &str) -> Result<(), StripeError> {
+    let ok = !id.is_empty()
+        && id.len() <= 200
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+    if ok {
+        Ok(())
+    } else {
+        Err(StripeError::invalid(
+            "id",
+            "Invalid id: use letters, digits, '_' and '-'.",
+        ))
+    }
+}
+
+pub fn currency(params: &Params) -> Result<String, StripeError> {
+    let c = params.required_str("currency")?.to_ascii_lowercase();
+    if c.len() == 3 && c.chars().all(|ch| ch.is_ascii_lowercase()) {
+        Ok(c)
+    } else {
+        Err(StripeError::invalid(
+            "currency",
+            format!("Invalid currency: {c}."),
+        ))
+    }
+}
+
+pub fn one_of(params: &Params, key: &str, allowed: &[&str]) -> Result<Option<String>, StripeError> {
+    match params.str(key) {
+        None => Ok(None),
+        Some(v) if allowed.contains(&v.as_str()) => Ok(Some(v)),
+        Some(v) => Err(StripeError::invalid(
+            key,
+            format!(
+                "Invalid {key}: must be one of {}; got {v}",
+                allowed.join(", ")
+            ),
+        )),
+    }
+}

@@ -1,0 +1,695 @@
+//! The Stripe sandbox over real HTTP: async-stripe's typed client (the same construction the
+//! app uses), raw requests for the dialect's details, and a webhook receiver on a free port.
+
+use crate::helpers::*;
+use axum::{http::HeaderMap, routing::post, Router};
+use hmac::{Hmac, KeyInit, Mac};
+use reqwest::StatusCode;
+use serde_json::Value;
+use sha2::Sha256;
+use std::{
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+use stripe::{Client, ClientBuilder};
+use stripe_core::customer::{
+    CreateCustomer, DeleteCustomer, ListCustomer, RetrieveCustomer, RetrieveCustomerReturned,
+    UpdateCustomer,
+};
+use stripe_core::event::ListEvent;
+use stripe_product::price::{
+    CreatePrice, CreatePriceRecurring, CreatePriceRecurringInterval, ListPrice, RetrievePrice,
+};
+use stripe_product::product::{CreateProduct, ListProduct, RetrieveProduct, UpdateProduct};
+use stripe_types::Expandable;
+
+fn test_key() -> String {
+    format!("sk_test_{}", uuid::Uuid::new_v4().simple())
+}
+
+/// The client exactly as the app builds it: only the base URL points at the sandbox.
+fn stripe_client(base: &str, key: &str) -> Client {
+    ClientBuilder::new(key)
+        .url(format!("{base}/"))
+        .build()
+        .expect("client builds")
+}
+
+fn sandbox_base(app: &TestApp) -> String {
+    format!("{}/sandbox", app.url)
+}
+
+async fn raw(
+    app: &TestApp,
+    method: reqwest::Method,
+    path: &str,
+    key: Option<&str>,
+    form: &[(&str, &str)],
+) -> (StatusCode, Value) {
+    let mut req = app
+        .client
+        .request(method, app.at(&format!("/sandbox/v1{path}")));
+    if let Some(k) = key {
+        req = req.bearer_auth(k);
+    }
+    let res = req.form(form).send().await.expect("request goes through");
+    let status = res.status();
+    (status, res.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn typed_client_round_trips_products_and_prices() {
+    let app = spawn_app().await;
+    let client = stripe_client(&sandbox_base(&app), &test_key());
+
+    let product = CreateProduct::new("Gold")
+        .description("The gold plan")
+        .metadata([("tier".to_string(), "3".to_string())])
+        .send(&client)
+        .await
+        .expect("product decodes");
+    assert!(product.id.as_str().starts_with("prod_"));
+    assert_eq!(product.metadata["tier"], "3");
+
+    let renamed = UpdateProduct::new(product.id.clone())
+        .name("Platinum")
+        .send(&client)
+        .await
+        .unwrap();
+    assert_eq!(renamed.name, "Platinum");
+    assert_eq!(
+        RetrieveProduct::new(product.id.clone())
+            .send(&client)
+            .await
+            .unwrap()
+            .name,
+        "Platinum"
+    );
+
+    let price = CreatePrice::new(stripe_types::Currency::USD)
+        .product(product.id.as_str())
+        .unit_amount(2900)
+        .recurring(CreatePriceRecurring::new(
+            CreatePriceRecurringInterval::Month,
+        ))
+        .lookup_key("gold_monthly")
+        .send(&client)
+        .await
+        .expect("price decodes");
+    assert_eq!(price.unit_amount, Some(2900));
+    assert_eq!(price.recurring.as_ref().map(|r| r.interval_count), Some(1));
+
+    let found = ListPrice::new()
+        .lookup_keys(vec!["gold_monthly".to_string()])
+        .send(&client)
+        .await
+        .unwrap();
+    assert_eq!(found.data.len(), 1);
+    assert_eq!(found.data[0].id, price.id);
+
+    let expanded = RetrievePrice::new(price.id.clone())
+        .expand(["product".to_string()])
+        .send(&client)
+        .await
+        .unwrap();
+    match expanded.product {
+        Expandable::Object(p) => assert_eq!(p.name, "Platinum"),
+        Expandable::Id(_) => panic!("expand[]=product should return the product"),
+    }
+
+    // A lookup key names one price; reusing it without transfer is a 400.
+    let dup = CreatePrice::new(stripe_types::Currency::USD)
+        .product(product.id.as_str())
+        .unit_amount(100)
+        .lookup_key("gold_monthly")
+        .send(&client)
+        .await;
+    assert!(dup.is_err(), "duplicate lookup key must be refused");
+}
+
+#[tokio::test]
+async fn lists_paginate_through_the_typed_client() {
+    let app = spawn_app().await;
+    let client = stripe_client(&sandbox_base(&app), &test_key());
+    for i in 0..12 {
+        CreateProduct::new(format!("P{i}"))
+            .send(&client)
+            .await
+            .unwrap();
+    }
+    let first = ListProduct::new().limit(5).send(&client).await.unwrap();
+    assert_eq!(first.data.len(), 5);
+    assert!(first.has_more);
+    assert_eq!(first.data[0].name, "P11", "newest first");
+
+    use futures::TryStreamExt;
+    let all: Vec<_> = ListProduct::new()
+        .limit(5)
+        .paginate()
+        .stream(&client)
+        .try_collect()
+        .await
+        .unwrap();
+    let mut names: Vec<_> = all.iter().map(|p| p.name.clone()).collect();
+    names.sort();
+    names.dedup();
+    assert_eq!(names.len(), 12, "every product exactly once across pages");
+}
+
+#[tokio::test]
+async fn typed_client_manages_customers() {
+    let app = spawn_app().await;
+    let client = stripe_client(&sandbox_base(&app), &test_key());
+    let customer = CreateCustomer::new()
+        .email("ann@example.com")
+        .name("Ann")
+        .metadata([("user_id".to_string(), "u1".to_string())])
+        .send(&client)
+        .await
+        .expect("customer decodes");
+    assert!(customer.id.as_str().starts_with("cus_"));
+    assert_eq!(customer.email.as_deref(), Some("ann@example.com"));
+
+    let updated = UpdateCustomer::new(customer.id.clone())
+        .name("Ann B")
+        .send(&client)
+        .await
+        .unwrap();
+    assert_eq!(updated.name.as_deref(), Some("Ann B"));
+    let listed = ListCustomer::new()
+        .email("ann@example.com")
+        .send(&client)
+        .await
+        .unwrap();
+    assert_eq!(listed.data.len(), 1);
+
+    let deleted = DeleteCustomer::new(customer.id.clone())
+        .send(&client)
+        .await
+        .unwrap();
+    assert_eq!(deleted.id, customer.id);
+    // Stripe keeps a deleted customer retrievable as a stub, and out of lists and updates.
+    let gone = RetrieveCustomer::new(customer.id.clone())
+        .send(&client)
+        .await
+        .unwrap();
+    assert!(
+        matches!(gone, RetrieveCustomerReturned::DeletedCustomer(ref d) if d.id == customer.id)
+    );
+    assert!(ListCustomer::new()
+        .send(&client)
+        .await
+        .unwrap()
+        .data
+        .is_empty());
+    assert!(UpdateCustomer::new(customer.id.clone())
+        .name("x")
+        .send(&client)
+        .await
+        .is_err());
+}
+
+#[tokio::test]
+async fn events_record_every_change_and_decode() {
+    let app = spawn_app().await;
+    let key = test_key();
+    let client = stripe_client(&sandbox_base(&app), &key);
+    let product = CreateProduct::new("Evented").send(&client).await.unwrap();
+    UpdateProduct::new(product.id.clone())
+        .name("Evented 2")
+        .send(&client)
+        .await
+        .unwrap();
+    CreateCustomer::new()
+        .email("e@example.com")
+        .send(&client)
+        .await
+        .unwrap();
+
+    let events = ListEvent::new().send(&client).await.expect("events decode");
+    let types: Vec<String> = events.data.iter().map(|e| e.type_.to_string()).collect();
+    assert_eq!(
+        types,
+        vec!["customer.created", "product.updated", "product.created"],
+        "newest first"
+    );
+
+    let products_only = ListEvent::new()
+        .type_("product.*")
+        .send(&client)
+        .await
+        .unwrap();
+    assert_eq!(products_only.data.len(), 2);
+
+    let (_, body) = raw(
+        &app,
+        reqwest::Method::GET,
+        "/events?type=product.updated",
+        Some(&key),
+        &[],
+    )
+    .await;
+    let update = &body["data"][0];
+    assert_eq!(update["data"]["previous_attributes"]["name"], "Evented");
+    assert_eq!(update["data"]["object"]["name"], "Evented 2");
+    assert_eq!(update["api_version"], saas_billing::sandbox::API_VERSION);
+}
+
+#[tokio::test]
+async fn errors_speak_stripes_dialect() {
+    let app = spawn_app().await;
+    let key = test_key();
+    let (status, body) = raw(&app, reqwest::Method::GET, "/customers", None, &[]).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(body["error"]["type"], "invalid_request_error");
+
+    let (status, _) = raw(
+        &app,
+        reqwest::Method::GET,
+        "/customers",
+        Some("sk_live_nope"),
+        &[],
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+
+    let (status, body) = raw(
+        &app,
+        reqwest::Method::POST,
+        "/prices",
+        Some(&key),
+        &[("currency", "usd"), ("unit_amount", "abc")],
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body["error"]["param"], "unit_amount");
+
+    let (status, body) = raw(&app, reqwest::Method::POST, "/products", Some(&key), &[]).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body["error"]["code"], "parameter_missing");
+    assert_eq!(body["error"]["param"], "name");
+
+    let (status, body) = raw(
+        &app,
+        reqwest::Method::GET,
+        "/products/prod_nope",
+        Some(&key),
+        &[],
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(body["error"]["code"], "resource_missing");
+
+    let (status, body) = raw(
+        &app,
+        reqwest::Method::GET,
+        "/no_such_resource",
+        Some(&key),
+        &[],
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(body["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("Unrecognized request URL"));
+
+    let (status, _) = raw(
+        &app,
+        reqwest::Method::GET,
+        "/products?limit=500",
+        Some(&key),
+        &[],
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn bracket_params_reach_nested_fields() {
+    let app = spawn_app().await;
+    let key = test_key();
+    let (status, body) = raw(
+        &app,
+        reqwest::Method::POST,
+        "/customers",
+        Some(&key),
+        &[
+            ("email", "n@example.com"),
+            ("address[country]", "DE"),
+            ("address[postal_code]", "10115"),
+            ("metadata[plan]", "pro"),
+            ("preferred_locales[]", "de"),
+            ("preferred_locales[]", "en"),
+        ],
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["address"]["country"], "DE");
+    assert_eq!(body["address"]["line1"], Value::Null);
+    assert_eq!(body["metadata"]["plan"], "pro");
+    assert_eq!(body["preferred_locales"], serde_json::json!(["de", "en"]));
+}
+
+#[tokio::test]
+async fn idempotency_keys_replay_the_first_response() {
+    let app = spawn_app().await;
+    let key = test_key();
+    let post = |email: &'static str| {
+        app.client
+            .post(app.at("/sandbox/v1/customers"))
+            .bearer_auth(&key)
+            .header("Idempotency-Key", "customer-for-user-42")
+            .form(&[("email", email)])
+            .send()
+    };
+    let first: Value = post("a@example.com").await.unwrap().json().await.unwrap();
+    let again = post("a@example.com").await.unwrap();
+    assert_eq!(again.headers()["idempotent-replayed"], "true");
+    let again: Value = again.json().await.unwrap();
+    assert_eq!(first["id"], again["id"]);
+
+    let (_, list) = raw(&app, reqwest::Method::GET, "/customers", Some(&key), &[]).await;
+    assert_eq!(
+        list["data"].as_array().unwrap().len(),
+        1,
+        "the replay created nothing"
+    );
+
+    let clash = post("b@example.com").await.unwrap();
+    assert_eq!(clash.status(), StatusCode::BAD_REQUEST);
+    let body: Value = clash.json().await.unwrap();
+    assert_eq!(body["error"]["type"], "idempotency_error");
+}
+
+#[tokio::test]
+async fn each_secret_key_is_its_own_account() {
+    let app = spawn_app().await;
+    let (a, b) = (test_key(), test_key());
+    let product = CreateProduct::new("Mine")
+        .send(&stripe_client(&sandbox_base(&app), &a))
+        .await
+        .unwrap();
+    let other = stripe_client(&sandbox_base(&app), &b);
+    assert!(ListProduct::new()
+        .send(&other)
+        .await
+        .unwrap()
+        .data
+        .is_empty());
+    assert!(RetrieveProduct::new(product.id).send(&other).await.is_err());
+}
+
+// ---- webhooks ----------------------------------------------------------------------------
+
+type Hits = Arc<Mutex<Vec<(HeaderMap, String)>>>;
+
+/// A webhook receiver that answers 500 to its first `fail_first` requests, then 200.
+async fn spawn_receiver(fail_first: usize) -> (String, Hits) {
+    let hits: Hits = Arc::default();
+    let recorded = hits.clone();
+    let app = Router::new().route(
+        "/hook",
+        post(move |headers: HeaderMap, body: String| {
+            let recorded = recorded.clone();
+            async move {
+                let mut all = recorded.lock().unwrap();
+                all.push((headers, body));
+                if all.len() <= fail_first {
+                    StatusCode::INTERNAL_SERVER_ERROR
+                } else {
+                    StatusCode::OK
+                }
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (url, hits)
+}
+
+async fn wait_for_hits(hits: &Hits, n: usize) -> Vec<(HeaderMap, String)> {
+    for _ in 0..150 {
+        if hits.lock().unwrap().len() >= n {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    hits.lock().unwrap().clone()
+}
+
+async fn register_endpoint(app: &TestApp, key: &str, url: &str) -> String {
+    let (status, body) = raw(
+        app,
+        reqwest::Method::POST,
+        "/webhook_endpoints",
+        Some(key),
+        &[("url", url), ("enabled_events[]", "*")],
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let secret = body["secret"]
+        .as_str()
+        .expect("create returns the secret")
+        .to_owned();
+    assert!(secret.starts_with("whsec_"));
+    secret
+}
+
+/// Stripe's documented scheme, written out here independently of the sandbox's signer.
+fn verify_stripe_signature(header: &str, body: &str, secret: &str) -> bool {
+    let mut t = None;
+    let mut v1s = Vec::new();
+    for part in header.split(',') {
+        match part.split_once('=') {
+            Some(("t", v)) => t = Some(v.to_owned()),
+            Some(("v1", v)) => v1s.push(v.to_owned()),
+            _ => {}
+        }
+    }
+    let Some(t) = t else { return false };
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+    mac.update(format!("{t}.{body}").as_bytes());
+    let expected = hex::encode(mac.finalize().into_bytes());
+    v1s.iter().any(|v| v == &expected)
+}
+
+#[tokio::test]
+async fn webhooks_are_delivered_signed_and_decode_as_typed_events() {
+    let app = spawn_app().await;
+    let key = test_key();
+    let (url, hits) = spawn_receiver(0).await;
+    let secret = register_endpoint(&app, &key, &url).await;
+    let client = stripe_client(&sandbox_base(&app), &key);
+    CreateProduct::new("Hooked").send(&client).await.unwrap();
+    CreateCustomer::new()
+        .email("h@example.com")
+        .send(&client)
+        .await
+        .unwrap();
+
+    let got = wait_for_hits(&hits, 2).await;
+    assert_eq!(got.len(), 2, "one delivery per event");
+    for (headers, body) in &got {
+        let sig = headers["stripe-signature"].to_str().unwrap();
+        assert!(
+            verify_stripe_signature(sig, body, &secret),
+            "signature verifies: {sig}"
+        );
+        assert!(
+            !verify_stripe_signature(sig, &format!("{body} "), &secret),
+            "a changed body fails"
+        );
+        assert!(
+            !verify_stripe_signature(sig, body, "whsec_wrong"),
+            "a wrong secret fails"
+        );
+        // async-stripe's own verifier and typed event decoding accept it too.
+        let event =
+            stripe_webhook::Webhook::construct_event(body, sig, &secret).expect("typed event");
+        assert!(event.id.as_str().starts_with("evt_"));
+    }
+    let first = stripe_webhook::Webhook::construct_event(
+        &got[0].1,
+        got[0].0["stripe-signature"].to_str().unwrap(),
+        &secret,
+    )
+    .unwrap();
+    assert!(
+        matches!(first.data.object, stripe_webhook::EventObject::ProductCreated(ref p) if p.name == "Hooked")
+    );
+    // The endpoint's secret is never shown again.
+    let (_, endpoints) = raw(
+        &app,
+        reqwest::Method::GET,
+        "/webhook_endpoints",
+        Some(&key),
+        &[],
+    )
+    .await;
+    assert!(endpoints["data"][0].get("secret").is_none());
+}
+
+#[tokio::test]
+async fn failed_deliveries_are_retried_and_recorded() {
+    let app =
+        spawn_app_with(|c| c.sandbox.retry_schedule = vec![Duration::from_millis(200); 3]).await;
+    let key = test_key();
+    let (url, hits) = spawn_receiver(2).await;
+    register_endpoint(&app, &key, &url).await;
+    let product = CreateProduct::new("Retry")
+        .send(&stripe_client(&sandbox_base(&app), &key))
+        .await
+        .unwrap();
+
+    let got = wait_for_hits(&hits, 3).await;
+    assert_eq!(got.len(), 3, "two failures, then success");
+    let ids: Vec<String> = got
+        .iter()
+        .map(|(_, b)| {
+            serde_json::from_str::<Value>(b).unwrap()["id"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    assert!(
+        ids.iter().all(|i| i == &ids[0]),
+        "every attempt carries the same event"
+    );
+
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let statuses: Vec<Option<i32>> = sqlx::query_scalar(
+        "select a.response_status from stripe_sandbox.delivery_attempts a order by a.id",
+    )
+    .fetch_all(&app.db)
+    .await
+    .unwrap();
+    assert_eq!(statuses, vec![Some(500), Some(500), Some(200)]);
+    let (_, delivered) = raw(
+        &app,
+        reqwest::Method::GET,
+        "/events?delivery_success=true",
+        Some(&key),
+        &[],
+    )
+    .await;
+    assert_eq!(
+        delivered["data"][0]["data"]["object"]["id"],
+        product.id.as_str()
+    );
+    assert_eq!(delivered["data"][0]["pending_webhooks"], 0);
+}
+
+#[tokio::test]
+async fn an_endpoint_that_keeps_failing_leaves_the_event_undelivered() {
+    let app = spawn_app_with(|c| c.sandbox.retry_schedule = vec![Duration::from_millis(100)]).await;
+    let key = test_key();
+    let (url, hits) = spawn_receiver(usize::MAX).await;
+    register_endpoint(&app, &key, &url).await;
+    CreateCustomer::new()
+        .send(&stripe_client(&sandbox_base(&app), &key))
+        .await
+        .unwrap();
+    wait_for_hits(&hits, 2).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        hits.lock().unwrap().len(),
+        2,
+        "one try plus one retry, then it gives up"
+    );
+    let (_, missed) = raw(
+        &app,
+        reqwest::Method::GET,
+        "/events?delivery_success=false",
+        Some(&key),
+        &[],
+    )
+    .await;
+    assert_eq!(
+        missed["data"].as_array().unwrap().len(),
+        1,
+        "replay can find what was missed"
+    );
+    assert_eq!(missed["data"][0]["type"], "customer.created");
+}
+
+#[tokio::test]
+async fn chaos_can_duplicate_deliveries() {
+    let app = spawn_app_with(|c| c.sandbox.chaos_duplicate = 1.0).await;
+    let key = test_key();
+    let (url, hits) = spawn_receiver(0).await;
+    register_endpoint(&app, &key, &url).await;
+    CreateProduct::new("Twice")
+        .send(&stripe_client(&sandbox_base(&app), &key))
+        .await
+        .unwrap();
+    let got = wait_for_hits(&hits, 2).await;
+    assert_eq!(got.len(), 2);
+    assert_eq!(got[0].1, got[1].1, "the same event, delivered twice");
+}
+
+#[tokio::test]
+async fn fault_injection_fails_requests_like_a_bad_day_at_stripe() {
+    let app = spawn_app_with(|c| c.sandbox.fault_rate = 1.0).await;
+    let key = test_key();
+    let mut outcomes = Vec::new();
+    for _ in 0..9 {
+        let res = app
+            .client
+            .get(app.at("/sandbox/v1/customers"))
+            .bearer_auth(&key)
+            .send()
+            .await;
+        // A dropped connection shows up as an error, or as a body that cannot be read.
+        let outcome = match res {
+            Ok(r) => {
+                let status = r.status().as_u16();
+                if r.bytes().await.is_ok() {
+                    status
+                } else {
+                    0
+                }
+            }
+            Err(_) => 0,
+        };
+        outcomes.push(outcome);
+    }
+    assert!(
+        outcomes.iter().all(|s| matches!(s, 0 | 429 | 500)),
+        "every request failed somehow: {outcomes:?}"
+    );
+}
+
+#[tokio::test]
+async fn the_standalone_sandbox_serves_any_sdk_at_v1() {
+    let db_url = fresh_database_url().await;
+    let config = saas_billing::config::Config::from_lookup(|n| match n {
+        "DATABASE_URL" => Some(db_url.clone()),
+        "PORT" => Some("0".into()),
+        _ => None,
+    })
+    .unwrap();
+    let sandbox = saas_billing::startup::Application::build_sandbox(config)
+        .await
+        .unwrap();
+    let base = sandbox.url().to_owned();
+    tokio::spawn(sandbox.run_until_stopped());
+    let client = stripe_client(&base, &test_key());
+    let customer = CreateCustomer::new()
+        .email("sdk@example.com")
+        .send(&client)
+        .await
+        .unwrap();
+    match RetrieveCustomer::new(customer.id)
+        .send(&client)
+        .await
+        .unwrap()
+    {
+        RetrieveCustomerReturned::Customer(c) => {
+            assert_eq!(c.email.as_deref(), Some("sdk@example.com"))
+        }
+        RetrieveCustomerReturned::DeletedCustomer(_) => panic!("the customer was not deleted"),
+    }
+}
