@@ -44,15 +44,6 @@ pub async fn create(
     s.create(&account, &req, customer, &params).await
 }
 
-pub async fn retrieve(
-    State(s): State<Sandbox>,
-    account: Account,
-    Path(id): Path<String>,
-    params: Params,
-) -> ApiResult {
-    s.retrieve(&account, "customer", &id, &params).await
-}
-
 pub async fn update(
     State(s): State<Sandbox>,
     account: Account,
@@ -64,15 +55,6 @@ pub async fn update(
         apply(c, &params)
     })
     .await
-}
-
-pub async fn delete(
-    State(s): State<Sandbox>,
-    account: Account,
-    req: RequestInfo,
-    Path(id): Path<String>,
-) -> ApiResult {
-    s.delete(&account, &req, "customer", &id).await
 }
 
 pub async fn list(State(s): State<Sandbox>, account: Account, params: Params) -> ApiResult {

@@ -36,15 +36,6 @@ pub async fn create(State(s): State<Sandbox>, account: Account, params: Params) 
     Ok(Json(endpoint))
 }
 
-pub async fn retrieve(
-    State(s): State<Sandbox>,
-    account: Account,
-    Path(id): Path<String>,
-    params: Params,
-) -> ApiResult {
-    s.retrieve(&account, "webhook_endpoint", &id, &params).await
-}
-
 pub async fn update(
     State(s): State<Sandbox>,
     account: Account,
@@ -70,15 +61,6 @@ pub async fn update(
         Ok(())
     })
     .await
-}
-
-pub async fn delete(
-    State(s): State<Sandbox>,
-    account: Account,
-    req: RequestInfo,
-    Path(id): Path<String>,
-) -> ApiResult {
-    s.delete(&account, &req, "webhook_endpoint", &id).await
 }
 
 pub async fn list(State(s): State<Sandbox>, account: Account, params: Params) -> ApiResult {

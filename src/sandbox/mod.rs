@@ -23,6 +23,7 @@ use axum::{
     Router,
 };
 use http::StripeError;
+use resources::{delete, retrieve, Customer, Price, Product, WebhookEndpoint};
 use sqlx::PgPool;
 use std::{sync::Arc, time::Duration};
 
@@ -122,18 +123,18 @@ impl Sandbox {
             .route("/products", post(products::create).get(products::list))
             .route(
                 "/products/{id}",
-                get(products::retrieve)
+                get(retrieve::<Product>)
                     .post(products::update)
                     .delete(products::delete),
             )
             .route("/prices", post(prices::create).get(prices::list))
-            .route("/prices/{id}", get(prices::retrieve).post(prices::update))
+            .route("/prices/{id}", get(retrieve::<Price>).post(prices::update))
             .route("/customers", post(customers::create).get(customers::list))
             .route(
                 "/customers/{id}",
-                get(customers::retrieve)
+                get(retrieve::<Customer>)
                     .post(customers::update)
-                    .delete(customers::delete),
+                    .delete(delete::<Customer>),
             )
             .route(
                 "/webhook_endpoints",
@@ -141,9 +142,9 @@ impl Sandbox {
             )
             .route(
                 "/webhook_endpoints/{id}",
-                get(endpoints::retrieve)
+                get(retrieve::<WebhookEndpoint>)
                     .post(endpoints::update)
-                    .delete(endpoints::delete),
+                    .delete(delete::<WebhookEndpoint>),
             )
             .route("/events", get(events::list))
             .route("/events/{id}", get(events::retrieve))

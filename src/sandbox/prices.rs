@@ -55,16 +55,10 @@ pub async fn create(
             id
         }
         (None, Some(data)) => {
-            let name = data
-                .required_str("name")
-                .map_err(|_| StripeError::missing("product_data[name]"))?;
-            let created = now();
-            let product = json!({
-                "id": store::new_id("prod"), "object": "product", "active": true, "created": created, "default_price": null,
-                "description": null, "images": [], "livemode": false, "marketing_features": [], "metadata": {}, "name": name,
-                "package_dimensions": null, "shippable": null, "statement_descriptor": null, "tax_code": null,
-                "type": "service", "unit_label": null, "updated": created, "url": null,
-            });
+            let product = super::products::new_product(&data).map_err(|e| StripeError {
+                param: e.param.map(|p| format!("product_data[{p}]")),
+                ..e
+            })?;
             store::insert(&mut tx, &account, &product).await?;
             store::emit(&mut tx, &account, "product.created", &product, None, &req).await?;
             product["id"].as_str().unwrap_or_default().to_owned()
@@ -149,15 +143,6 @@ async fn claim_lookup_key(
     )
     .await?;
     Ok(())
-}
-
-pub async fn retrieve(
-    State(s): State<Sandbox>,
-    account: Account,
-    Path(id): Path<String>,
-    params: Params,
-) -> ApiResult {
-    s.retrieve(&account, "price", &id, &params).await
 }
 
 pub async fn update(

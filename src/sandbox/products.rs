@@ -13,6 +13,12 @@ pub async fn create(
     req: RequestInfo,
     params: Params,
 ) -> ApiResult {
+    let product = new_product(&params)?;
+    s.create(&account, &req, product, &params).await
+}
+
+/// A product as Stripe returns it, from create parameters (also `price[product_data]`).
+pub fn new_product(params: &Params) -> Result<Value, StripeError> {
     let name = params.required_str("name")?;
     let id = match params.str("id") {
         Some(id) => {
@@ -31,7 +37,7 @@ pub async fn create(
         "description": params.str("description"),
         "images": params.strings("images"),
         "livemode": false,
-        "marketing_features": marketing_features(&params)?.unwrap_or_default(),
+        "marketing_features": marketing_features(params)?.unwrap_or_default(),
         "metadata": {},
         "name": name,
         "package_dimensions": null,
@@ -44,16 +50,7 @@ pub async fn create(
         "url": params.str("url"),
     });
     params.metadata_into(&mut product)?;
-    s.create(&account, &req, product, &params).await
-}
-
-pub async fn retrieve(
-    State(s): State<Sandbox>,
-    account: Account,
-    Path(id): Path<String>,
-    params: Params,
-) -> ApiResult {
-    s.retrieve(&account, "product", &id, &params).await
+    Ok(product)
 }
 
 pub async fn update(

@@ -6,7 +6,11 @@ use super::{
     store::{self, RequestInfo},
     Sandbox,
 };
-use axum::{extract::FromRequestParts, http::request::Parts, Json};
+use axum::{
+    extract::{FromRequestParts, Path, State},
+    http::request::Parts,
+    Json,
+};
 use serde_json::{json, Value};
 
 impl<S: Send + Sync> FromRequestParts<S> for RequestInfo {
@@ -120,6 +124,49 @@ impl Sandbox {
         store::expand(&self.db, account, &mut obj, &params.expand()).await?;
         Ok(Json(present(obj)))
     }
+}
+
+/// A resource whose retrieve and delete need nothing special, named by its `object`.
+pub trait Kind {
+    const OBJECT: &'static str;
+}
+
+pub struct Price;
+pub struct Product;
+pub struct Customer;
+pub struct WebhookEndpoint;
+
+impl Kind for Price {
+    const OBJECT: &'static str = "price";
+}
+impl Kind for Product {
+    const OBJECT: &'static str = "product";
+}
+impl Kind for Customer {
+    const OBJECT: &'static str = "customer";
+}
+impl Kind for WebhookEndpoint {
+    const OBJECT: &'static str = "webhook_endpoint";
+}
+
+/// `GET /v1/<resources>/{id}`
+pub async fn retrieve<K: Kind>(
+    State(s): State<Sandbox>,
+    account: Account,
+    Path(id): Path<String>,
+    params: Params,
+) -> ApiResult {
+    s.retrieve(&account, K::OBJECT, &id, &params).await
+}
+
+/// `DELETE /v1/<resources>/{id}`
+pub async fn delete<K: Kind>(
+    State(s): State<Sandbox>,
+    account: Account,
+    req: RequestInfo,
+    Path(id): Path<String>,
+) -> ApiResult {
+    s.delete(&account, &req, K::OBJECT, &id).await
 }
 
 /// Strips what Stripe only shows once (a webhook endpoint's secret is returned on create).

@@ -349,6 +349,40 @@ async fn bracket_params_reach_nested_fields() {
     assert_eq!(body["address"]["line1"], Value::Null);
     assert_eq!(body["metadata"]["plan"], "pro");
     assert_eq!(body["preferred_locales"], serde_json::json!(["de", "en"]));
+
+    // A price can bring its product inline.
+    let (status, price) = raw(
+        &app,
+        reqwest::Method::POST,
+        "/prices",
+        Some(&key),
+        &[
+            ("currency", "eur"),
+            ("unit_amount", "500"),
+            ("product_data[name]", "Inline"),
+            ("recurring[interval]", "year"),
+        ],
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{price}");
+    assert_eq!(price["recurring"]["interval"], "year");
+    let product_path = format!("/products/{}", price["product"].as_str().unwrap());
+    let (_, product) = raw(&app, reqwest::Method::GET, &product_path, Some(&key), &[]).await;
+    assert_eq!(product["name"], "Inline");
+    let (status, body) = raw(
+        &app,
+        reqwest::Method::POST,
+        "/prices",
+        Some(&key),
+        &[
+            ("currency", "eur"),
+            ("unit_amount", "1"),
+            ("product_data[active]", "true"),
+        ],
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body["error"]["param"], "product_data[name]");
 }
 
 #[tokio::test]
