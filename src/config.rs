@@ -31,6 +31,10 @@ pub struct Config {
     pub session_ttl: Duration,
     pub stripe_mode: StripeMode,
     pub stripe_secret_key: Option<SecretString>,
+    /// Any Stripe-compatible server (`STRIPE_API_BASE`), e.g. a standalone sandbox.
+    pub stripe_api_base: Option<Url>,
+    /// Webhook signing secrets (`STRIPE_WEBHOOK_SECRET`, comma-separated while rotating).
+    pub stripe_webhook_secrets: Vec<SecretString>,
     /// Failed logins allowed per email and IP within `login_window` before we answer 429.
     pub login_max_failures: i64,
     pub login_window: Duration,
@@ -126,6 +130,27 @@ impl Config {
             ),
             stripe_mode,
             stripe_secret_key: stripe_secret_key.map(SecretString::from),
+            stripe_api_base: match get("STRIPE_API_BASE") {
+                None => None,
+                Some(raw) => {
+                    let mut url = Url::parse(&raw).map_err(|e| ConfigError::Invalid {
+                        name: "STRIPE_API_BASE",
+                        reason: e.to_string(),
+                    })?;
+                    // async-stripe appends `v1/...` to the base.
+                    if !url.path().ends_with('/') {
+                        url.set_path(&format!("{}/", url.path()));
+                    }
+                    Some(url)
+                }
+            },
+            stripe_webhook_secrets: get("STRIPE_WEBHOOK_SECRET")
+                .map(|raw| {
+                    raw.split(',')
+                        .map(|s| SecretString::from(s.trim().to_owned()))
+                        .collect()
+                })
+                .unwrap_or_default(),
             login_max_failures: parse(&get, "LOGIN_MAX_FAILURES", 5)?,
             login_window: Duration::from_secs(60 * parse::<u64>(&get, "LOGIN_WINDOW_MINUTES", 15)?),
             trial_days: parse(&get, "TRIAL_DAYS", 14)?,
@@ -274,6 +299,23 @@ mod tests {
                 ..
             })
         ));
+    }
+
+    #[test]
+    fn webhook_secrets_rotate_and_api_base_gets_a_slash() {
+        let c = config(&[
+            DB,
+            ("STRIPE_WEBHOOK_SECRET", "whsec_a, whsec_b"),
+            ("STRIPE_API_BASE", "http://127.0.0.1:12111"),
+        ])
+        .unwrap();
+        assert_eq!(c.stripe_webhook_secrets.len(), 2);
+        assert_eq!(c.stripe_webhook_secrets[1].expose_secret(), "whsec_b");
+        assert_eq!(
+            c.stripe_api_base.unwrap().as_str(),
+            "http://127.0.0.1:12111/"
+        );
+        assert!(config(&[DB, ("STRIPE_API_BASE", "not a url")]).is_err());
     }
 
     #[test]

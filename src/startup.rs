@@ -2,10 +2,10 @@
 //! and the integration tests (on port 0, against a fresh database) run the same thing.
 
 use crate::sandbox::Sandbox;
+use crate::stripe::Stripe;
 use crate::{
     accounts,
     app::{shell, App},
-    catalog,
     config::{Config, StripeMode},
     middleware,
     state::AppState,
@@ -13,8 +13,13 @@ use crate::{
 use axum::{routing::get, Router};
 use leptos::prelude::*;
 use leptos_axum::{generate_route_list, LeptosRoutes};
+use secrecy::ExposeSecret;
 use sqlx::{postgres::PgPoolOptions, PgPool};
-use std::{net::SocketAddr, sync::Arc, time::Duration};
+use std::{
+    net::SocketAddr,
+    sync::{Arc, RwLock},
+    time::Duration,
+};
 use tokio::net::TcpListener;
 use tower_sessions::{cookie::SameSite, Expiry, SessionManagerLayer};
 use tower_sessions_sqlx_store::PostgresStore;
@@ -27,12 +32,16 @@ pub enum StartupError {
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("cannot listen: {0}")]
     Bind(#[from] std::io::Error),
+    #[error("stripe client: {0}")]
+    Stripe(String),
 }
 
 pub struct Application {
     listener: TcpListener,
     router: Router,
     url: String,
+    /// Work with Stripe that needs the server to be answering (the sandbox lives in it).
+    bootstrap: Option<(AppState, String)>,
 }
 
 impl Application {
@@ -40,9 +49,6 @@ impl Application {
         let db = connect_and_migrate(&config).await?;
         let session_store = PostgresStore::new(db.clone());
         session_store.migrate().await?;
-        if config.stripe_mode == StripeMode::Sandbox {
-            catalog::seed_demo_catalog_if_empty(&db).await?;
-        }
 
         let listener = TcpListener::bind(config.addr).await?;
         let addr = listener.local_addr()?;
@@ -66,24 +72,49 @@ impl Application {
             ));
 
         spawn_housekeeping(db.clone());
+        // The app reaches itself (the in-app sandbox, its own webhook) over loopback.
+        let internal = format!("http://{}", loopback(addr));
+        let (stripe_key, stripe_base) = match &config.stripe_secret_key {
+            Some(key) => (
+                key.expose_secret().to_owned(),
+                config.stripe_api_base.as_ref().map(|u| u.to_string()),
+            ),
+            None => (
+                crate::stripe::bootstrap::sandbox_secret_key(&db).await?,
+                Some(
+                    config
+                        .stripe_api_base
+                        .as_ref()
+                        .map(|u| u.to_string())
+                        .unwrap_or_else(|| format!("{internal}/sandbox/")),
+                ),
+            ),
+        };
+        let stripe = Stripe::new(&stripe_key, stripe_base.as_deref())
+            .map_err(|e| StartupError::Stripe(e.to_string()))?;
         // Without a Stripe key the app is its own Stripe: the sandbox API lives beside it.
         let sandbox = (config.stripe_mode == StripeMode::Sandbox)
             .then(|| Sandbox::new(db.clone(), config.sandbox.clone()));
         let state = AppState {
             leptos_options,
             db,
+            stripe,
+            webhook_secrets: Arc::new(RwLock::new(config.stripe_webhook_secrets.clone())),
+            ready: Arc::default(),
             config: Arc::new(config),
         };
-        let mut router = router(state);
+        let mut router = router(state.clone());
         if let Some(sandbox) = sandbox {
             sandbox.start_delivery();
             router = router.nest_service("/sandbox/v1", sandbox.api());
         }
         let router = middleware::outer_layers(router.layer(session_layer));
+        let webhook_url = format!("{internal}/api/webhooks/stripe");
         Ok(Self {
             listener,
             router,
             url,
+            bootstrap: Some((state, webhook_url)),
         })
     }
 
@@ -106,6 +137,7 @@ impl Application {
             listener,
             router: middleware::outer_layers(router),
             url,
+            bootstrap: None,
         })
     }
 
@@ -114,6 +146,9 @@ impl Application {
     }
 
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        if let Some((state, webhook_url)) = self.bootstrap {
+            tokio::spawn(bootstrap_until_done(state, webhook_url));
+        }
         axum::serve(
             self.listener,
             self.router
@@ -147,6 +182,8 @@ fn router(state: AppState) -> Router {
     };
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(readyz))
+        .merge(crate::webhooks::router())
         .route(
             "/api/{*rest}",
             axum::routing::any(middleware::api_not_found),
@@ -159,6 +196,46 @@ fn router(state: AppState) -> Router {
         .layer(axum::middleware::from_fn(accounts::require_login))
         .layer(axum::middleware::from_fn(middleware::same_origin_writes))
         .with_state(state)
+}
+
+/// 200 once the start-up sync with Stripe is done; load balancers and tests wait for it.
+async fn readyz(
+    axum::extract::State(state): axum::extract::State<AppState>,
+) -> (axum::http::StatusCode, &'static str) {
+    if state.is_ready() {
+        (axum::http::StatusCode::OK, "ready")
+    } else {
+        (axum::http::StatusCode::SERVICE_UNAVAILABLE, "starting")
+    }
+}
+
+/// Retries the start-up work with Stripe until it succeeds: Stripe may be briefly
+/// unreachable, and the pages keep serving what Postgres already has meanwhile.
+async fn bootstrap_until_done(state: AppState, webhook_url: String) {
+    let mut wait = Duration::from_millis(500);
+    loop {
+        match crate::stripe::bootstrap::run(&state, &webhook_url).await {
+            Ok(()) => {
+                state.mark_ready();
+                return;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, retry_in = ?wait, "start-up sync with Stripe failed");
+                tokio::time::sleep(wait).await;
+                wait = (wait * 2).min(Duration::from_secs(30));
+            }
+        }
+    }
+}
+
+fn loopback(addr: SocketAddr) -> SocketAddr {
+    match addr.ip() {
+        ip if ip.is_unspecified() && ip.is_ipv4() => {
+            SocketAddr::from(([127, 0, 0, 1], addr.port()))
+        }
+        ip if ip.is_unspecified() => SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, addr.port())),
+        _ => addr,
+    }
 }
 
 /// Expired sessions and old login attempts would otherwise grow without bound.

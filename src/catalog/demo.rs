@@ -1,7 +1,11 @@
 //! The demo catalog for sandbox mode, so a fresh checkout of the app never shows an empty
 //! pricing page. With a real Stripe key the catalog comes from Stripe alone.
 
-use sqlx::PgPool;
+use crate::stripe::Stripe;
+use stripe_product::{
+    price::{CreatePrice, CreatePriceRecurring, CreatePriceRecurringInterval},
+    product::{CreateProduct, Features, ListProduct},
+};
 
 struct DemoPlan {
     key: &'static str,
@@ -53,49 +57,52 @@ const PLANS: &[DemoPlan] = &[
     },
 ];
 
-pub async fn seed_demo_catalog_if_empty(db: &PgPool) -> sqlx::Result<()> {
-    let mut tx = db.begin().await?;
-    // Two instances starting together must not both seed.
-    sqlx::query("lock table products in exclusive mode")
-        .execute(&mut *tx)
-        .await?;
-    let count: i64 = sqlx::query_scalar("select count(*) from products")
-        .fetch_one(&mut *tx)
-        .await?;
-    if count > 0 {
-        return tx.commit().await;
+/// Creates the demo catalog in the sandbox through the Stripe API, as a merchant would in
+/// Stripe's dashboard, when the sandbox account has no products yet. The app then learns it
+/// like any catalog: from the sync and the `product.*` / `price.*` webhooks. Ids and
+/// idempotency keys are fixed, so instances starting together create it once.
+pub async fn seed_sandbox_catalog(stripe: &Stripe) -> Result<(), stripe::StripeError> {
+    if !stripe
+        .get(&ListProduct::new().limit(1))
+        .await?
+        .data
+        .is_empty()
+    {
+        return Ok(());
     }
     for (order, plan) in PLANS.iter().enumerate() {
-        let product_id = format!("prod_demo_{}", plan.key);
-        sqlx::query(
-            "insert into products (id, name, description, features, highlighted, sort_order)
-             values ($1, $2, $3, $4, $5, $6)",
-        )
-        .bind(&product_id)
-        .bind(plan.name)
-        .bind(plan.description)
-        .bind(sqlx::types::Json(plan.features))
-        .bind(plan.highlighted)
-        .bind(order as i32)
-        .execute(&mut *tx)
-        .await?;
-        for (interval, amount) in [("month", plan.monthly), ("year", plan.yearly)] {
-            let lookup_key = format!("{}_{}ly", plan.key, interval);
-            sqlx::query(
-                "insert into prices (id, product_id, currency, unit_amount, kind, recurring_interval,
-                                     recurring_interval_count, lookup_key)
-                 values ($1, $2, 'usd', $3, 'recurring', $4, 1, $5)",
+        let product_id = format!("prod_{}", plan.key);
+        let create = CreateProduct::new(plan.name)
+            .id(product_id.clone())
+            .description(plan.description)
+            .marketing_features(
+                plan.features
+                    .iter()
+                    .map(|f| Features::new(*f))
+                    .collect::<Vec<_>>(),
             )
-            .bind(format!("price_demo_{lookup_key}"))
-            .bind(&product_id)
-            .bind(amount)
-            .bind(interval)
-            .bind(&lookup_key)
-            .execute(&mut *tx)
+            .metadata([
+                ("highlight".to_owned(), plan.highlighted.to_string()),
+                ("sort_order".to_owned(), order.to_string()),
+            ]);
+        stripe
+            .post(&create, &format!("seed-product-{}", plan.key))
             .await?;
+        for (interval, amount) in [
+            (CreatePriceRecurringInterval::Month, plan.monthly),
+            (CreatePriceRecurringInterval::Year, plan.yearly),
+        ] {
+            let lookup_key = format!("{}_{}ly", plan.key, interval.as_str());
+            let create = CreatePrice::new(stripe_types::Currency::USD)
+                .product(product_id.clone())
+                .unit_amount(amount)
+                .recurring(CreatePriceRecurring::new(interval))
+                .lookup_key(lookup_key.clone());
+            stripe
+                .post(&create, &format!("seed-price-{lookup_key}"))
+                .await?;
         }
     }
-    tx.commit().await?;
-    tracing::info!("seeded the demo catalog (sandbox mode)");
+    tracing::info!("seeded the demo catalog into the sandbox");
     Ok(())
 }

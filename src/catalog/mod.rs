@@ -6,9 +6,11 @@ pub mod money;
 mod pages;
 #[cfg(feature = "ssr")]
 mod repo;
+#[cfg(feature = "ssr")]
+pub mod sync;
 
 #[cfg(feature = "ssr")]
-pub use demo::seed_demo_catalog_if_empty;
+pub use demo::seed_sandbox_catalog;
 pub use pages::PricingPage;
 
 use crate::error::ApiError;

@@ -1,5 +1,5 @@
-//! Everything about talking to Stripe. Only the mode is shared with the browser for now;
-//! the client construction arrives with the checkout work.
+//! Talking to Stripe: the mode (shared with the browser for the banner) and, on the server,
+//! the one client construction.
 
 use serde::{Deserialize, Serialize};
 
@@ -13,3 +13,10 @@ pub enum StripeMode {
     /// An `sk_live_` / `rk_live_` key: real money.
     Live,
 }
+
+#[cfg(feature = "ssr")]
+pub mod bootstrap;
+#[cfg(feature = "ssr")]
+mod client;
+#[cfg(feature = "ssr")]
+pub use client::Stripe;

@@ -31,11 +31,13 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
     let url = app.url().to_owned();
     tokio::spawn(app.run_until_stopped());
     let db = PgPool::connect(&db_url).await.expect("test pool connects");
-    TestApp {
+    let app = TestApp {
         url,
         client: new_client(),
         db,
-    }
+    };
+    app.wait_until_ready().await;
+    app
 }
 
 pub fn new_client() -> Client {
@@ -65,6 +67,29 @@ pub async fn fresh_database_url() -> String {
 }
 
 impl TestApp {
+    /// Start-up finishes with Stripe after the server listens (catalog sync, and in sandbox
+    /// mode the app's own webhook endpoint); tests begin once `/readyz` says so.
+    pub async fn wait_until_ready(&self) {
+        for _ in 0..300 {
+            if let Ok(res) = self.client.get(self.at("/readyz")).send().await {
+                if res.status() == StatusCode::OK {
+                    return;
+                }
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        panic!("the app did not become ready within 30 s");
+    }
+
+    /// A value the app generated for itself (its sandbox key, its webhook secret).
+    pub async fn setting(&self, name: &str) -> String {
+        sqlx::query_scalar("select value from app_settings where name = $1")
+            .bind(name)
+            .fetch_one(&self.db)
+            .await
+            .expect("setting exists")
+    }
+
     pub fn at(&self, path: &str) -> String {
         format!("{}{}", self.url, path)
     }

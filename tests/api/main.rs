@@ -5,3 +5,4 @@ mod accounts;
 mod helpers;
 mod pages;
 mod sandbox;
+mod webhooks;

@@ -50,17 +50,34 @@ async fn yearly_prices_without_javascript() {
 }
 
 #[tokio::test]
-async fn the_demo_catalog_is_seeded_once() {
+async fn the_sandbox_catalog_is_seeded_once_and_synced() {
     let app = spawn_app().await;
-    saas_billing::catalog::seed_demo_catalog_if_empty(&app.db)
+    let count = || async {
+        sqlx::query_as::<_, (i64, i64)>(
+            "select (select count(*) from products), (select count(*) from prices)",
+        )
+        .fetch_one(&app.db)
+        .await
+        .unwrap()
+    };
+    assert_eq!(
+        count().await,
+        (3, 6),
+        "the start-up sync brought the seeded catalog in"
+    );
+    // Seeding again finds the catalog there and creates nothing.
+    let key = app.setting("sandbox_secret_key").await;
+    let stripe =
+        saas_billing::stripe::Stripe::new(&key, Some(&format!("{}/sandbox/", app.url))).unwrap();
+    saas_billing::catalog::seed_sandbox_catalog(&stripe)
         .await
         .unwrap();
-    let (products, prices): (i64, i64) =
-        sqlx::query_as("select (select count(*) from products), (select count(*) from prices)")
+    let in_stripe: i64 =
+        sqlx::query_scalar("select count(*) from stripe_sandbox.objects where object = 'price'")
             .fetch_one(&app.db)
             .await
             .unwrap();
-    assert_eq!((products, prices), (3, 6));
+    assert_eq!(in_stripe, 6);
 }
 
 #[tokio::test]

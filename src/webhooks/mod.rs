@@ -1,0 +1,172 @@
+//! `POST /api/webhooks/stripe`: the only source of truth about money.
+//!
+//! Verify the signature over the raw body; record the event id in the ledger and apply its
+//! change in one transaction; answer 200 only once that commits. A duplicate finds the id
+//! already processed and changes nothing. A failure rolls back and answers 500 so Stripe
+//! retries. Unknown event types are recorded and acknowledged. Payloads are never logged.
+
+mod ledger;
+pub mod signature;
+
+use crate::{catalog::sync, config::StripeMode, state::AppState};
+use axum::{
+    body::Bytes,
+    extract::{DefaultBodyLimit, State},
+    http::{HeaderMap, StatusCode},
+    response::{IntoResponse, Response},
+    routing::post,
+    Json, Router,
+};
+use serde::Deserialize;
+use sqlx::PgConnection;
+
+/// Stripe's events are far below this; anything larger is not from Stripe.
+pub const MAX_BODY: usize = 1024 * 1024;
+
+pub fn router() -> Router<AppState> {
+    Router::new().route(
+        "/api/webhooks/stripe",
+        post(receive).layer(DefaultBodyLimit::max(MAX_BODY)),
+    )
+}
+
+/// The envelope of an event; `data.object` is decoded into async-stripe's types by the
+/// handler that needs it.
+#[derive(Debug, Deserialize)]
+pub struct Envelope {
+    pub id: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub created: i64,
+    pub livemode: bool,
+    pub api_version: Option<String>,
+    pub data: EnvelopeData,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct EnvelopeData {
+    pub object: Box<serde_json::value::RawValue>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum WebhookError {
+    #[error("signature: {0}")]
+    Signature(#[from] signature::SignatureError),
+    #[error("payload is not a Stripe event")]
+    Payload,
+    #[error("livemode does not match this deployment")]
+    WrongMode,
+    #[error("processing failed: {0}")]
+    Processing(String),
+}
+
+impl IntoResponse for WebhookError {
+    fn into_response(self) -> Response {
+        let status = match self {
+            Self::Processing(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            _ => StatusCode::BAD_REQUEST,
+        };
+        let message = match &self {
+            // Internals stay in the log.
+            Self::Processing(_) => "processing failed; retry later".to_owned(),
+            other => other.to_string(),
+        };
+        (status, Json(serde_json::json!({ "error": message }))).into_response()
+    }
+}
+
+async fn receive(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<serde_json::Value>, WebhookError> {
+    let header = headers
+        .get("stripe-signature")
+        .and_then(|v| v.to_str().ok());
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    if let Err(e) = signature::verify(header, &body, &state.webhook_secrets(), now) {
+        tracing::warn!(reason = %e, "refused a webhook");
+        return Err(e.into());
+    }
+    let event: Envelope = serde_json::from_slice(&body).map_err(|_| WebhookError::Payload)?;
+    if event.livemode != (state.config.stripe_mode == StripeMode::Live) {
+        tracing::warn!(event_id = %event.id, "refused a webhook from the other mode");
+        return Err(WebhookError::WrongMode);
+    }
+    let duplicate = process(&state, &event).await.map_err(|e| {
+        tracing::error!(event_id = %event.id, event_type = %event.kind, error = %e, "webhook processing failed");
+        WebhookError::Processing(e)
+    })?;
+    tracing::info!(event_id = %event.id, event_type = %event.kind, duplicate, "webhook accepted");
+    Ok(Json(
+        serde_json::json!({ "received": true, "duplicate": duplicate }),
+    ))
+}
+
+/// Returns whether the event had already been processed.
+async fn process(state: &AppState, event: &Envelope) -> Result<bool, String> {
+    let result: Result<bool, String> = async {
+        let mut tx = state.db.begin().await.map_err(|e| e.to_string())?;
+        let claim = ledger::claim(&mut tx, event)
+            .await
+            .map_err(|e| e.to_string())?;
+        if claim == ledger::Claim::AlreadyProcessed {
+            tx.commit().await.map_err(|e| e.to_string())?;
+            return Ok(true);
+        }
+        apply(&mut tx, state, event).await?;
+        ledger::mark_processed(&mut tx, &event.id, claim)
+            .await
+            .map_err(|e| e.to_string())?;
+        tx.commit().await.map_err(|e| e.to_string())?;
+        Ok(false)
+    }
+    .await;
+    if let Err(e) = &result {
+        // The transaction rolled back; keep a trace of the failed attempt outside it.
+        if let Err(ledger_err) = ledger::record_failure(&state.db, event, e).await {
+            tracing::error!(event_id = %event.id, error = %ledger_err, "could not record a failed webhook attempt");
+        }
+    }
+    result
+}
+
+/// The dispatch table. Types not listed are recorded in the ledger and acknowledged.
+async fn apply(conn: &mut PgConnection, state: &AppState, event: &Envelope) -> Result<(), String> {
+    let object = event.data.object.get();
+    match event.kind.as_str() {
+        "product.created" | "product.updated" => {
+            let product = decode::<stripe_product::Product>(object)?;
+            sync::apply_product_event(conn, &state.stripe, &product, event.created)
+                .await
+                .map_err(|e| e.to_string())
+        }
+        "price.created" | "price.updated" => {
+            let price = decode::<stripe_product::Price>(object)?;
+            sync::apply_price_event(conn, &state.stripe, &price, event.created)
+                .await
+                .map_err(|e| e.to_string())
+        }
+        "product.deleted" => deactivate(conn, "products", object).await,
+        "price.deleted" => deactivate(conn, "prices", object).await,
+        _ => Ok(()),
+    }
+}
+
+async fn deactivate(conn: &mut PgConnection, table: &str, object: &str) -> Result<(), String> {
+    #[derive(Deserialize)]
+    struct Id {
+        id: String,
+    }
+    let Id { id } = serde_json::from_str(object).map_err(|e| format!("object id: {e}"))?;
+    sync::deactivate(conn, table, &id)
+        .await
+        .map_err(|e| e.to_string())
+}
+
+/// Decodes into async-stripe's generated type. A failure means Stripe's shape and ours
+/// disagree: answer 500 so the event is retried once that is fixed, not lost.
+fn decode<T: miniserde::Deserialize>(object: &str) -> Result<T, String> {
+    miniserde::json::from_str(object)
+        .map_err(|_| format!("could not decode {}", std::any::type_name::<T>()))
+}

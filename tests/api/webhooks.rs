@@ -1,0 +1,324 @@
+//! The app's webhook route, fed by the sandbox's real deliveries and by events we sign here.
+
+use crate::helpers::*;
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use std::time::Duration;
+use stripe_product::product::{CreateProduct, UpdateProduct};
+
+async fn app_stripe(app: &TestApp) -> saas_billing::stripe::Stripe {
+    let key = app.setting("sandbox_secret_key").await;
+    saas_billing::stripe::Stripe::new(&key, Some(&format!("{}/sandbox/", app.url))).unwrap()
+}
+
+fn now() -> i64 {
+    time::OffsetDateTime::now_utc().unix_timestamp()
+}
+
+async fn deliver(app: &TestApp, body: &str, secret: &str) -> reqwest::Response {
+    let header = saas_billing::sandbox::delivery::signature_header(secret, now(), body.as_bytes());
+    app.client
+        .post(app.at("/api/webhooks/stripe"))
+        .header("stripe-signature", header)
+        .header("content-type", "application/json")
+        .body(body.to_owned())
+        .send()
+        .await
+        .unwrap()
+}
+
+fn event(id: &str, kind: &str, object: Value) -> String {
+    json!({ "id": id, "object": "event", "type": kind, "created": now(), "livemode": false,
+            "api_version": "2026-09-30.endive", "pending_webhooks": 1, "data": { "object": object } })
+    .to_string()
+}
+
+async fn product_name(app: &TestApp, id: &str) -> Option<String> {
+    sqlx::query_scalar("select name from products where id = $1")
+        .bind(id)
+        .fetch_optional(&app.db)
+        .await
+        .unwrap()
+}
+
+async fn eventually<F: std::future::Future<Output = bool>>(mut check: impl FnMut() -> F) -> bool {
+    for _ in 0..100 {
+        if check().await {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    false
+}
+
+#[tokio::test]
+async fn the_catalog_follows_stripe_through_signed_webhooks() {
+    let app = spawn_app().await;
+    let stripe = app_stripe(&app).await;
+    let product = stripe
+        .post(
+            &CreateProduct::new("Enterprise").id("prod_enterprise"),
+            "t-ent",
+        )
+        .await
+        .unwrap();
+    let create = stripe_product::price::CreatePrice::new(stripe_types::Currency::USD)
+        .product(product.id.as_str())
+        .unit_amount(199_900)
+        .recurring(stripe_product::price::CreatePriceRecurring::new(
+            stripe_product::price::CreatePriceRecurringInterval::Month,
+        ));
+    stripe.post(&create, "t-ent-price").await.unwrap();
+
+    // Nothing but the sandbox's signed webhook tells the app: the pricing page shows it.
+    assert!(
+        eventually(|| async {
+            app.get("/pricing")
+                .await
+                .text()
+                .await
+                .unwrap()
+                .contains("$1,999")
+        })
+        .await
+    );
+
+    stripe
+        .post(
+            &UpdateProduct::new(product.id.clone()).name("Enterprise Plus"),
+            "t-ent-rename",
+        )
+        .await
+        .unwrap();
+    assert!(
+        eventually(|| async {
+            product_name(&app, "prod_enterprise").await.as_deref() == Some("Enterprise Plus")
+        })
+        .await
+    );
+    let ledger: i64 = sqlx::query_scalar("select count(*) from stripe_events where processed_at is not null and type like 'product.%'")
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    assert!(
+        ledger >= 5,
+        "seeded and new product events are in the ledger ({ledger})"
+    );
+}
+
+#[tokio::test]
+async fn unsigned_or_forged_webhooks_change_nothing() {
+    let app = spawn_app().await;
+    let body = event(
+        "evt_forged",
+        "product.updated",
+        json!({ "id": "prod_pro", "name": "Hacked" }),
+    );
+    let res = app
+        .client
+        .post(app.at("/api/webhooks/stripe"))
+        .body(body.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(
+        deliver(&app, &body, "whsec_not_ours").await.status(),
+        StatusCode::BAD_REQUEST
+    );
+    let stale = saas_billing::sandbox::delivery::signature_header(
+        &app.setting("sandbox_webhook_secret").await,
+        now() - 3600,
+        body.as_bytes(),
+    );
+    let res = app
+        .client
+        .post(app.at("/api/webhooks/stripe"))
+        .header("stripe-signature", stale)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    let recorded: i64 =
+        sqlx::query_scalar("select count(*) from stripe_events where id = 'evt_forged'")
+            .fetch_one(&app.db)
+            .await
+            .unwrap();
+    assert_eq!(recorded, 0);
+    assert_eq!(product_name(&app, "prod_pro").await.as_deref(), Some("Pro"));
+}
+
+#[tokio::test]
+async fn the_same_event_five_times_at_once_is_processed_once() {
+    let app = spawn_app().await;
+    let secret = app.setting("sandbox_webhook_secret").await;
+    let body = event(
+        "evt_dupe_test",
+        "customer.created",
+        json!({ "id": "cus_x", "object": "customer" }),
+    );
+    let sends = (0..5).map(|_| deliver(&app, &body, &secret));
+    let responses = futures::future::join_all(sends).await;
+    let mut fresh = 0;
+    for res in responses {
+        assert_eq!(res.status(), StatusCode::OK);
+        let json: Value = res.json().await.unwrap();
+        if json["duplicate"] == false {
+            fresh += 1;
+        }
+    }
+    assert_eq!(fresh, 1, "exactly one delivery did the work");
+    let (rows, attempts): (i64, i64) =
+        sqlx::query_as("select count(*), sum(attempts) from stripe_events where id = 'evt_dupe_test' and processed_at is not null")
+            .fetch_one(&app.db)
+            .await
+            .unwrap();
+    assert_eq!((rows, attempts), (1, 1));
+}
+
+#[tokio::test]
+async fn events_in_reverse_order_end_in_stripes_current_state() {
+    let app = spawn_app().await;
+    let stripe = app_stripe(&app).await;
+    let product = stripe
+        .post(&CreateProduct::new("First").id("prod_order"), "t-order")
+        .await
+        .unwrap();
+    stripe
+        .post(
+            &UpdateProduct::new(product.id.clone()).name("Second"),
+            "t-order-2",
+        )
+        .await
+        .unwrap();
+    stripe
+        .post(
+            &UpdateProduct::new(product.id.clone()).name("Third"),
+            "t-order-3",
+        )
+        .await
+        .unwrap();
+    // Let the sandbox's own deliveries land, then replay all three events newest-last reversed.
+    assert!(
+        eventually(|| async { product_name(&app, "prod_order").await.as_deref() == Some("Third") })
+            .await
+    );
+    let key = app.setting("sandbox_secret_key").await;
+    let events: Value = app
+        .client
+        .get(app.at("/sandbox/v1/events?type=product.*&limit=3"))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let secret = app.setting("sandbox_webhook_secret").await;
+    sqlx::query("delete from stripe_events")
+        .execute(&app.db)
+        .await
+        .unwrap();
+    sqlx::query("update products set name = 'stale', stripe_as_of = 0 where id = 'prod_order'")
+        .execute(&app.db)
+        .await
+        .unwrap();
+    // Oldest last: product.created arrives after both updates.
+    for e in events["data"].as_array().unwrap() {
+        assert_eq!(
+            deliver(&app, &e.to_string(), &secret).await.status(),
+            StatusCode::OK
+        );
+    }
+    assert_eq!(
+        product_name(&app, "prod_order").await.as_deref(),
+        Some("Third")
+    );
+}
+
+#[tokio::test]
+async fn a_failed_event_answers_500_and_its_retry_is_processed() {
+    let app = spawn_app().await;
+    let secret = app.setting("sandbox_webhook_secret").await;
+    // A price that cannot be decoded (no currency): our failure, so Stripe must retry.
+    let broken = event(
+        "evt_retry_me",
+        "price.updated",
+        json!({ "id": "price_x", "object": "price" }),
+    );
+    assert_eq!(
+        deliver(&app, &broken, &secret).await.status(),
+        StatusCode::INTERNAL_SERVER_ERROR
+    );
+    let (processed, attempts, error): (Option<time::OffsetDateTime>, i32, Option<String>) =
+        sqlx::query_as("select processed_at, attempts, last_error from stripe_events where id = 'evt_retry_me'")
+            .fetch_one(&app.db)
+            .await
+            .unwrap();
+    assert!(processed.is_none());
+    assert_eq!(attempts, 1);
+    assert!(error.unwrap().contains("decode"));
+
+    // Stripe's retry carries the same id; once processing works it is applied, not skipped.
+    let fixed = event(
+        "evt_retry_me",
+        "product.deleted",
+        json!({ "id": "prod_starter", "object": "product", "deleted": true }),
+    );
+    assert_eq!(
+        deliver(&app, &fixed, &secret).await.status(),
+        StatusCode::OK
+    );
+    let (processed, attempts): (Option<time::OffsetDateTime>, i32) = sqlx::query_as(
+        "select processed_at, attempts from stripe_events where id = 'evt_retry_me'",
+    )
+    .fetch_one(&app.db)
+    .await
+    .unwrap();
+    assert!(processed.is_some());
+    assert_eq!(attempts, 2);
+    let active: bool = sqlx::query_scalar("select active from products where id = 'prod_starter'")
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    assert!(!active);
+}
+
+#[tokio::test]
+async fn unknown_types_are_acknowledged_and_recorded() {
+    let app = spawn_app().await;
+    let secret = app.setting("sandbox_webhook_secret").await;
+    let body = event(
+        "evt_unknown",
+        "radar.early_fraud_warning.created",
+        json!({ "id": "issfr_1" }),
+    );
+    assert_eq!(deliver(&app, &body, &secret).await.status(), StatusCode::OK);
+    let processed: Option<time::OffsetDateTime> =
+        sqlx::query_scalar("select processed_at from stripe_events where id = 'evt_unknown'")
+            .fetch_one(&app.db)
+            .await
+            .unwrap();
+    assert!(processed.is_some());
+}
+
+#[tokio::test]
+async fn oversized_wrong_mode_and_garbage_bodies_are_refused() {
+    let app = spawn_app().await;
+    let secret = app.setting("sandbox_webhook_secret").await;
+    let huge = "x".repeat(1024 * 1024 + 1);
+    assert_eq!(
+        deliver(&app, &huge, &secret).await.status(),
+        StatusCode::PAYLOAD_TOO_LARGE
+    );
+    assert_eq!(
+        deliver(&app, "not json", &secret).await.status(),
+        StatusCode::BAD_REQUEST
+    );
+    let live = json!({ "id": "evt_live", "type": "product.created", "created": now(), "livemode": true, "data": { "object": {} } }).to_string();
+    assert_eq!(
+        deliver(&app, &live, &secret).await.status(),
+        StatusCode::BAD_REQUEST
+    );
+}
