@@ -159,6 +159,31 @@ impl Application {
     }
 }
 
+/// For commands run beside a live app (`sync-catalog`, `replay-events`): its database and
+/// the same Stripe it talks to. In sandbox mode that is the running app's sandbox.
+pub async fn connect_for_command(config: &Config) -> Result<(PgPool, Stripe), StartupError> {
+    let db = connect_and_migrate(config).await?;
+    let (key, base) = match &config.stripe_secret_key {
+        Some(key) => (
+            key.expose_secret().to_owned(),
+            config.stripe_api_base.as_ref().map(|u| u.to_string()),
+        ),
+        None => (
+            crate::stripe::bootstrap::sandbox_secret_key(&db).await?,
+            Some(
+                config
+                    .stripe_api_base
+                    .as_ref()
+                    .map(|u| u.to_string())
+                    .unwrap_or_else(|| format!("{}sandbox/", config.app_url)),
+            ),
+        ),
+    };
+    let stripe =
+        Stripe::new(&key, base.as_deref()).map_err(|e| StartupError::Stripe(e.to_string()))?;
+    Ok((db, stripe))
+}
+
 async fn connect_and_migrate(config: &Config) -> Result<PgPool, StartupError> {
     let db = PgPoolOptions::new()
         .max_connections(config.database_max_connections)

@@ -6,9 +6,10 @@
 //! retries. Unknown event types are recorded and acknowledged. Payloads are never logged.
 
 mod ledger;
+pub mod replay;
 pub mod signature;
 
-use crate::{catalog::sync, config::StripeMode, state::AppState};
+use crate::{catalog::sync, config::StripeMode, state::AppState, stripe::Stripe};
 use axum::{
     body::Bytes,
     extract::{DefaultBodyLimit, State},
@@ -18,7 +19,7 @@ use axum::{
     Json, Router,
 };
 use serde::Deserialize;
-use sqlx::PgConnection;
+use sqlx::{PgConnection, PgPool};
 
 /// Stripe's events are far below this; anything larger is not from Stripe.
 pub const MAX_BODY: usize = 1024 * 1024;
@@ -93,7 +94,7 @@ async fn receive(
         tracing::warn!(event_id = %event.id, "refused a webhook from the other mode");
         return Err(WebhookError::WrongMode);
     }
-    let duplicate = process(&state, &event).await.map_err(|e| {
+    let duplicate = process(&state.db, &state.stripe, &event).await.map_err(|e| {
         tracing::error!(event_id = %event.id, event_type = %event.kind, error = %e, "webhook processing failed");
         WebhookError::Processing(e)
     })?;
@@ -103,10 +104,11 @@ async fn receive(
     ))
 }
 
-/// Returns whether the event had already been processed.
-async fn process(state: &AppState, event: &Envelope) -> Result<bool, String> {
+/// Records and applies one event; returns whether it had already been processed. The route
+/// and `replay-events` both come through here.
+pub async fn process(db: &PgPool, stripe: &Stripe, event: &Envelope) -> Result<bool, String> {
     let result: Result<bool, String> = async {
-        let mut tx = state.db.begin().await.map_err(|e| e.to_string())?;
+        let mut tx = db.begin().await.map_err(|e| e.to_string())?;
         let claim = ledger::claim(&mut tx, event)
             .await
             .map_err(|e| e.to_string())?;
@@ -114,7 +116,7 @@ async fn process(state: &AppState, event: &Envelope) -> Result<bool, String> {
             tx.commit().await.map_err(|e| e.to_string())?;
             return Ok(true);
         }
-        apply(&mut tx, state, event).await?;
+        apply(&mut tx, stripe, event).await?;
         ledger::mark_processed(&mut tx, &event.id, claim)
             .await
             .map_err(|e| e.to_string())?;
@@ -124,7 +126,7 @@ async fn process(state: &AppState, event: &Envelope) -> Result<bool, String> {
     .await;
     if let Err(e) = &result {
         // The transaction rolled back; keep a trace of the failed attempt outside it.
-        if let Err(ledger_err) = ledger::record_failure(&state.db, event, e).await {
+        if let Err(ledger_err) = ledger::record_failure(db, event, e).await {
             tracing::error!(event_id = %event.id, error = %ledger_err, "could not record a failed webhook attempt");
         }
     }
@@ -132,18 +134,18 @@ async fn process(state: &AppState, event: &Envelope) -> Result<bool, String> {
 }
 
 /// The dispatch table. Types not listed are recorded in the ledger and acknowledged.
-async fn apply(conn: &mut PgConnection, state: &AppState, event: &Envelope) -> Result<(), String> {
+async fn apply(conn: &mut PgConnection, stripe: &Stripe, event: &Envelope) -> Result<(), String> {
     let object = event.data.object.get();
     match event.kind.as_str() {
         "product.created" | "product.updated" => {
             let product = decode::<stripe_product::Product>(object)?;
-            sync::apply_product_event(conn, &state.stripe, &product, event.created)
+            sync::apply_product_event(conn, stripe, &product, event.created)
                 .await
                 .map_err(|e| e.to_string())
         }
         "price.created" | "price.updated" => {
             let price = decode::<stripe_product::Price>(object)?;
-            sync::apply_price_event(conn, &state.stripe, &price, event.created)
+            sync::apply_price_event(conn, stripe, &price, event.created)
                 .await
                 .map_err(|e| e.to_string())
         }

@@ -9,6 +9,7 @@ pub struct TestApp {
     /// A browser-like client: keeps cookies, does not follow redirects (tests look at them).
     pub client: Client,
     pub db: PgPool,
+    pub db_url: String,
 }
 
 pub async fn spawn_app() -> TestApp {
@@ -35,6 +36,7 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
         url,
         client: new_client(),
         db,
+        db_url,
     };
     app.wait_until_ready().await;
     app

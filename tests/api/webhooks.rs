@@ -322,3 +322,100 @@ async fn oversized_wrong_mode_and_garbage_bodies_are_refused() {
         StatusCode::BAD_REQUEST
     );
 }
+
+#[tokio::test]
+async fn replay_applies_the_events_the_app_missed() {
+    let app = spawn_app_with(|c| c.sandbox.retry_schedule = vec![Duration::from_millis(100)]).await;
+    let key = app.setting("sandbox_secret_key").await;
+    let endpoint = app.setting("sandbox_webhook_endpoint").await;
+    // The app's endpoint goes dark: deliveries fail and the sandbox gives up.
+    let res = app
+        .client
+        .post(app.at(&format!("/sandbox/v1/webhook_endpoints/{endpoint}")))
+        .bearer_auth(&key)
+        .form(&[("url", "http://127.0.0.1:9/unreachable")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let stripe = app_stripe(&app).await;
+    let since = now() - 60;
+    stripe
+        .post(&CreateProduct::new("Missed").id("prod_missed"), "t-missed")
+        .await
+        .unwrap();
+    let undelivered = || async {
+        let list: Value = app
+            .client
+            .get(app.at("/sandbox/v1/events?delivery_success=false"))
+            .bearer_auth(&key)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        !list["data"].as_array().unwrap().is_empty()
+    };
+    assert!(
+        eventually(undelivered).await,
+        "the sandbox records the failed delivery"
+    );
+    assert_eq!(
+        product_name(&app, "prod_missed").await,
+        None,
+        "the app never heard of it"
+    );
+
+    // Everything whose delivery failed comes back, including seed-catalog events still in
+    // flight when the endpoint went dark.
+    let report = saas_billing::webhooks::replay::replay_events(&app.db, &stripe, since, true)
+        .await
+        .unwrap();
+    assert!(report.applied >= 1 && report.failed == 0, "{report:?}");
+    assert_eq!(
+        product_name(&app, "prod_missed").await.as_deref(),
+        Some("Missed")
+    );
+
+    // Replaying everything again is harmless: the ledger knows what was done.
+    let again = saas_billing::webhooks::replay::replay_events(&app.db, &stripe, since, false)
+        .await
+        .unwrap();
+    assert_eq!((again.applied, again.failed), (0, 0), "{again:?}");
+    assert!(again.already_processed >= 1);
+}
+
+#[tokio::test]
+async fn the_sync_catalog_command_restores_the_catalog() {
+    let app = spawn_app().await;
+    sqlx::query("update products set name = 'tampered', stripe_as_of = 0")
+        .execute(&app.db)
+        .await
+        .unwrap();
+    let (db_url, url) = (app.db_url.clone(), app.url.clone());
+    // Off the test's runtime thread: the app being called runs on it.
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_saas-billing"))
+            .arg("sync-catalog")
+            .env_clear()
+            .env("DATABASE_URL", db_url)
+            .env("APP_URL", url)
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .output()
+            .expect("the binary runs")
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("synced 3 products and 6 prices"),
+        "{stdout}"
+    );
+    assert_eq!(product_name(&app, "prod_pro").await.as_deref(), Some("Pro"));
+}

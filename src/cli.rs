@@ -1,0 +1,174 @@
+//! The command line: serve the app (default), run the sandbox alone, or operate on a live
+//! installation (sync the catalog, replay missed events).
+
+use crate::{config::Config, startup};
+use std::process::ExitCode;
+
+const USAGE: &str = "usage:
+  saas-billing [serve]                       run the web app
+  saas-billing sandbox [--port N]            run only the Stripe sandbox (API at /v1; default port 12111)
+  saas-billing sync-catalog                  copy products and prices from Stripe into Postgres
+  saas-billing replay-events [--since WHEN] [--undelivered]
+                                             apply events the app may have missed; WHEN is unix
+                                             seconds, RFC 3339, or an age like 6h / 3d (default 3d)";
+
+pub async fn run(args: Vec<String>) -> ExitCode {
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    if matches!(args.as_slice(), ["-h" | "--help" | "help"]) {
+        println!("{USAGE}");
+        return ExitCode::SUCCESS;
+    }
+    startup::init_tracing();
+    let mut config = match Config::from_env() {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("configuration error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let app = match args.as_slice() {
+        [] | ["serve"] => startup::Application::build(config).await,
+        ["sandbox"] => {
+            config.addr.set_port(12111);
+            startup::Application::build_sandbox(config).await
+        }
+        ["sandbox", "--port", port] => match port.parse() {
+            Ok(p) => {
+                config.addr.set_port(p);
+                startup::Application::build_sandbox(config).await
+            }
+            Err(_) => return usage_error("--port takes a number"),
+        },
+        ["sync-catalog"] => return sync_catalog(&config).await,
+        ["replay-events", rest @ ..] => return replay_events(&config, rest).await,
+        _ => return usage_error("unknown command"),
+    };
+    let app = match app {
+        Ok(app) => app,
+        Err(e) => {
+            tracing::error!(error = %e, "start-up failed");
+            return ExitCode::FAILURE;
+        }
+    };
+    tracing::info!(url = %app.url(), "saas-billing is listening");
+    match app.run_until_stopped().await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = %e, "server stopped with an error");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn usage_error(problem: &str) -> ExitCode {
+    eprintln!("{problem}\n{USAGE}");
+    ExitCode::from(2)
+}
+
+async fn sync_catalog(config: &Config) -> ExitCode {
+    let result = async {
+        let (db, stripe) = startup::connect_for_command(config)
+            .await
+            .map_err(|e| e.to_string())?;
+        crate::catalog::sync::sync_catalog(&stripe, &db)
+            .await
+            .map_err(|e| e.to_string())
+    }
+    .await;
+    match result {
+        Ok((products, prices)) => {
+            println!("synced {products} products and {prices} prices");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("sync failed: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn replay_events(config: &Config, args: &[&str]) -> ExitCode {
+    let mut since = "3d";
+    let mut undelivered = false;
+    let mut rest = args.iter();
+    while let Some(arg) = rest.next() {
+        match *arg {
+            "--since" => match rest.next() {
+                Some(v) => since = v,
+                None => return usage_error("--since needs a value"),
+            },
+            "--undelivered" => undelivered = true,
+            other => return usage_error(&format!("unknown option {other}")),
+        }
+    }
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let Some(since) = parse_since(since, now) else {
+        return usage_error("--since: use unix seconds, RFC 3339 (2026-11-20T00:00:00Z), or an age such as 6h or 3d");
+    };
+    let result = async {
+        let (db, stripe) = startup::connect_for_command(config)
+            .await
+            .map_err(|e| e.to_string())?;
+        crate::webhooks::replay::replay_events(&db, &stripe, since, undelivered)
+            .await
+            .map_err(|e| e.to_string())
+    }
+    .await;
+    match result {
+        Ok(r) => {
+            println!(
+                "{} events: {} applied, {} already processed, {} failed",
+                r.seen, r.applied, r.already_processed, r.failed
+            );
+            if r.failed == 0 {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+        Err(e) => {
+            eprintln!("replay failed: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Unix seconds, RFC 3339, or an age (`90m`, `6h`, `3d`) before `now`.
+pub fn parse_since(raw: &str, now: i64) -> Option<i64> {
+    if let Ok(ts) = raw.parse::<i64>() {
+        return Some(ts);
+    }
+    if let Ok(t) = time::OffsetDateTime::parse(raw, &time::format_description::well_known::Rfc3339)
+    {
+        return Some(t.unix_timestamp());
+    }
+    let (number, unit) = raw.split_at(raw.len().checked_sub(1)?);
+    let n: i64 = number.parse().ok().filter(|n| *n >= 0)?;
+    let seconds = match unit {
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86400,
+        _ => return None,
+    };
+    Some(now - n * seconds)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_since;
+
+    #[test]
+    fn since_accepts_timestamps_dates_and_ages() {
+        let now = 1_800_000_000;
+        assert_eq!(parse_since("1700000000", now), Some(1_700_000_000));
+        assert_eq!(
+            parse_since("2023-11-14T22:13:20Z", now),
+            Some(1_700_000_000)
+        );
+        assert_eq!(parse_since("3d", now), Some(now - 3 * 86400));
+        assert_eq!(parse_since("6h", now), Some(now - 6 * 3600));
+        for bad in ["", "d", "-1d", "3w", "yesterday"] {
+            assert_eq!(parse_since(bad, now), None, "{bad:?}");
+        }
+    }
+}
