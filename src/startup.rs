@@ -106,7 +106,9 @@ impl Application {
         let mut router = router(state.clone());
         if let Some(sandbox) = sandbox {
             sandbox.start_delivery();
-            router = router.nest_service("/sandbox/v1", sandbox.api());
+            router = router
+                .nest_service("/sandbox/v1", sandbox.api())
+                .merge(sandbox.pages());
         }
         let router = middleware::outer_layers(router.layer(session_layer));
         let webhook_url = format!("{internal}/api/webhooks/stripe");
@@ -132,7 +134,8 @@ impl Application {
                     "saas-billing Stripe sandbox: the API is under /v1 (Bearer sk_test_...)\n"
                 }),
             )
-            .nest_service("/v1", sandbox.api());
+            .nest_service("/v1", sandbox.api())
+            .merge(sandbox.pages());
         Ok(Self {
             listener,
             router: middleware::outer_layers(router),

@@ -6,6 +6,7 @@
 //! `/sandbox/v1`, or standalone (`saas-billing sandbox --port N`) under `/v1` for any SDK.
 
 mod customers;
+mod dashboard;
 pub mod delivery;
 mod endpoints;
 mod events;
@@ -113,6 +114,15 @@ impl Sandbox {
     /// Starts the webhook delivery worker (one per process; instances share the work).
     pub fn start_delivery(&self) {
         delivery::spawn_worker(self.db.clone(), self.settings.clone());
+    }
+
+    /// The dashboard pages, served at `/sandbox` (in the app and standalone alike).
+    pub fn pages(&self) -> Router {
+        use axum::routing::post;
+        Router::new()
+            .route("/sandbox", get(dashboard::page))
+            .route("/sandbox/events/{id}/resend", post(dashboard::resend))
+            .with_state(self.clone())
     }
 
     /// The Stripe API, to be nested under `/v1` (standalone) or `/sandbox/v1` (in the app).

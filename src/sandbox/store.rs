@@ -5,16 +5,19 @@ use super::http::{list_object, Account, Page, StripeError};
 use serde_json::{json, Value};
 use sqlx::{PgConnection, PgPool};
 
-/// Stripe-style id: a prefix and 24 random base62 characters.
+/// Stripe-style id: a prefix and 24 random base62 characters. A v4 UUID has 122 random
+/// bits (about 20 base62 digits), so each half of the id comes from its own UUID.
 pub fn new_id(prefix: &str) -> String {
     const ALPHABET: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
-    let mut n = uuid::Uuid::new_v4().as_u128();
     let mut s = String::with_capacity(prefix.len() + 25);
     s.push_str(prefix);
     s.push('_');
-    for _ in 0..24 {
-        s.push(ALPHABET[(n % 62) as usize] as char);
-        n /= 62;
+    for _ in 0..2 {
+        let mut n = uuid::Uuid::new_v4().as_u128();
+        for _ in 0..12 {
+            s.push(ALPHABET[(n % 62) as usize] as char);
+            n /= 62;
+        }
     }
     s
 }
@@ -306,6 +309,9 @@ mod tests {
         let id = new_id("cus");
         assert!(id.starts_with("cus_") && id.len() == 28, "{id}");
         assert_ne!(new_id("cus"), new_id("cus"));
+        // No low-entropy tail: across many ids the last character varies.
+        let tails: std::collections::HashSet<char> = (0..200).map(|_| new_id("x").chars().last().unwrap()).collect();
+        assert!(tails.len() > 20, "{tails:?}");
     }
 
     #[test]

@@ -739,3 +739,71 @@ async fn the_standalone_sandbox_serves_any_sdk_at_v1() {
         RetrieveCustomerReturned::DeletedCustomer(_) => panic!("the customer was not deleted"),
     }
 }
+
+#[tokio::test]
+async fn the_dashboard_lists_events_with_deliveries_and_resends() {
+    let app = spawn_app().await;
+    let page = assert_status(app.get("/sandbox").await, StatusCode::OK).await;
+    // The app's own seed catalog, delivered to its own endpoint.
+    assert!(
+        page.contains("product.created") && page.contains("/api/webhooks/stripe"),
+        "{page}"
+    );
+    assert!(page.contains("succeeded"));
+
+    let event_id: String = sqlx::query_scalar(
+        "select id from stripe_sandbox.events where type = 'product.created' order by seq limit 1",
+    )
+    .fetch_one(&app.db)
+    .await
+    .unwrap();
+    let attempts = || async {
+        sqlx::query_scalar::<_, i64>(
+            "select count(*) from stripe_sandbox.delivery_attempts a join stripe_sandbox.deliveries d on d.id = a.delivery_id where d.event_id = $1",
+        )
+        .bind(&event_id)
+        .fetch_one(&app.db)
+        .await
+        .unwrap()
+    };
+    let before = attempts().await;
+    let account: String =
+        sqlx::query_scalar("select account from stripe_sandbox.events where id = $1")
+            .bind(&event_id)
+            .fetch_one(&app.db)
+            .await
+            .unwrap();
+    let res = app
+        .client
+        .post(app.at(&format!(
+            "/sandbox/events/{event_id}/resend?account={account}"
+        )))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let back = app
+        .client
+        .get(app.at(location(&res)))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(back.contains("Resending"), "{back}");
+    for _ in 0..100 {
+        if attempts().await > before {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(attempts().await > before, "the event was delivered again");
+    // The app took the resent copy as the duplicate it is.
+    let processed: i64 = sqlx::query_scalar("select count(*) from stripe_events where id = $1")
+        .bind(&event_id)
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(processed, 1);
+}
