@@ -18,7 +18,10 @@ async fn main() {
     url.set_path("/postgres");
     let mut admin = PgConnection::connect(url.as_str()).await.expect("connects");
     let name = format!("bench_{}", uuid::Uuid::new_v4().simple());
-    admin.execute(format!("create database {name}").as_str()).await.expect("creates the bench database");
+    admin
+        .execute(format!("create database {name}").as_str())
+        .await
+        .expect("creates the bench database");
     url.set_path(&format!("/{name}"));
     let db_url = url.to_string();
 
@@ -35,16 +38,23 @@ async fn main() {
     tokio::spawn(app.run_until_stopped());
     let client = reqwest::Client::new();
     for _ in 0..300 {
-        if client.get(format!("{app_url}/readyz")).send().await.map(|r| r.status().is_success()).unwrap_or(false) {
+        if client
+            .get(format!("{app_url}/readyz"))
+            .send()
+            .await
+            .map(|r| r.status().is_success())
+            .unwrap_or(false)
+        {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let mut conn = PgConnection::connect(&db_url).await.expect("connects");
-    let secret: String = sqlx::query_scalar("select value from app_settings where name = 'sandbox_webhook_secret'")
-        .fetch_one(&mut conn)
-        .await
-        .expect("the app registered its endpoint");
+    let secret: String =
+        sqlx::query_scalar("select value from app_settings where name = 'sandbox_webhook_secret'")
+            .fetch_one(&mut conn)
+            .await
+            .expect("the app registered its endpoint");
 
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
     let bodies: Vec<String> = (0..EVENTS)
@@ -66,11 +76,22 @@ async fn main() {
         .map(|body| {
             let client = client.clone();
             let url = format!("{app_url}/api/webhooks/stripe");
-            let header = saas_billing::sandbox::delivery::signature_header(&secret, now, body.as_bytes());
+            let header =
+                saas_billing::sandbox::delivery::signature_header(&secret, now, body.as_bytes());
             async move {
                 let t = Instant::now();
-                let res = client.post(url).header("stripe-signature", header).body(body).send().await.expect("request");
-                assert!(res.status().is_success(), "webhook answered {}", res.status());
+                let res = client
+                    .post(url)
+                    .header("stripe-signature", header)
+                    .body(body)
+                    .send()
+                    .await
+                    .expect("request");
+                assert!(
+                    res.status().is_success(),
+                    "webhook answered {}",
+                    res.status()
+                );
                 t.elapsed()
             }
         })
@@ -86,8 +107,15 @@ async fn main() {
         .unwrap();
     assert_eq!(applied as usize, EVENTS, "every event processed once");
     println!("webhooks: {EVENTS} events, concurrency {CONCURRENCY}");
-    println!("  throughput  {:.0} events/s", EVENTS as f64 / elapsed.as_secs_f64());
-    println!("  latency     p50 {:.2} ms   p99 {:.2} ms", ms(pct(0.50)), ms(pct(0.99)));
+    println!(
+        "  throughput  {:.0} events/s",
+        EVENTS as f64 / elapsed.as_secs_f64()
+    );
+    println!(
+        "  latency     p50 {:.2} ms   p99 {:.2} ms",
+        ms(pct(0.50)),
+        ms(pct(0.99))
+    );
 
     // The same database, the same concurrency: a transaction that inserts one row and
     // updates it, the floor under what a webhook does.
@@ -100,15 +128,28 @@ async fn main() {
         "BEGIN;\nINSERT INTO pgbench_webhooks (payload) VALUES (md5(random()::text)) RETURNING id \\gset\nUPDATE pgbench_webhooks SET processed_at = now() WHERE id = :id;\nCOMMIT;\n",
     )
     .unwrap();
-    let out = std::process::Command::new(std::env::var("PGBENCH").unwrap_or_else(|_| "pgbench".into()))
-        .args(["-n", "-c", &CONCURRENCY.to_string(), "-j", "2", "-T", "10", "-f"])
-        .arg(&script)
-        .arg(&db_url)
-        .output()
-        .expect("pgbench runs");
+    let out =
+        std::process::Command::new(std::env::var("PGBENCH").unwrap_or_else(|_| "pgbench".into()))
+            .args([
+                "-n",
+                "-c",
+                &CONCURRENCY.to_string(),
+                "-j",
+                "2",
+                "-T",
+                "10",
+                "-f",
+            ])
+            .arg(&script)
+            .arg(&db_url)
+            .output()
+            .expect("pgbench runs");
     let report = String::from_utf8_lossy(&out.stdout);
     println!("pgbench: one-row insert + update transaction, {CONCURRENCY} clients, 10 s");
-    for line in report.lines().filter(|l| l.starts_with("tps") || l.starts_with("latency average")) {
+    for line in report
+        .lines()
+        .filter(|l| l.starts_with("tps") || l.starts_with("latency average"))
+    {
         println!("  {line}");
     }
 }

@@ -310,7 +310,9 @@ mod tests {
         assert!(id.starts_with("cus_") && id.len() == 28, "{id}");
         assert_ne!(new_id("cus"), new_id("cus"));
         // No low-entropy tail: across many ids the last character varies.
-        let tails: std::collections::HashSet<char> = (0..200).map(|_| new_id("x").chars().last().unwrap()).collect();
+        let tails: std::collections::HashSet<char> = (0..200)
+            .map(|_| new_id("x").chars().last().unwrap())
+            .collect();
         assert!(tails.len() > 20, "{tails:?}");
     }
 

@@ -107,3 +107,19 @@ async fn sandbox_mode_shows_the_test_banner() {
     let page = assert_status(app.get("/").await, StatusCode::OK).await;
     assert!(page.contains("Test mode"));
 }
+
+#[tokio::test]
+async fn responses_are_gzipped_for_clients_that_accept_it() {
+    let app = spawn_app().await;
+    let res = app
+        .client
+        .get(app.at("/pricing"))
+        .header(header::ACCEPT_ENCODING, "gzip")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(res.headers()[header::CONTENT_ENCODING], "gzip");
+    let plain = app.get("/pricing").await;
+    assert!(plain.headers().get(header::CONTENT_ENCODING).is_none());
+}
