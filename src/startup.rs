@@ -74,24 +74,7 @@ impl Application {
         spawn_housekeeping(db.clone());
         // The app reaches itself (the in-app sandbox, its own webhook) over loopback.
         let internal = format!("http://{}", loopback(addr));
-        let (stripe_key, stripe_base) = match &config.stripe_secret_key {
-            Some(key) => (
-                key.expose_secret().to_owned(),
-                config.stripe_api_base.as_ref().map(|u| u.to_string()),
-            ),
-            None => (
-                crate::stripe::bootstrap::sandbox_secret_key(&db).await?,
-                Some(
-                    config
-                        .stripe_api_base
-                        .as_ref()
-                        .map(|u| u.to_string())
-                        .unwrap_or_else(|| format!("{internal}/sandbox/")),
-                ),
-            ),
-        };
-        let stripe = Stripe::new(&stripe_key, stripe_base.as_deref())
-            .map_err(|e| StartupError::Stripe(e.to_string()))?;
+        let stripe = stripe_client(&config, &db, &format!("{internal}/")).await?;
         // Without a Stripe key the app is its own Stripe: the sandbox API lives beside it.
         let sandbox = (config.stripe_mode == StripeMode::Sandbox)
             .then(|| Sandbox::new(db.clone(), config.sandbox.clone()));
@@ -166,25 +149,26 @@ impl Application {
 /// the same Stripe it talks to. In sandbox mode that is the running app's sandbox.
 pub async fn connect_for_command(config: &Config) -> Result<(PgPool, Stripe), StartupError> {
     let db = connect_and_migrate(config).await?;
+    let stripe = stripe_client(config, &db, config.app_url.as_str()).await?;
+    Ok((db, stripe))
+}
+
+/// The app's Stripe client: the configured key and base URL, or in sandbox mode this
+/// installation's sandbox key and the sandbox served by the app at `app_base`.
+async fn stripe_client(
+    config: &Config,
+    db: &PgPool,
+    app_base: &str,
+) -> Result<Stripe, StartupError> {
+    let configured_base = config.stripe_api_base.as_ref().map(|u| u.to_string());
     let (key, base) = match &config.stripe_secret_key {
-        Some(key) => (
-            key.expose_secret().to_owned(),
-            config.stripe_api_base.as_ref().map(|u| u.to_string()),
-        ),
+        Some(key) => (key.expose_secret().to_owned(), configured_base),
         None => (
-            crate::stripe::bootstrap::sandbox_secret_key(&db).await?,
-            Some(
-                config
-                    .stripe_api_base
-                    .as_ref()
-                    .map(|u| u.to_string())
-                    .unwrap_or_else(|| format!("{}sandbox/", config.app_url)),
-            ),
+            crate::stripe::bootstrap::sandbox_secret_key(db).await?,
+            Some(configured_base.unwrap_or_else(|| format!("{app_base}sandbox/"))),
         ),
     };
-    let stripe =
-        Stripe::new(&key, base.as_deref()).map_err(|e| StartupError::Stripe(e.to_string()))?;
-    Ok((db, stripe))
+    Stripe::new(&key, base.as_deref()).map_err(|e| StartupError::Stripe(e.to_string()))
 }
 
 async fn connect_and_migrate(config: &Config) -> Result<PgPool, StartupError> {
