@@ -51,6 +51,21 @@ pub async fn update(
     Path(id): Path<String>,
     params: Params,
 ) -> ApiResult {
+    // The default card must be one of this customer's.
+    if let Some(pm_id) = params
+        .object("invoice_settings")
+        .and_then(|i| i.str("default_payment_method"))
+        .filter(|p| !p.is_empty())
+    {
+        let mut conn = s.db.acquire().await?;
+        let pm = store::get(&mut conn, &account, "payment_method", &pm_id).await?;
+        if pm["customer"] != json!(id) {
+            return Err(StripeError::invalid(
+                "invoice_settings[default_payment_method]",
+                format!("The payment method {pm_id} is not attached to customer {id}."),
+            ));
+        }
+    }
     s.update(&account, &req, "customer", &id, &params, |c| {
         apply(c, &params)
     })
@@ -117,6 +132,15 @@ fn apply(c: &mut Value, params: &Params) -> Result<(), StripeError> {
             c["address"] = address;
         }
         Some(_) => return Err(StripeError::invalid("address", "Invalid hash")),
+    }
+    if let Some(settings) = params.object("invoice_settings") {
+        if let Some(pm) = settings.str("default_payment_method") {
+            c["invoice_settings"]["default_payment_method"] = if pm.is_empty() {
+                Value::Null
+            } else {
+                json!(pm)
+            };
+        }
     }
     if params.get("preferred_locales").is_some() {
         c["preferred_locales"] = json!(params.strings("preferred_locales"));

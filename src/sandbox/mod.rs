@@ -5,12 +5,14 @@
 //! mirror Stripe's OpenAPI spec) decode every response and event. Mounted in the app under
 //! `/sandbox/v1`, or standalone (`saas-billing sandbox --port N`) under `/v1` for any SDK.
 
+pub mod cards;
 mod customers;
 mod dashboard;
 pub mod delivery;
 mod endpoints;
 mod events;
 pub mod http;
+mod payment_methods;
 mod prices;
 mod products;
 mod resources;
@@ -145,6 +147,23 @@ impl Sandbox {
                 get(retrieve::<Customer>)
                     .post(customers::update)
                     .delete(delete::<Customer>),
+            )
+            .route(
+                "/customers/{id}/payment_methods",
+                get(payment_methods::list_for_customer),
+            )
+            .route(
+                "/payment_methods",
+                post(payment_methods::create).get(payment_methods::list),
+            )
+            .route("/payment_methods/{id}", get(payment_methods::retrieve))
+            .route(
+                "/payment_methods/{id}/attach",
+                post(payment_methods::attach),
+            )
+            .route(
+                "/payment_methods/{id}/detach",
+                post(payment_methods::detach),
             )
             .route(
                 "/webhook_endpoints",

@@ -29,10 +29,16 @@ impl<S: Send + Sync> FromRequestParts<S> for RequestInfo {
     }
 }
 
-/// The event for an action on an object (`customer.updated`). Stripe sends none for changes
-/// to webhook endpoints.
+/// The event Stripe sends for an action on an object (`customer.updated`), if any. Stripe
+/// sends none for webhook endpoints, and for payment methods only `.updated` (attach and
+/// detach have their own events).
 fn event_for(object: &str, action: &str) -> Option<String> {
-    (object != "webhook_endpoint").then(|| format!("{object}.{action}"))
+    let sent = match object {
+        "product" | "price" | "customer" => true,
+        "payment_method" => action == "updated",
+        _ => false,
+    };
+    sent.then(|| format!("{object}.{action}"))
 }
 
 impl Sandbox {
@@ -171,9 +177,16 @@ pub async fn delete<K: Kind>(
 
 /// Strips what Stripe only shows once (a webhook endpoint's secret is returned on create).
 pub fn present(mut obj: Value) -> Value {
-    if obj["object"] == "webhook_endpoint" {
-        if let Some(map) = obj.as_object_mut() {
-            map.remove("secret");
+    if let Some(map) = obj.as_object_mut() {
+        match map.get("object").and_then(Value::as_str) {
+            Some("webhook_endpoint") => {
+                map.remove("secret");
+            }
+            // The sandbox's note of which test card this is; not part of Stripe's object.
+            Some("payment_method") => {
+                map.remove("sandbox_card");
+            }
+            _ => {}
         }
     }
     if obj["object"] == "list" {

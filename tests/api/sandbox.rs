@@ -807,3 +807,194 @@ async fn the_dashboard_lists_events_with_deliveries_and_resends() {
         .unwrap();
     assert_eq!(processed, 1);
 }
+
+#[tokio::test]
+async fn test_cards_attach_behave_and_become_the_default() {
+    use stripe_core::customer::UpdateCustomerInvoiceSettings;
+    use stripe_payment::payment_method::{AttachPaymentMethod, ListPaymentMethod};
+    let app = spawn_app().await;
+    let key = test_key();
+    let client = stripe_client(&sandbox_base(&app), &key);
+    let customer = CreateCustomer::new()
+        .email("card@example.com")
+        .send(&client)
+        .await
+        .unwrap();
+
+    // A test id makes a fresh payment method from its card, attached to the customer.
+    let visa = AttachPaymentMethod::new("pm_card_visa")
+        .customer(customer.id.as_str())
+        .send(&client)
+        .await
+        .expect("payment method decodes");
+    assert!(visa.id.as_str().starts_with("pm_") && visa.id.as_str() != "pm_card_visa");
+    let card = visa.card.as_ref().expect("a card");
+    assert_eq!((card.brand.as_str(), card.last4.as_str()), ("visa", "4242"));
+    assert_eq!(
+        visa.customer.as_ref().map(|c| c.id().as_str().to_owned()),
+        Some(customer.id.as_str().to_owned())
+    );
+
+    let updated = UpdateCustomer::new(customer.id.clone())
+        .invoice_settings(UpdateCustomerInvoiceSettings {
+            default_payment_method: Some(visa.id.as_str().to_owned()),
+            ..UpdateCustomerInvoiceSettings::new()
+        })
+        .send(&client)
+        .await
+        .unwrap();
+    let default = updated
+        .invoice_settings
+        .and_then(|s| s.default_payment_method)
+        .map(|pm| pm.id().as_str().to_owned());
+    assert_eq!(default.as_deref(), Some(visa.id.as_str()));
+
+    // Declining cards are refused when saved, with Stripe's card error.
+    let (status, body) = raw(
+        &app,
+        reqwest::Method::POST,
+        "/payment_methods/pm_card_chargeDeclined/attach",
+        Some(&key),
+        &[("customer", customer.id.as_str())],
+    )
+    .await;
+    assert_eq!(status, StatusCode::PAYMENT_REQUIRED);
+    assert_eq!(body["error"]["type"], "card_error");
+    assert_eq!(body["error"]["decline_code"], "generic_decline");
+    let (_, body) = raw(
+        &app,
+        reqwest::Method::POST,
+        "/payment_methods/pm_card_chargeDeclinedInsufficientFunds/attach",
+        Some(&key),
+        &[("customer", customer.id.as_str())],
+    )
+    .await;
+    assert_eq!(body["error"]["decline_code"], "insufficient_funds");
+
+    // A raw test number: 0341 saves fine (its charges fail later).
+    let (status, pm) = raw(
+        &app,
+        reqwest::Method::POST,
+        "/payment_methods",
+        Some(&key),
+        &[
+            ("type", "card"),
+            ("card[number]", "4000 0000 0000 0341"),
+            ("card[exp_month]", "12"),
+            ("card[exp_year]", "2040"),
+            ("card[cvc]", "123"),
+        ],
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{pm}");
+    assert!(
+        pm.get("sandbox_card").is_none(),
+        "no sandbox-only fields leak: {pm}"
+    );
+    let path = format!("/payment_methods/{}/attach", pm["id"].as_str().unwrap());
+    let (status, _) = raw(
+        &app,
+        reqwest::Method::POST,
+        &path,
+        Some(&key),
+        &[("customer", customer.id.as_str())],
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let listed = ListPaymentMethod::new()
+        .customer(customer.id.as_str())
+        .send(&client)
+        .await
+        .unwrap();
+    assert_eq!(listed.data.len(), 2);
+
+    // Bad numbers and dates are card errors.
+    let (status, body) = raw(
+        &app,
+        reqwest::Method::POST,
+        "/payment_methods",
+        Some(&key),
+        &[
+            ("type", "card"),
+            ("card[number]", "4242424242424241"),
+            ("card[exp_month]", "12"),
+            ("card[exp_year]", "2040"),
+        ],
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (StatusCode::PAYMENT_REQUIRED, Some("incorrect_number"))
+    );
+    let (status, body) = raw(
+        &app,
+        reqwest::Method::POST,
+        "/payment_methods",
+        Some(&key),
+        &[
+            ("type", "card"),
+            ("card[number]", "4242424242424242"),
+            ("card[exp_month]", "13"),
+            ("card[exp_year]", "2040"),
+        ],
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_expiry_month"))
+    );
+
+    // Another customer's card cannot be this customer's default.
+    let other = CreateCustomer::new().send(&client).await.unwrap();
+    let (status, _) = raw(
+        &app,
+        reqwest::Method::POST,
+        &format!("/customers/{}", other.id.as_str()),
+        Some(&key),
+        &[("invoice_settings[default_payment_method]", visa.id.as_str())],
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+
+    // Detaching the default clears it.
+    let (status, _) = raw(
+        &app,
+        reqwest::Method::POST,
+        &format!("/payment_methods/{}/detach", visa.id.as_str()),
+        Some(&key),
+        &[],
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, c) = raw(
+        &app,
+        reqwest::Method::GET,
+        &format!("/customers/{}", customer.id.as_str()),
+        Some(&key),
+        &[],
+    )
+    .await;
+    assert_eq!(c["invoice_settings"]["default_payment_method"], Value::Null);
+    let (_, events) = raw(
+        &app,
+        reqwest::Method::GET,
+        "/events?type=payment_method.*",
+        Some(&key),
+        &[],
+    )
+    .await;
+    let kinds: Vec<&str> = events["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        kinds,
+        vec![
+            "payment_method.detached",
+            "payment_method.attached",
+            "payment_method.attached"
+        ]
+    );
+}
