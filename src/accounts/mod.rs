@@ -14,7 +14,7 @@ mod session;
 pub use pages::{LoginPage, SignupPage};
 #[cfg(feature = "ssr")]
 pub use {
-    repo::prune_expired,
+    repo::{prune_expired, User},
     session::{current_user, require_login, require_user},
 };
 

@@ -1,6 +1,9 @@
 //! Billing settings: plan, payment method, invoices, and the Customer Portal. For now: the
 //! page frame behind the login wall.
 
+#[cfg(feature = "ssr")]
+pub mod customer;
+
 use crate::{error::ApiError, ui::ErrorNotice};
 use leptos::prelude::*;
 use leptos_meta::Title;

@@ -72,11 +72,12 @@ impl Stripe {
     }
 }
 
-/// Network trouble, rate limits and Stripe's own errors are worth another try; a 4xx about
-/// our request is not.
+/// Network trouble, rate limits, Stripe's own errors, and a 409 "another request with this
+/// idempotency key is in progress" (two tabs at once) are worth another try; a 4xx about our
+/// request is not.
 fn retryable(e: &StripeError) -> bool {
     match e {
-        StripeError::Stripe(_, status) => *status == 429 || *status >= 500,
+        StripeError::Stripe(_, status) => matches!(*status, 409 | 429) || *status >= 500,
         StripeError::ClientError(_) | StripeError::Timeout => true,
         _ => false,
     }

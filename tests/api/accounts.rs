@@ -349,3 +349,49 @@ async fn plain_html_forms_work_without_javascript() {
     let page = assert_status(app.get("/dashboard").await, StatusCode::OK).await;
     assert!(page.contains(&email));
 }
+
+#[tokio::test]
+async fn a_user_gets_exactly_one_stripe_customer_even_from_concurrent_clicks() {
+    let app = spawn_app().await;
+    let email = unique_email("customer");
+    app.signup(&email, PASSWORD).await;
+    let user: saas_billing::accounts::User =
+        sqlx::query_as("select id, email, password_hash from users where email = $1")
+            .bind(email.to_lowercase())
+            .fetch_one(&app.db)
+            .await
+            .unwrap();
+    let key = app.setting("sandbox_secret_key").await;
+    let stripe =
+        saas_billing::stripe::Stripe::new(&key, Some(&format!("{}/sandbox/", app.url))).unwrap();
+
+    let clicks =
+        (0..5).map(|_| saas_billing::billing::customer::ensure_customer(&app.db, &stripe, &user));
+    let ids: Vec<String> = futures::future::join_all(clicks)
+        .await
+        .into_iter()
+        .map(|r| r.expect("a customer"))
+        .collect();
+    assert!(ids.iter().all(|id| id == &ids[0]), "{ids:?}");
+
+    let in_stripe: Vec<serde_json::Value> =
+        sqlx::query_scalar("select data from stripe_sandbox.objects where object = 'customer' and data ->> 'email' = $1")
+            .bind(email.to_lowercase())
+            .fetch_all(&app.db)
+            .await
+            .unwrap();
+    assert_eq!(in_stripe.len(), 1, "one customer at Stripe");
+    assert_eq!(in_stripe[0]["metadata"]["user_id"], user.id.to_string());
+    let rows: i64 = sqlx::query_scalar("select count(*) from customers")
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(rows, 1);
+    // Later calls find it without asking Stripe again.
+    assert_eq!(
+        saas_billing::billing::customer::ensure_customer(&app.db, &stripe, &user)
+            .await
+            .unwrap(),
+        ids[0]
+    );
+}

@@ -1,0 +1,40 @@
+//! The user's Stripe customer, created on first need and never twice.
+
+use crate::{accounts::User, error::AppError, stripe::Stripe};
+use sqlx::PgPool;
+use stripe_core::customer::CreateCustomer;
+
+/// Returns the user's Stripe customer id, creating the customer if needed. Race-free without
+/// a lock: concurrent callers send the same idempotency key, so Stripe creates one customer
+/// and replays it to the others, and the unique constraint keeps one row.
+pub async fn ensure_customer(
+    db: &PgPool,
+    stripe: &Stripe,
+    user: &User,
+) -> Result<String, AppError> {
+    if let Some(id) = stripe_customer_id(db, user).await? {
+        return Ok(id);
+    }
+    let create = CreateCustomer::new()
+        .email(user.email.as_str())
+        .metadata([("user_id".to_owned(), user.id.to_string())]);
+    let customer = stripe
+        .post(&create, &format!("customer-for-user-{}", user.id))
+        .await
+        .map_err(crate::stripe::bootstrap::stripe_failure)?;
+    sqlx::query("insert into customers (user_id, stripe_customer_id) values ($1, $2) on conflict (user_id) do nothing")
+        .bind(user.id)
+        .bind(customer.id.as_str())
+        .execute(db)
+        .await?;
+    stripe_customer_id(db, user)
+        .await?
+        .ok_or_else(|| AppError::internal("customer row missing after insert"))
+}
+
+async fn stripe_customer_id(db: &PgPool, user: &User) -> sqlx::Result<Option<String>> {
+    sqlx::query_scalar("select stripe_customer_id from customers where user_id = $1")
+        .bind(user.id)
+        .fetch_optional(db)
+        .await
+}
