@@ -32,7 +32,14 @@ pub fn spawn_worker(db: PgPool, settings: Arc<Settings>) {
         .build()
         .unwrap_or_default();
     tokio::spawn(async move {
+        let mut last_purge = std::time::Instant::now();
         loop {
+            if last_purge.elapsed() > Duration::from_secs(3600) {
+                last_purge = std::time::Instant::now();
+                if let Err(e) = purge_expired_keys(&db).await {
+                    tracing::warn!(error = %e, "could not purge expired idempotency keys");
+                }
+            }
             match deliver_due(&db, &http, &settings).await {
                 Ok(0) => tokio::time::sleep(settings.poll_interval).await,
                 Ok(_) => {}
@@ -43,6 +50,14 @@ pub fn spawn_worker(db: PgPool, settings: Arc<Settings>) {
             }
         }
     });
+}
+
+/// Idempotency keys expire after 24 hours (each is also expired when it is next used).
+async fn purge_expired_keys(db: &PgPool) -> sqlx::Result<()> {
+    sqlx::query("delete from stripe_sandbox.idempotency_keys where created_at < now() - interval '24 hours'")
+        .execute(db)
+        .await?;
+    Ok(())
 }
 
 struct Due {

@@ -454,9 +454,15 @@ async fn claim_key(
     key: &str,
     fingerprint: &str,
 ) -> sqlx::Result<Claim> {
-    sqlx::query("delete from stripe_sandbox.idempotency_keys where created_at < now() - interval '24 hours'")
-        .execute(db)
-        .await?;
+    // A key is remembered for 24 hours; after that it may be used afresh.
+    sqlx::query(
+        "delete from stripe_sandbox.idempotency_keys
+         where account = $1 and key = $2 and created_at < now() - interval '24 hours'",
+    )
+    .bind(&account.0)
+    .bind(key)
+    .execute(db)
+    .await?;
     let inserted = sqlx::query(
         "insert into stripe_sandbox.idempotency_keys (account, key, fingerprint) values ($1, $2, $3)
          on conflict (account, key) do nothing",

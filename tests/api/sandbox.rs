@@ -414,6 +414,19 @@ async fn idempotency_keys_replay_the_first_response() {
     assert_eq!(clash.status(), StatusCode::BAD_REQUEST);
     let body: Value = clash.json().await.unwrap();
     assert_eq!(body["error"]["type"], "idempotency_error");
+
+    // After 24 hours the key is forgotten and may carry a new request.
+    sqlx::query(
+        "update stripe_sandbox.idempotency_keys set created_at = now() - interval '25 hours'",
+    )
+    .execute(&app.db)
+    .await
+    .unwrap();
+    let fresh = post("b@example.com").await.unwrap();
+    assert_eq!(fresh.status(), StatusCode::OK);
+    assert!(fresh.headers().get("idempotent-replayed").is_none());
+    let fresh: Value = fresh.json().await.unwrap();
+    assert_ne!(fresh["id"], first["id"]);
 }
 
 #[tokio::test]
