@@ -6,6 +6,7 @@
 //! `/sandbox/v1`, or standalone (`saas-billing sandbox --port N`) under `/v1` for any SDK.
 
 pub mod cards;
+mod coupons;
 mod customers;
 mod dashboard;
 pub mod delivery;
@@ -26,7 +27,9 @@ use axum::{
     Router,
 };
 use http::StripeError;
-use resources::{delete, retrieve, Customer, Price, Product, WebhookEndpoint};
+use resources::{
+    delete, retrieve, Coupon, Customer, Price, Product, PromotionCode, WebhookEndpoint,
+};
 use sqlx::PgPool;
 use std::{sync::Arc, time::Duration};
 
@@ -147,6 +150,24 @@ impl Sandbox {
                 get(retrieve::<Customer>)
                     .post(customers::update)
                     .delete(delete::<Customer>),
+            )
+            .route(
+                "/coupons",
+                post(coupons::create_coupon).get(coupons::list_coupons),
+            )
+            .route(
+                "/coupons/{id}",
+                get(retrieve::<Coupon>)
+                    .post(coupons::update_coupon)
+                    .delete(delete::<Coupon>),
+            )
+            .route(
+                "/promotion_codes",
+                post(coupons::create_promotion_code).get(coupons::list_promotion_codes),
+            )
+            .route(
+                "/promotion_codes/{id}",
+                get(retrieve::<PromotionCode>).post(coupons::update_promotion_code),
             )
             .route(
                 "/customers/{id}/payment_methods",

@@ -34,7 +34,8 @@ impl<S: Send + Sync> FromRequestParts<S> for RequestInfo {
 /// detach have their own events).
 fn event_for(object: &str, action: &str) -> Option<String> {
     let sent = match object {
-        "product" | "price" | "customer" => true,
+        "product" | "price" | "customer" | "coupon" => true,
+        "promotion_code" => action != "deleted",
         "payment_method" => action == "updated",
         _ => false,
     };
@@ -137,11 +138,19 @@ pub trait Kind {
     const OBJECT: &'static str;
 }
 
+pub struct Coupon;
 pub struct Price;
 pub struct Product;
+pub struct PromotionCode;
 pub struct Customer;
 pub struct WebhookEndpoint;
 
+impl Kind for Coupon {
+    const OBJECT: &'static str = "coupon";
+}
+impl Kind for PromotionCode {
+    const OBJECT: &'static str = "promotion_code";
+}
 impl Kind for Price {
     const OBJECT: &'static str = "price";
 }

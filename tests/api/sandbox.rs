@@ -1011,3 +1011,86 @@ async fn test_cards_attach_behave_and_become_the_default() {
         ]
     );
 }
+
+#[tokio::test]
+async fn coupons_and_promotion_codes_round_trip_in_current_api_shapes() {
+    use stripe_product::coupon::CreateCoupon;
+    use stripe_product::promotion_code::{
+        CreatePromotionCode, CreatePromotionCodePromotion, CreatePromotionCodePromotionType,
+        ListPromotionCode,
+    };
+    let app = spawn_app().await;
+    let key = test_key();
+    let client = stripe_client(&sandbox_base(&app), &key);
+    let coupon = CreateCoupon::new()
+        .id("LAUNCH")
+        .percent_off(20.0)
+        .duration(stripe_product::CouponDuration::Repeating)
+        .duration_in_months(3)
+        .send(&client)
+        .await
+        .expect("coupon decodes");
+    assert_eq!(
+        (coupon.percent_off, coupon.duration_in_months, coupon.valid),
+        (Some(20.0), Some(3), true)
+    );
+
+    let promotion = CreatePromotionCodePromotion {
+        coupon: Some(coupon.id.as_str().to_owned()),
+        type_: CreatePromotionCodePromotionType::Coupon,
+    };
+    let promo = CreatePromotionCode::new(promotion.clone())
+        .code("LAUNCH20")
+        .send(&client)
+        .await
+        .expect("promotion code decodes");
+    assert_eq!(promo.code, "LAUNCH20");
+    assert!(promo.active);
+    let found = ListPromotionCode::new()
+        .code("LAUNCH20")
+        .send(&client)
+        .await
+        .unwrap();
+    assert_eq!(found.data.len(), 1);
+
+    // Active codes are unique, whatever the case.
+    assert!(CreatePromotionCode::new(promotion)
+        .code("launch20")
+        .send(&client)
+        .await
+        .is_err());
+
+    for (form, param) in [
+        (
+            vec![
+                ("percent_off", "20"),
+                ("amount_off", "500"),
+                ("currency", "usd"),
+            ],
+            "percent_off",
+        ),
+        (vec![("duration", "once")], "percent_off"),
+        (vec![("amount_off", "500")], "currency"),
+        (vec![("percent_off", "120")], "percent_off"),
+        (
+            vec![("percent_off", "10"), ("duration", "repeating")],
+            "duration_in_months",
+        ),
+    ] {
+        let (status, body) = raw(&app, reqwest::Method::POST, "/coupons", Some(&key), &form).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{form:?}");
+        assert_eq!(body["error"]["param"], param, "{form:?}: {body}");
+    }
+    let (status, body) = raw(
+        &app,
+        reqwest::Method::POST,
+        "/promotion_codes",
+        Some(&key),
+        &[("promotion[type]", "coupon"), ("promotion[coupon]", "NOPE")],
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (StatusCode::NOT_FOUND, Some("resource_missing"))
+    );
+}
