@@ -41,6 +41,11 @@ pub async fn create(
     });
     apply(&mut customer, &params)?;
     params.metadata_into(&mut customer)?;
+    if let Some(clock) = params.str("test_clock") {
+        let mut conn = s.db.acquire().await?;
+        store::get(&mut conn, &account, super::clocks::OBJECT, &clock).await?;
+        customer["test_clock"] = json!(clock);
+    }
     s.create(&account, &req, customer, &params).await
 }
 
@@ -76,6 +81,9 @@ pub async fn list(State(s): State<Sandbox>, account: Account, params: Params) ->
     let mut filter = json!({});
     if let Some(email) = params.str("email") {
         filter["email"] = json!(email);
+    }
+    if let Some(clock) = params.str("test_clock") {
+        filter["test_clock"] = json!(clock);
     }
     let list = store::list(
         &s.db,

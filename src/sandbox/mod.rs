@@ -6,6 +6,7 @@
 //! `/sandbox/v1`, or standalone (`saas-billing sandbox --port N`) under `/v1` for any SDK.
 
 pub mod cards;
+mod clocks;
 mod coupons;
 mod customers;
 mod dashboard;
@@ -28,7 +29,7 @@ use axum::{
 };
 use http::StripeError;
 use resources::{
-    delete, retrieve, Coupon, Customer, Price, Product, PromotionCode, WebhookEndpoint,
+    delete, retrieve, Coupon, Customer, Price, Product, PromotionCode, TestClock, WebhookEndpoint,
 };
 use sqlx::PgPool;
 use std::{sync::Arc, time::Duration};
@@ -150,6 +151,18 @@ impl Sandbox {
                 get(retrieve::<Customer>)
                     .post(customers::update)
                     .delete(delete::<Customer>),
+            )
+            .route(
+                "/test_helpers/test_clocks",
+                post(clocks::create).get(clocks::list),
+            )
+            .route(
+                "/test_helpers/test_clocks/{id}",
+                get(retrieve::<TestClock>).delete(clocks::delete),
+            )
+            .route(
+                "/test_helpers/test_clocks/{id}/advance",
+                post(clocks::advance),
             )
             .route(
                 "/coupons",

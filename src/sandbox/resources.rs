@@ -36,6 +36,7 @@ fn event_for(object: &str, action: &str) -> Option<String> {
     let sent = match object {
         "product" | "price" | "customer" | "coupon" => true,
         "promotion_code" => action != "deleted",
+        "test_helpers.test_clock" => action == "created",
         "payment_method" => action == "updated",
         _ => false,
     };
@@ -142,6 +143,7 @@ pub struct Coupon;
 pub struct Price;
 pub struct Product;
 pub struct PromotionCode;
+pub struct TestClock;
 pub struct Customer;
 pub struct WebhookEndpoint;
 
@@ -150,6 +152,9 @@ impl Kind for Coupon {
 }
 impl Kind for PromotionCode {
     const OBJECT: &'static str = "promotion_code";
+}
+impl Kind for TestClock {
+    const OBJECT: &'static str = super::clocks::OBJECT;
 }
 impl Kind for Price {
     const OBJECT: &'static str = "price";

@@ -1094,3 +1094,112 @@ async fn coupons_and_promotion_codes_round_trip_in_current_api_shapes() {
         (StatusCode::NOT_FOUND, Some("resource_missing"))
     );
 }
+
+#[tokio::test]
+async fn test_clocks_advance_asynchronously_and_take_their_customers_with_them() {
+    use stripe_billing::test_helpers_test_clock::{
+        AdvanceTestHelpersTestClock, CreateTestHelpersTestClock, RetrieveTestHelpersTestClock,
+    };
+    let app = spawn_app().await;
+    let key = test_key();
+    let client = stripe_client(&sandbox_base(&app), &key);
+    let start = 1_800_000_000;
+    let clock = CreateTestHelpersTestClock::new(start)
+        .name("trial run")
+        .send(&client)
+        .await
+        .expect("clock decodes");
+    assert_eq!(clock.frozen_time, start);
+    let customer = CreateCustomer::new()
+        .email("clock@example.com")
+        .test_clock(clock.id.as_str())
+        .send(&client)
+        .await
+        .unwrap();
+    assert_eq!(
+        customer
+            .test_clock
+            .as_ref()
+            .map(|c| c.id().as_str().to_owned()),
+        Some(clock.id.as_str().to_owned())
+    );
+
+    let target = start + 15 * 86_400;
+    let advancing = AdvanceTestHelpersTestClock::new(clock.id.clone(), target)
+        .send(&client)
+        .await
+        .unwrap();
+    assert_eq!(advancing.status.as_str(), "advancing");
+    let mut ready = None;
+    for _ in 0..50 {
+        let c = RetrieveTestHelpersTestClock::new(clock.id.clone())
+            .send(&client)
+            .await
+            .unwrap();
+        if c.status.as_str() == "ready" {
+            ready = Some(c);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(ready.expect("the clock became ready").frozen_time, target);
+
+    // Time only moves forward.
+    let (status, _) = raw(
+        &app,
+        reqwest::Method::POST,
+        &format!("/test_helpers/test_clocks/{}/advance", clock.id.as_str()),
+        Some(&key),
+        &[("frozen_time", "1800000000")],
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (status, _) = raw(
+        &app,
+        reqwest::Method::POST,
+        "/customers",
+        Some(&key),
+        &[("test_clock", "clock_nope")],
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    let (_, events) = raw(
+        &app,
+        reqwest::Method::GET,
+        "/events?type=test_helpers.test_clock.*",
+        Some(&key),
+        &[],
+    )
+    .await;
+    let kinds: Vec<&str> = events["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        kinds,
+        vec![
+            "test_helpers.test_clock.ready",
+            "test_helpers.test_clock.advancing",
+            "test_helpers.test_clock.created"
+        ]
+    );
+
+    // Deleting the clock deletes the customers living on it.
+    let (status, _) = raw(
+        &app,
+        reqwest::Method::DELETE,
+        &format!("/test_helpers/test_clocks/{}", clock.id.as_str()),
+        Some(&key),
+        &[],
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let gone = RetrieveCustomer::new(customer.id.clone())
+        .send(&client)
+        .await
+        .unwrap();
+    assert!(matches!(gone, RetrieveCustomerReturned::DeletedCustomer(_)));
+}
