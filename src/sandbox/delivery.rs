@@ -76,22 +76,31 @@ pub async fn deliver_due(
     http: &reqwest::Client,
     settings: &Settings,
 ) -> sqlx::Result<usize> {
-    let claimed: Vec<(i64, String, String, String, i32)> = sqlx::query_as(&format!(
+    // With the reorder knob, new deliveries wait until none has arrived for the window, then
+    // go newest first.
+    let reorder = settings.chaos_reorder.as_secs_f64();
+    let mut claimed: Vec<(i64, String, String, String, i32, i64)> = sqlx::query_as(&format!(
         "with due as (
              select id from stripe_sandbox.deliveries
              where status = 'pending' and next_attempt_at <= now()
-             order by next_attempt_at, id
+               and ($1 = 0 or attempts > 0 or (
+                   select max(created_at) from stripe_sandbox.deliveries
+                   where status = 'pending' and attempts = 0) <= now() - make_interval(secs => $1))
+             order by case when $1 > 0 then -id else 0 end, next_attempt_at, id
              limit 8
              for update skip locked)
          update stripe_sandbox.deliveries d
          set attempts = d.attempts + 1, next_attempt_at = now() + interval '{LEASE}'
          from due where d.id = due.id
-         returning d.id, d.account, d.event_id, d.endpoint_id, d.attempts"
+         returning d.id, d.account, d.event_id, d.endpoint_id, d.attempts,
+                   (select seq from stripe_sandbox.events e where e.account = d.account and e.id = d.event_id)"
     ))
+    .bind(reorder)
     .fetch_all(db)
     .await?;
+    claimed.sort_by_key(|row| if reorder > 0.0 { -row.5 } else { row.5 });
     let count = claimed.len();
-    for (id, account, event_id, endpoint_id, attempts) in claimed {
+    for (id, account, event_id, endpoint_id, attempts, _) in claimed {
         let (endpoint, event): (Option<Value>, Value) = sqlx::query_as(
             "select (select data from stripe_sandbox.objects where account = $1 and id = $2),
                     (select data from stripe_sandbox.events where account = $1 and id = $3)",

@@ -48,6 +48,9 @@ pub struct Settings {
     pub chaos_duplicate: f64,
     /// Delay before each delivery (`SANDBOX_CHAOS_DELAY_MS`).
     pub chaos_delay: Duration,
+    /// Hold new deliveries this long, then send them newest first (`SANDBOX_CHAOS_REORDER_MS`):
+    /// Stripe does not promise order, and this makes disorder happen on purpose.
+    pub chaos_reorder: Duration,
     /// Probability that an API request fails with a 500, a 429 or a dropped connection
     /// (`SANDBOX_FAULT_RATE`).
     pub fault_rate: f64,
@@ -64,6 +67,7 @@ impl Default for Settings {
             poll_interval: Duration::from_millis(250),
             chaos_duplicate: 0.0,
             chaos_delay: Duration::ZERO,
+            chaos_reorder: Duration::ZERO,
             fault_rate: 0.0,
         }
     }
@@ -92,6 +96,13 @@ impl Settings {
         };
         s.chaos_duplicate = probability("SANDBOX_CHAOS_DUPLICATE")?;
         s.fault_rate = probability("SANDBOX_FAULT_RATE")?;
+        if let Some(ms) = get("SANDBOX_CHAOS_REORDER_MS") {
+            s.chaos_reorder = Duration::from_millis(
+                ms.trim()
+                    .parse()
+                    .map_err(|_| "SANDBOX_CHAOS_REORDER_MS must be milliseconds")?,
+            );
+        }
         if let Some(ms) = get("SANDBOX_CHAOS_DELAY_MS") {
             s.chaos_delay = Duration::from_millis(
                 ms.trim()

@@ -1203,3 +1203,86 @@ async fn test_clocks_advance_asynchronously_and_take_their_customers_with_them()
         .unwrap();
     assert!(matches!(gone, RetrieveCustomerReturned::DeletedCustomer(_)));
 }
+
+#[tokio::test]
+async fn reordered_deliveries_still_leave_the_app_with_stripes_truth() {
+    let app = spawn_app_with(|c| c.sandbox.chaos_reorder = Duration::from_millis(400)).await;
+    let key = test_key();
+    let (url, hits) = spawn_receiver(0).await;
+    register_endpoint(&app, &key, &url).await;
+    let client = stripe_client(&sandbox_base(&app), &key);
+    for i in 0..4 {
+        CreateProduct::new(format!("P{i}"))
+            .send(&client)
+            .await
+            .unwrap();
+    }
+    let got = wait_for_hits(&hits, 4).await;
+    let names: Vec<String> = got
+        .iter()
+        .map(|(_, b)| {
+            serde_json::from_str::<Value>(b).unwrap()["data"]["object"]["name"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(
+        names,
+        vec!["P3", "P2", "P1", "P0"],
+        "delivered newest first"
+    );
+
+    // The app's own catalog, changed three times in quick succession and told backwards.
+    let app_key = app.setting("sandbox_secret_key").await;
+    let stripe =
+        saas_billing::stripe::Stripe::new(&app_key, Some(&format!("{}/sandbox/", app.url)))
+            .unwrap();
+    for (i, name) in ["A", "B", "C"].iter().enumerate() {
+        stripe
+            .post(
+                &UpdateProduct::new("prod_pro").name(*name),
+                &format!("reorder-{i}"),
+            )
+            .await
+            .unwrap();
+    }
+    let mut name = String::new();
+    for _ in 0..60 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let pending: i64 = sqlx::query_scalar(
+            "select count(*) from stripe_sandbox.deliveries where status = 'pending'",
+        )
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+        name = sqlx::query_scalar("select name from products where id = 'prod_pro'")
+            .fetch_one(&app.db)
+            .await
+            .unwrap();
+        if pending == 0 {
+            break;
+        }
+    }
+    assert_eq!(
+        name, "C",
+        "the last change wins even when its event arrives first"
+    );
+    // And they really did arrive backwards: the ledger saw the newest update first.
+    let created_order: Vec<String> = sqlx::query_scalar(
+        "select id from stripe_sandbox.events where type = 'product.updated' and data -> 'data' -> 'object' ->> 'id' = 'prod_pro' order by seq",
+    )
+    .fetch_all(&app.db)
+    .await
+    .unwrap();
+    let received_order: Vec<String> = sqlx::query_scalar(
+        "select id from stripe_events where id = any($1) order by received_at, id",
+    )
+    .bind(&created_order)
+    .fetch_all(&app.db)
+    .await
+    .unwrap();
+    let mut reversed = created_order.clone();
+    reversed.reverse();
+    assert_eq!(received_order, reversed);
+}
