@@ -1,3 +1,4 @@
+#![recursion_limit = "256"]
 //! saas-billing: one crate, two builds. With `ssr` it is the server (axum + Postgres);
 //! with `hydrate` it is the wasm bundle that makes the server-rendered pages interactive.
 

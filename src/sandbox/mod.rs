@@ -19,6 +19,7 @@ mod prices;
 mod products;
 mod resources;
 mod store;
+mod subscriptions;
 
 use axum::{
     extract::Request,
@@ -29,7 +30,8 @@ use axum::{
 };
 use http::StripeError;
 use resources::{
-    delete, retrieve, Coupon, Customer, Price, Product, PromotionCode, TestClock, WebhookEndpoint,
+    delete, retrieve, Coupon, Customer, Price, Product, PromotionCode, Subscription, TestClock,
+    WebhookEndpoint,
 };
 use sqlx::PgPool;
 use std::{sync::Arc, time::Duration};
@@ -162,6 +164,16 @@ impl Sandbox {
                 get(retrieve::<Customer>)
                     .post(customers::update)
                     .delete(delete::<Customer>),
+            )
+            .route(
+                "/subscriptions",
+                post(subscriptions::create).get(subscriptions::list),
+            )
+            .route(
+                "/subscriptions/{id}",
+                get(retrieve::<Subscription>)
+                    .post(subscriptions::update)
+                    .delete(subscriptions::cancel),
             )
             .route(
                 "/test_helpers/test_clocks",

@@ -33,6 +33,9 @@ impl<S: Send + Sync> FromRequestParts<S> for RequestInfo {
 /// sends none for webhook endpoints, and for payment methods only `.updated` (attach and
 /// detach have their own events).
 fn event_for(object: &str, action: &str) -> Option<String> {
+    if object == "subscription" {
+        return Some(format!("customer.subscription.{action}"));
+    }
     let sent = match object {
         "product" | "price" | "customer" | "coupon" => true,
         "promotion_code" => action != "deleted",
@@ -144,6 +147,7 @@ pub struct Price;
 pub struct Product;
 pub struct PromotionCode;
 pub struct TestClock;
+pub struct Subscription;
 pub struct Customer;
 pub struct WebhookEndpoint;
 
@@ -155,6 +159,9 @@ impl Kind for PromotionCode {
 }
 impl Kind for TestClock {
     const OBJECT: &'static str = super::clocks::OBJECT;
+}
+impl Kind for Subscription {
+    const OBJECT: &'static str = "subscription";
 }
 impl Kind for Price {
     const OBJECT: &'static str = "price";

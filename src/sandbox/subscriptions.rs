@@ -1,0 +1,484 @@
+//! Subscriptions: create (with a trial, or charged at once to the default card), retrieve,
+//! list, update, cancel, with the `customer.subscription.*` events. Periods live on the
+//! items, as in API 2025-03-31 and later. A customer on a test clock lives in the clock's
+//! time. Not yet modelled: invoices, payment intents and charges behind each period.
+
+use super::{
+    cards::Behavior,
+    clocks,
+    http::{Account, ApiResult, Page, Params, StripeError},
+    payment_methods::{behavior_of, declined},
+    resources::one_of,
+    store::{self, now, RequestInfo},
+    Sandbox,
+};
+use axum::extract::{Path, State};
+use serde_json::{json, Value};
+use sqlx::PgConnection;
+use time::{Month, OffsetDateTime};
+
+/// The customer's "now": its test clock's frozen time, or the real time.
+pub async fn customer_now(
+    conn: &mut PgConnection,
+    account: &Account,
+    customer: &Value,
+) -> Result<i64, StripeError> {
+    match customer["test_clock"].as_str() {
+        Some(clock) => Ok(
+            store::get(conn, account, clocks::OBJECT, clock).await?["frozen_time"]
+                .as_i64()
+                .unwrap_or_else(now),
+        ),
+        None => Ok(now()),
+    }
+}
+
+/// `start` plus `count` intervals, the way Stripe bills: month ends clamp (Jan 31 → Feb 28).
+pub fn add_interval(start: i64, interval: &str, count: i64) -> i64 {
+    let Ok(t) = OffsetDateTime::from_unix_timestamp(start) else {
+        return start;
+    };
+    match interval {
+        "day" => start + count * 86_400,
+        "week" => start + count * 7 * 86_400,
+        "month" | "year" => {
+            let months = if interval == "year" {
+                count * 12
+            } else {
+                count
+            };
+            let total = i64::from(t.year()) * 12 + i64::from(u8::from(t.month()) - 1) + months;
+            let (year, month0) = (total.div_euclid(12) as i32, total.rem_euclid(12) as u8);
+            let month = Month::try_from(month0 + 1).unwrap_or(Month::January);
+            let day = t.day().min(time::util::days_in_month(month, year));
+            t.replace_day(1)
+                .and_then(|t| t.replace_year(year))
+                .and_then(|t| t.replace_month(month))
+                .and_then(|t| t.replace_day(day))
+                .map(|t| t.unix_timestamp())
+                .unwrap_or(start)
+        }
+        _ => start,
+    }
+}
+
+/// Stripe still returns each item's price as a legacy `plan` too.
+fn plan_from_price(price: &Value) -> Value {
+    json!({
+        "id": price["id"], "object": "plan", "active": price["active"], "amount": price["unit_amount"],
+        "amount_decimal": price["unit_amount_decimal"], "billing_scheme": "per_unit", "created": price["created"],
+        "currency": price["currency"], "interval": price["recurring"]["interval"],
+        "interval_count": price["recurring"]["interval_count"], "livemode": false, "metadata": price["metadata"],
+        "meter": null, "nickname": price["nickname"], "product": price["product"], "tiers_mode": null,
+        "transform_usage": null, "trial_period_days": null, "usage_type": price["recurring"]["usage_type"],
+    })
+}
+
+fn item_json(
+    subscription: &str,
+    price: &Value,
+    quantity: i64,
+    period: (i64, i64),
+    created: i64,
+) -> Value {
+    json!({
+        "id": store::new_id("si"), "object": "subscription_item", "created": created,
+        "current_period_end": period.1, "current_period_start": period.0, "discounts": [], "metadata": {},
+        "plan": plan_from_price(price), "price": price, "quantity": quantity, "subscription": subscription,
+        "tax_rates": [],
+    })
+}
+
+pub struct NewSubscription<'a> {
+    pub customer: &'a Value,
+    pub items: Vec<(Value, i64)>,
+    pub now: i64,
+    pub trial_end: Option<i64>,
+    pub status: &'a str,
+    pub default_payment_method: Option<String>,
+    pub metadata: Value,
+}
+
+/// A subscription object exactly as Stripe returns it (every field async-stripe requires).
+pub fn subscription_json(new: NewSubscription<'_>) -> Value {
+    let id = store::new_id("sub");
+    let (interval, count) = {
+        let recurring = &new.items[0].0["recurring"];
+        (
+            recurring["interval"].as_str().unwrap_or("month").to_owned(),
+            recurring["interval_count"].as_i64().unwrap_or(1),
+        )
+    };
+    // During a trial the current period is the trial.
+    let period = (
+        new.now,
+        new.trial_end
+            .unwrap_or_else(|| add_interval(new.now, &interval, count)),
+    );
+    let items: Vec<Value> = new
+        .items
+        .iter()
+        .map(|(p, q)| item_json(&id, p, *q, period, new.now))
+        .collect();
+    json!({
+        "id": id, "object": "subscription", "application": null, "application_fee_percent": null,
+        "automatic_tax": { "disabled_reason": null, "enabled": false, "liability": null },
+        "billing_cycle_anchor": period.1, "billing_cycle_anchor_config": null,
+        "billing_mode": { "flexible": null, "type": "classic", "updated_at": null }, "billing_schedules": [],
+        "billing_thresholds": null, "cancel_at": null, "cancel_at_period_end": false, "canceled_at": null,
+        "cancellation_details": { "comment": null, "feedback": null, "reason": null },
+        "collection_method": "charge_automatically", "created": new.now,
+        "currency": new.items[0].0["currency"], "customer": new.customer["id"], "customer_account": null,
+        "days_until_due": null, "default_payment_method": new.default_payment_method, "default_source": null,
+        "default_tax_rates": [], "description": null, "discounts": [], "ended_at": null,
+        "invoice_settings": { "account_tax_ids": null, "issuer": { "type": "self" } },
+        "items": { "object": "list", "data": items, "has_more": false, "total_count": new.items.len(),
+                   "url": format!("/v1/subscription_items?subscription={id}") },
+        "latest_invoice": null, "livemode": false, "metadata": new.metadata,
+        "next_pending_invoice_item_invoice": null, "on_behalf_of": null, "pause_collection": null,
+        "payment_settings": { "payment_method_options": null, "payment_method_types": null, "save_default_payment_method": "off" },
+        "pending_invoice_item_interval": null, "pending_setup_intent": null, "pending_update": null, "schedule": null,
+        "start_date": new.now, "status": new.status, "test_clock": new.customer["test_clock"], "transfer_data": null,
+        "trial_end": new.trial_end, "trial_settings": { "end_behavior": { "missing_payment_method": "create_invoice" } },
+        "trial_start": new.trial_end.map(|_| new.now),
+    })
+}
+
+pub async fn create(
+    State(s): State<Sandbox>,
+    account: Account,
+    req: RequestInfo,
+    params: Params,
+) -> ApiResult {
+    let customer_id = params.required_str("customer")?;
+    let mut tx = s.db.begin().await?;
+    let customer = store::get(&mut tx, &account, "customer", &customer_id).await?;
+    let now = customer_now(&mut tx, &account, &customer).await?;
+
+    let mut items = Vec::new();
+    for (i, item) in params
+        .get("items")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
+        let item = Params(item.as_object().cloned().unwrap_or_default());
+        let price_id = item
+            .required_str("price")
+            .map_err(|_| StripeError::missing(&format!("items[{i}][price]")))?;
+        let price = store::get(&mut tx, &account, "price", &price_id).await?;
+        if price["type"] != "recurring" || price["active"] != json!(true) {
+            return Err(StripeError::invalid(
+                &format!("items[{i}][price]"),
+                "The price must be an active recurring price.",
+            ));
+        }
+        let quantity = item.i64("quantity")?.unwrap_or(1);
+        if quantity < 1 {
+            return Err(StripeError::invalid(
+                &format!("items[{i}][quantity]"),
+                "Quantity must be at least 1.",
+            ));
+        }
+        items.push((price, quantity));
+    }
+    if items.is_empty() {
+        return Err(StripeError::missing("items"));
+    }
+    let first = &items[0].0;
+    if items.iter().any(|(p, _)| {
+        p["currency"] != first["currency"]
+            || p["recurring"]["interval"] != first["recurring"]["interval"]
+    }) {
+        return Err(StripeError::invalid(
+            "items",
+            "All items must share one currency and billing interval.",
+        ));
+    }
+    let trial_end = match (params.i64("trial_period_days")?, params.i64("trial_end")?) {
+        (Some(days), _) if !(1..=730).contains(&days) => {
+            return Err(StripeError::invalid(
+                "trial_period_days",
+                "Must be between 1 and 730 days.",
+            ))
+        }
+        (Some(days), _) => Some(now + days * 86_400),
+        (None, Some(end)) if end <= now => {
+            return Err(StripeError::invalid(
+                "trial_end",
+                "trial_end must be in the future.",
+            ))
+        }
+        (None, end) => end,
+    };
+    let default_pm = match params.str("default_payment_method") {
+        Some(pm_id) => {
+            let pm = store::get(&mut tx, &account, "payment_method", &pm_id).await?;
+            if pm["customer"] != json!(customer_id) {
+                return Err(StripeError::invalid(
+                    "default_payment_method",
+                    "The payment method is not attached to this customer.",
+                ));
+            }
+            Some(pm_id)
+        }
+        None => None,
+    };
+    let paying_pm = default_pm.clone().or_else(|| {
+        customer["invoice_settings"]["default_payment_method"]
+            .as_str()
+            .map(str::to_owned)
+    });
+    let payment_behavior = one_of(
+        &params,
+        "payment_behavior",
+        &[
+            "allow_incomplete",
+            "default_incomplete",
+            "error_if_incomplete",
+            "pending_if_incomplete",
+        ],
+    )?
+    .unwrap_or_else(|| "allow_incomplete".into());
+    let status = if trial_end.is_some() {
+        "trialing"
+    } else {
+        // Without a trial the first period is charged now, to the default card.
+        let pm = match &paying_pm {
+            Some(id) => store::get(&mut tx, &account, "payment_method", id).await?,
+            None => {
+                return Err(StripeError::invalid(
+                    "customer",
+                    "This customer has no attached payment source or default payment method.",
+                ))
+            }
+        };
+        match (behavior_of(&pm), payment_behavior.as_str()) {
+            (Behavior::Succeeds, _) => "active",
+            (Behavior::Declined(code), "error_if_incomplete") => return Err(declined(code)),
+            (Behavior::ChargesFail, "error_if_incomplete") => {
+                return Err(declined("generic_decline"))
+            }
+            _ => "incomplete",
+        }
+    };
+    let mut metadata = json!({});
+    if let Some(Value::Object(m)) = params.get("metadata") {
+        metadata = Value::Object(m.clone());
+    }
+    let subscription = subscription_json(NewSubscription {
+        customer: &customer,
+        items,
+        now,
+        trial_end,
+        status,
+        default_payment_method: default_pm,
+        metadata,
+    });
+    store::insert(&mut tx, &account, &subscription).await?;
+    store::emit(
+        &mut tx,
+        &account,
+        "customer.subscription.created",
+        &subscription,
+        None,
+        &req,
+    )
+    .await?;
+    tx.commit().await?;
+    s.respond(&account, subscription, &params).await
+}
+
+/// `cancel_at_period_end`, `metadata`, `default_payment_method`, and a plan change through
+/// `items[0][id]` + `items[0][price]` (without proration invoices yet).
+pub async fn update(
+    State(s): State<Sandbox>,
+    account: Account,
+    req: RequestInfo,
+    Path(id): Path<String>,
+    params: Params,
+) -> ApiResult {
+    let mut new_price = None;
+    if let Some(item) = params
+        .get("items")
+        .and_then(Value::as_array)
+        .and_then(|i| i.first())
+    {
+        let item = Params(item.as_object().cloned().unwrap_or_default());
+        if let Some(price_id) = item.str("price") {
+            let mut conn = s.db.acquire().await?;
+            let price = store::get(&mut conn, &account, "price", &price_id).await?;
+            if price["type"] != "recurring" {
+                return Err(StripeError::invalid(
+                    "items[0][price]",
+                    "The price must be recurring.",
+                ));
+            }
+            new_price = Some((item.str("id"), price));
+        }
+    }
+    s.update(&account, &req, "subscription", &id, &params, |sub| {
+        if matches!(
+            sub["status"].as_str(),
+            Some("canceled" | "incomplete_expired")
+        ) {
+            return Err(StripeError::invalid(
+                "subscription",
+                "A canceled subscription can no longer be updated.",
+            ));
+        }
+        if let Some(at_end) = params.bool("cancel_at_period_end")? {
+            sub["cancel_at_period_end"] = json!(at_end);
+            sub["cancel_at"] = if at_end {
+                sub["items"]["data"][0]["current_period_end"].clone()
+            } else {
+                Value::Null
+            };
+            sub["canceled_at"] = if at_end { json!(now()) } else { Value::Null };
+            if let Some(details) = params.object("cancellation_details") {
+                sub["cancellation_details"]["feedback"] = json!(details.str("feedback"));
+                sub["cancellation_details"]["comment"] = json!(details.str("comment"));
+            }
+            if !at_end {
+                sub["cancellation_details"] =
+                    json!({ "comment": null, "feedback": null, "reason": null });
+            }
+        }
+        if let Some(pm) = params.str("default_payment_method") {
+            sub["default_payment_method"] = if pm.is_empty() {
+                Value::Null
+            } else {
+                json!(pm)
+            };
+        }
+        if let Some((item_id, price)) = &new_price {
+            let item = &mut sub["items"]["data"][0];
+            if item_id.as_deref().is_some_and(|i| item["id"] != json!(i)) {
+                return Err(StripeError::invalid(
+                    "items[0][id]",
+                    "No such subscription item on this subscription.",
+                ));
+            }
+            item["price"] = price.clone();
+            item["plan"] = plan_from_price(price);
+        }
+        Ok(())
+    })
+    .await
+}
+
+/// `DELETE /v1/subscriptions/{id}`: ends it now.
+pub async fn cancel(
+    State(s): State<Sandbox>,
+    account: Account,
+    req: RequestInfo,
+    Path(id): Path<String>,
+    params: Params,
+) -> ApiResult {
+    let mut tx = s.db.begin().await?;
+    let before = store::get(&mut tx, &account, "subscription", &id).await?;
+    if before["status"] == "canceled" {
+        return Err(StripeError::invalid(
+            "subscription",
+            "This subscription is already canceled.",
+        ));
+    }
+    let customer = store::get_even_deleted(
+        &mut tx,
+        &account,
+        "customer",
+        before["customer"].as_str().unwrap_or(""),
+    )
+    .await?;
+    let ended = customer_now(&mut tx, &account, &customer).await?;
+    let mut sub = before.clone();
+    sub["status"] = json!("canceled");
+    sub["canceled_at"] = json!(ended);
+    sub["ended_at"] = json!(ended);
+    sub["cancellation_details"]["reason"] = json!("cancellation_requested");
+    store::save(&mut tx, &account, &sub).await?;
+    store::emit(
+        &mut tx,
+        &account,
+        "customer.subscription.deleted",
+        &sub,
+        Some(store::previous_attributes(&before, &sub)),
+        &req,
+    )
+    .await?;
+    tx.commit().await?;
+    s.respond(&account, sub, &params).await
+}
+
+pub async fn list(State(s): State<Sandbox>, account: Account, params: Params) -> ApiResult {
+    let mut filter = json!({});
+    if let Some(customer) = params.str("customer") {
+        filter["customer"] = json!(customer);
+    }
+    // Stripe lists all but canceled subscriptions unless a status is given.
+    let status = params.str("status");
+    match status.as_deref() {
+        Some("all") | None => {}
+        Some(st) => filter["status"] = json!(st),
+    }
+    let mut list = store::list(
+        &s.db,
+        &account,
+        "subscription",
+        "/v1/subscriptions",
+        &Page::from(&params)?,
+        filter,
+        None,
+    )
+    .await?;
+    if status.is_none() {
+        if let Some(data) = list["data"].as_array_mut() {
+            data.retain(|sub| sub["status"] != "canceled");
+        }
+    }
+    s.respond(&account, list, &params).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn months_clamp_to_the_end_of_shorter_months() {
+        let jan31 = 1_706_659_200; // 2024-01-31 00:00 UTC
+        let feb29 = 1_709_164_800; // 2024-02-29 (leap year)
+        assert_eq!(add_interval(jan31, "month", 1), feb29);
+        assert_eq!(add_interval(jan31, "year", 1), 1_738_281_600); // 2025-01-31
+        assert_eq!(add_interval(jan31, "week", 2), jan31 + 14 * 86_400);
+    }
+
+    #[test]
+    fn the_subscription_shape_decodes_in_async_stripe() {
+        let price = json!({
+            "id": "price_1", "object": "price", "active": true, "billing_scheme": "per_unit", "created": 1,
+            "currency": "usd", "livemode": false, "lookup_key": null, "metadata": {}, "nickname": null,
+            "product": "prod_1", "recurring": { "interval": "month", "interval_count": 1, "meter": null,
+            "trial_period_days": null, "usage_type": "licensed" }, "tax_behavior": "unspecified",
+            "type": "recurring", "unit_amount": 2900, "unit_amount_decimal": "2900",
+        });
+        let customer = json!({ "id": "cus_1", "test_clock": null });
+        let sub = subscription_json(NewSubscription {
+            customer: &customer,
+            items: vec![(price, 1)],
+            now: 1_700_000_000,
+            trial_end: Some(1_700_000_000 + 14 * 86_400),
+            status: "trialing",
+            default_payment_method: None,
+            metadata: json!({ "user_id": "u1" }),
+        });
+        let decoded: stripe_shared::Subscription =
+            miniserde::json::from_str(&sub.to_string()).expect("every required field is present");
+        assert_eq!(decoded.status.as_str(), "trialing");
+        assert_eq!(
+            decoded.items.data[0].current_period_end,
+            1_700_000_000 + 14 * 86_400
+        );
+        assert_eq!(decoded.metadata["user_id"], "u1");
+    }
+}
