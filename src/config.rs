@@ -40,6 +40,8 @@ pub struct Config {
     pub login_window: Duration,
     /// Free trial length for new subscriptions (`TRIAL_DAYS`).
     pub trial_days: u32,
+    /// Access kept after a failed payment while the card is retried (`GRACE_DAYS`).
+    pub grace_days: u32,
     /// Webhook delivery and chaos knobs of the built-in Stripe sandbox (`SANDBOX_*`).
     pub sandbox: crate::sandbox::Settings,
 }
@@ -154,6 +156,7 @@ impl Config {
             login_max_failures: parse(&get, "LOGIN_MAX_FAILURES", 5)?,
             login_window: Duration::from_secs(60 * parse::<u64>(&get, "LOGIN_WINDOW_MINUTES", 15)?),
             trial_days: parse(&get, "TRIAL_DAYS", 14)?,
+            grace_days: parse(&get, "GRACE_DAYS", 3)?,
             sandbox: crate::sandbox::Settings::from_lookup(&get).map_err(|reason| {
                 ConfigError::Invalid {
                     name: "SANDBOX_*",

@@ -5,6 +5,8 @@ test('sign up, log out, log in again', async ({ page }) => {
   const email = uniqueEmail('journey');
   await signUp(page, email);
   await expect(page.getByTestId('nav-user')).toHaveText(email);
+  // No subscription yet: the paid feature is locked (and refused by the server).
+  await expect(page.getByTestId('feature-locked')).toBeVisible();
 
   await logOut(page);
   await expect(page).toHaveURL(/\/$/);

@@ -22,7 +22,9 @@ pub async fn ensure_customer(
         .post(&create, &format!("customer-for-user-{}", user.id))
         .await
         .map_err(crate::stripe::bootstrap::stripe_failure)?;
-    sqlx::query("insert into customers (user_id, stripe_customer_id) values ($1, $2) on conflict (user_id) do nothing")
+    // Either unique constraint may be the one a concurrent twin trips first; both mean
+    // "already recorded", and the select below returns the winner.
+    sqlx::query("insert into customers (user_id, stripe_customer_id) values ($1, $2) on conflict do nothing")
         .bind(user.id)
         .bind(customer.id.as_str())
         .execute(db)

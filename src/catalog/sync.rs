@@ -40,7 +40,11 @@ pub fn freshness(stored: Option<i64>, incoming: i64) -> Freshness {
 
 /// The Stripe time a row reflects, locked until the transaction ends so concurrent events
 /// for the same object apply one after the other.
-async fn stored_as_of(conn: &mut PgConnection, table: &str, id: &str) -> sqlx::Result<Option<i64>> {
+pub(crate) async fn stored_as_of(
+    conn: &mut PgConnection,
+    table: &str,
+    id: &str,
+) -> sqlx::Result<Option<i64>> {
     sqlx::query_scalar(&format!(
         "select stripe_as_of from {table} where id = $1 for update"
     ))

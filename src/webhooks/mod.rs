@@ -149,6 +149,17 @@ async fn apply(conn: &mut PgConnection, stripe: &Stripe, event: &Envelope) -> Re
                 .await
                 .map_err(|e| e.to_string())
         }
+        "customer.subscription.created"
+        | "customer.subscription.updated"
+        | "customer.subscription.deleted"
+        | "customer.subscription.paused"
+        | "customer.subscription.resumed"
+        | "customer.subscription.trial_will_end" => {
+            let sub = decode::<stripe_shared::Subscription>(object)?;
+            crate::subscriptions::sync::apply_subscription_event(conn, stripe, &sub, event.created)
+                .await
+                .map_err(|e| e.to_string())
+        }
         "product.deleted" => deactivate(conn, "products", object).await,
         "price.deleted" => deactivate(conn, "prices", object).await,
         _ => Ok(()),

@@ -4,6 +4,7 @@ use crate::helpers::*;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use std::time::Duration;
+use stripe_core::customer::CreateCustomer;
 use stripe_product::product::{CreateProduct, UpdateProduct};
 
 async fn app_stripe(app: &TestApp) -> saas_billing::stripe::Stripe {
@@ -418,4 +419,182 @@ async fn the_sync_catalog_command_restores_the_catalog() {
         "{stdout}"
     );
     assert_eq!(product_name(&app, "prod_pro").await.as_deref(), Some("Pro"));
+}
+
+async fn signed_up_user(app: &TestApp, prefix: &str) -> saas_billing::accounts::User {
+    let email = unique_email(prefix);
+    app.signup(&email, PASSWORD).await;
+    sqlx::query_as("select id, email, password_hash from users where email = $1")
+        .bind(email.to_lowercase())
+        .fetch_one(&app.db)
+        .await
+        .unwrap()
+}
+
+async fn price_id(app: &TestApp, lookup_key: &str) -> String {
+    sqlx::query_scalar("select id from prices where lookup_key = $1")
+        .bind(lookup_key)
+        .fetch_one(&app.db)
+        .await
+        .unwrap()
+}
+
+fn subscribe(
+    customer: &str,
+    price: &str,
+    user: &saas_billing::accounts::User,
+) -> stripe_billing::subscription::CreateSubscription {
+    use stripe_billing::subscription::{CreateSubscription, CreateSubscriptionItems};
+    CreateSubscription::new()
+        .customer(customer)
+        .items(vec![CreateSubscriptionItems {
+            price: Some(price.to_owned()),
+            ..CreateSubscriptionItems::new()
+        }])
+        .trial_period_days(14u32)
+        .metadata([("user_id".to_owned(), user.id.to_string())])
+}
+
+#[tokio::test]
+async fn a_subscription_reaches_the_dashboard_only_through_webhooks_and_gates_the_feature() {
+    use stripe_billing::subscription::{CancelSubscription, UpdateSubscription};
+    let app = spawn_app().await;
+    let user = signed_up_user(&app, "subscriber").await;
+    assert_status(app.call("feature", &[]).await, StatusCode::FORBIDDEN).await;
+    let page = app.get("/dashboard").await.text().await.unwrap();
+    assert!(page.contains("not subscribed"));
+
+    let stripe = app_stripe(&app).await;
+    let customer = saas_billing::billing::customer::ensure_customer(&app.db, &stripe, &user)
+        .await
+        .unwrap();
+    let sub = stripe
+        .post(
+            &subscribe(&customer, &price_id(&app, "pro_monthly").await, &user),
+            "t-sub",
+        )
+        .await
+        .unwrap();
+
+    assert!(
+        eventually(|| async {
+            app.get("/dashboard")
+                .await
+                .text()
+                .await
+                .unwrap()
+                .contains("Free trial")
+        })
+        .await
+    );
+    let page = app.get("/dashboard").await.text().await.unwrap();
+    assert!(
+        page.contains("Pro") && page.contains("14 days left"),
+        "{page}"
+    );
+    let report = assert_status(app.call("feature", &[]).await, StatusCode::OK).await;
+    assert!(report.contains("Report generated"));
+
+    stripe
+        .post(
+            &UpdateSubscription::new(sub.id.clone()).cancel_at_period_end(true),
+            "t-sub-end",
+        )
+        .await
+        .unwrap();
+    assert!(
+        eventually(|| async {
+            app.get("/dashboard")
+                .await
+                .text()
+                .await
+                .unwrap()
+                .contains("set to end")
+        })
+        .await
+    );
+    assert_eq!(
+        app.call("feature", &[]).await.status(),
+        StatusCode::OK,
+        "access lasts until the period ends"
+    );
+
+    stripe
+        .post(&CancelSubscription::new(sub.id.clone()), "t-sub-cancel")
+        .await
+        .unwrap();
+    assert!(
+        eventually(|| async {
+            app.get("/dashboard")
+                .await
+                .text()
+                .await
+                .unwrap()
+                .contains("no longer gives access")
+        })
+        .await
+    );
+    assert_status(app.call("feature", &[]).await, StatusCode::FORBIDDEN).await;
+
+    // Another user sees none of it.
+    let other = new_client();
+    app.call_with(
+        &other,
+        "signup",
+        &[("email", &unique_email("other")), ("password", PASSWORD)],
+    )
+    .await;
+    let theirs = other
+        .get(app.at("/dashboard"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(theirs.contains("not subscribed"));
+}
+
+#[tokio::test]
+async fn a_subscription_for_a_not_yet_linked_customer_is_kept_and_linked_through_metadata() {
+    let app = spawn_app().await;
+    let user = signed_up_user(&app, "early").await;
+    let stripe = app_stripe(&app).await;
+    // A customer the app has no row for (as when the webhook beats checkout's completion).
+    let customer = stripe
+        .post(
+            &CreateCustomer::new().email(user.email.as_str()),
+            "t-early-customer",
+        )
+        .await
+        .unwrap();
+    stripe
+        .post(
+            &subscribe(
+                customer.id.as_str(),
+                &price_id(&app, "team_yearly").await,
+                &user,
+            ),
+            "t-early-sub",
+        )
+        .await
+        .unwrap();
+    assert!(
+        eventually(|| async {
+            app.get("/dashboard")
+                .await
+                .text()
+                .await
+                .unwrap()
+                .contains("Team")
+        })
+        .await
+    );
+    let linked: String =
+        sqlx::query_scalar("select stripe_customer_id from customers where user_id = $1")
+            .bind(user.id)
+            .fetch_one(&app.db)
+            .await
+            .unwrap();
+    assert_eq!(linked, customer.id.as_str());
 }

@@ -1,0 +1,109 @@
+//! Subscription rows, written only from Stripe's snapshots (webhooks), under the same
+//! freshness rule as the catalog.
+
+use crate::{
+    catalog::sync::{freshness, stored_as_of, Freshness, SyncError},
+    stripe::Stripe,
+};
+use sqlx::PgConnection;
+use stripe_billing::subscription::RetrieveSubscription;
+use stripe_shared::Subscription;
+use stripe_types::Expandable;
+
+pub async fn apply_subscription_event(
+    conn: &mut PgConnection,
+    stripe: &Stripe,
+    sub: &Subscription,
+    as_of: i64,
+) -> Result<(), SyncError> {
+    match freshness(
+        stored_as_of(conn, "subscriptions", sub.id.as_str()).await?,
+        as_of,
+    ) {
+        Freshness::Newer => write(conn, sub, as_of).await?,
+        Freshness::Tie | Freshness::Older => {
+            let current = stripe
+                .get(&RetrieveSubscription::new(sub.id.clone()))
+                .await?;
+            write(conn, &current, as_of).await?;
+        }
+    }
+    link_customer(conn, sub).await?;
+    Ok(())
+}
+
+fn customer_id(sub: &Subscription) -> String {
+    match &sub.customer {
+        Expandable::Id(id) => id.as_str().to_owned(),
+        Expandable::Object(c) => c.id.as_str().to_owned(),
+    }
+}
+
+async fn write(conn: &mut PgConnection, sub: &Subscription, as_of: i64) -> sqlx::Result<()> {
+    let item = sub.items.data.first();
+    let price_id = item.map(|i| i.price.id.as_str().to_owned());
+    let product_id = item.map(|i| match &i.price.product {
+        Expandable::Id(id) => id.as_str().to_owned(),
+        Expandable::Object(p) => p.id.as_str().to_owned(),
+    });
+    let ts = |t: Option<i64>| t.map(|t| t as f64);
+    sqlx::query(
+        "insert into subscriptions (id, stripe_customer_id, status, price_id, product_id, quantity,
+             current_period_start, current_period_end, trial_start, trial_end, cancel_at_period_end,
+             cancel_at, canceled_at, ended_at, past_due_since, stripe_as_of, updated_at)
+         values ($1, $2, $3, $4, $5, $6, to_timestamp($7), to_timestamp($8), to_timestamp($9), to_timestamp($10), $11,
+             to_timestamp($12), to_timestamp($13), to_timestamp($14),
+             case when $3 = 'past_due' then to_timestamp($15::bigint) end, $15, now())
+         on conflict (id) do update set stripe_customer_id = excluded.stripe_customer_id, status = excluded.status,
+             price_id = excluded.price_id, product_id = excluded.product_id, quantity = excluded.quantity,
+             current_period_start = excluded.current_period_start, current_period_end = excluded.current_period_end,
+             trial_start = excluded.trial_start, trial_end = excluded.trial_end,
+             cancel_at_period_end = excluded.cancel_at_period_end, cancel_at = excluded.cancel_at,
+             canceled_at = excluded.canceled_at, ended_at = excluded.ended_at,
+             -- The grace period counts from the first failure, not from the latest event.
+             past_due_since = case when excluded.status = 'past_due'
+                                   then coalesce(subscriptions.past_due_since, excluded.past_due_since) end,
+             stripe_as_of = greatest(subscriptions.stripe_as_of, excluded.stripe_as_of), updated_at = now()",
+    )
+    .bind(sub.id.as_str())
+    .bind(customer_id(sub))
+    .bind(sub.status.as_str())
+    .bind(price_id)
+    .bind(product_id)
+    .bind(item.and_then(|i| i.quantity).map(|q| q as i32))
+    .bind(ts(item.map(|i| i.current_period_start)))
+    .bind(ts(item.map(|i| i.current_period_end)))
+    .bind(ts(sub.trial_start))
+    .bind(ts(sub.trial_end))
+    .bind(sub.cancel_at_period_end)
+    .bind(ts(sub.cancel_at))
+    .bind(ts(sub.canceled_at))
+    .bind(ts(sub.ended_at))
+    .bind(as_of)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Our checkout puts the user id in the subscription's metadata. If the customer is not
+/// linked to a user yet (this event beat `checkout.session.completed`), link it now; the
+/// unique constraints keep a wrong or second link out.
+async fn link_customer(conn: &mut PgConnection, sub: &Subscription) -> sqlx::Result<()> {
+    let Some(user_id) = sub
+        .metadata
+        .get("user_id")
+        .and_then(|u| uuid::Uuid::parse_str(u).ok())
+    else {
+        return Ok(());
+    };
+    sqlx::query(
+        "insert into customers (user_id, stripe_customer_id)
+         select id, $2 from users where id = $1
+         on conflict do nothing",
+    )
+    .bind(user_id)
+    .bind(customer_id(sub))
+    .execute(conn)
+    .await?;
+    Ok(())
+}
