@@ -6,6 +6,7 @@
 //! `/sandbox/v1`, or standalone (`saas-billing sandbox --port N`) under `/v1` for any SDK.
 
 pub mod cards;
+mod checkout;
 mod clocks;
 mod coupons;
 mod customers;
@@ -30,8 +31,8 @@ use axum::{
 };
 use http::StripeError;
 use resources::{
-    delete, retrieve, Coupon, Customer, Price, Product, PromotionCode, Subscription, TestClock,
-    WebhookEndpoint,
+    delete, retrieve, CheckoutSession, Coupon, Customer, Price, Product, PromotionCode,
+    Subscription, TestClock, WebhookEndpoint,
 };
 use sqlx::PgPool;
 use std::{sync::Arc, time::Duration};
@@ -141,6 +142,10 @@ impl Sandbox {
         Router::new()
             .route("/sandbox", get(dashboard::page))
             .route("/sandbox/events/{id}/resend", post(dashboard::resend))
+            .route(
+                "/sandbox/checkout/{id}",
+                get(checkout::page).post(checkout::pay),
+            )
             .with_state(self.clone())
     }
 
@@ -165,6 +170,9 @@ impl Sandbox {
                     .post(customers::update)
                     .delete(delete::<Customer>),
             )
+            .route("/checkout/sessions", post(checkout::create))
+            .route("/checkout/sessions/{id}", get(retrieve::<CheckoutSession>))
+            .route("/checkout/sessions/{id}/expire", post(checkout::expire))
             .route(
                 "/subscriptions",
                 post(subscriptions::create).get(subscriptions::list),

@@ -148,6 +148,7 @@ pub struct Product;
 pub struct PromotionCode;
 pub struct TestClock;
 pub struct Subscription;
+pub struct CheckoutSession;
 pub struct Customer;
 pub struct WebhookEndpoint;
 
@@ -159,6 +160,9 @@ impl Kind for PromotionCode {
 }
 impl Kind for TestClock {
     const OBJECT: &'static str = super::clocks::OBJECT;
+}
+impl Kind for CheckoutSession {
+    const OBJECT: &'static str = super::checkout::OBJECT;
 }
 impl Kind for Subscription {
     const OBJECT: &'static str = "subscription";
@@ -203,9 +207,13 @@ pub fn present(mut obj: Value) -> Value {
             Some("webhook_endpoint") => {
                 map.remove("secret");
             }
-            // The sandbox's note of which test card this is; not part of Stripe's object.
+            // The sandbox's notes (which test card; what a session must remember) are not
+            // part of Stripe's objects.
             Some("payment_method") => {
                 map.remove("sandbox_card");
+            }
+            Some("checkout.session") => {
+                map.remove("sandbox");
             }
             _ => {}
         }

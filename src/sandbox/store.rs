@@ -189,7 +189,8 @@ pub async fn emit(
     .bind(kind)
     .fetch_all(&mut *conn)
     .await?;
-    let mut data = json!({ "object": object });
+    // Events carry what the API would show, never the sandbox's own notes.
+    let mut data = json!({ "object": super::resources::present(object.clone()) });
     if let Some(prev) = previous_attributes {
         data["previous_attributes"] = prev;
     }

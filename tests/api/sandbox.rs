@@ -1507,3 +1507,174 @@ async fn subscriptions_of_a_clock_customer_start_in_the_clocks_time() {
         Some(clock.id.as_str().to_owned())
     );
 }
+
+#[tokio::test]
+async fn hosted_checkout_starts_a_trial_with_a_test_card_and_shows_declines() {
+    use stripe_checkout::checkout_session::{
+        CreateCheckoutSession, CreateCheckoutSessionLineItems,
+        CreateCheckoutSessionSubscriptionData, RetrieveCheckoutSession,
+    };
+    let app = spawn_app().await;
+    let key = test_key();
+    let client = stripe_client(&sandbox_base(&app), &key);
+    let product = CreateProduct::new("Pro").send(&client).await.unwrap();
+    let price = CreatePrice::new(stripe_types::Currency::USD)
+        .product(product.id.as_str())
+        .unit_amount(2900)
+        .recurring(CreatePriceRecurring::new(
+            CreatePriceRecurringInterval::Month,
+        ))
+        .send(&client)
+        .await
+        .unwrap();
+    let session = CreateCheckoutSession::new()
+        .mode(stripe_shared::CheckoutSessionMode::Subscription)
+        .line_items(vec![CreateCheckoutSessionLineItems {
+            price: Some(price.id.as_str().to_owned()),
+            quantity: Some(1),
+            ..CreateCheckoutSessionLineItems::new()
+        }])
+        .success_url("http://shop.example/done?session={CHECKOUT_SESSION_ID}")
+        .cancel_url("http://shop.example/pricing")
+        .subscription_data(CreateCheckoutSessionSubscriptionData {
+            trial_period_days: Some(14),
+            metadata: Some([("user_id".to_owned(), "u42".to_owned())].into()),
+            ..CreateCheckoutSessionSubscriptionData::new()
+        })
+        .send(&client)
+        .await
+        .expect("checkout session decodes");
+    let url = session.url.clone().expect("a hosted page");
+    assert!(
+        url.starts_with(&format!("{}/sandbox/checkout/cs_test_", app.url)),
+        "{url}"
+    );
+
+    let page = app
+        .client
+        .get(&url)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("14 days free") && page.contains("$29.00") && page.contains("Start trial"),
+        "{page}"
+    );
+
+    let pay = |number: &'static str| {
+        app.client
+            .post(&url)
+            .form(&[
+                ("email", "buyer@example.com"),
+                ("card_number", number),
+                ("card_expiry", "12 / 40"),
+                ("card_cvc", "123"),
+                ("name", "Ann Buyer"),
+                ("country", "US"),
+                ("postal_code", "94107"),
+            ])
+            .send()
+    };
+    let declined = pay("4000 0000 0000 0002").await.unwrap();
+    assert_eq!(declined.status(), StatusCode::OK);
+    assert!(declined
+        .text()
+        .await
+        .unwrap()
+        .contains("Your card was declined."));
+    let poor = pay("4000 0000 0000 9995")
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(poor.contains("insufficient funds"));
+    let typo = pay("4242 4242 4242 4241")
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(typo.contains("card number is incorrect"));
+
+    let paid = pay("4242 4242 4242 4242").await.unwrap();
+    assert_eq!(paid.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        location(&paid),
+        format!("http://shop.example/done?session={}", session.id.as_str())
+    );
+
+    let done = RetrieveCheckoutSession::new(session.id.clone())
+        .send(&client)
+        .await
+        .unwrap();
+    assert_eq!(
+        done.status.map(|s| s.as_str().to_owned()).as_deref(),
+        Some("complete")
+    );
+    assert_eq!(done.payment_status.as_str(), "no_payment_required");
+    let sub_id = done
+        .subscription
+        .map(|s| s.id().as_str().to_owned())
+        .expect("a subscription");
+    let (_, sub) = raw(
+        &app,
+        reqwest::Method::GET,
+        &format!("/subscriptions/{sub_id}"),
+        Some(&key),
+        &[],
+    )
+    .await;
+    assert_eq!(sub["status"], "trialing");
+    assert_eq!(sub["metadata"]["user_id"], "u42");
+    let customer = done.customer.map(|c| c.id().as_str().to_owned()).unwrap();
+    let (_, c) = raw(
+        &app,
+        reqwest::Method::GET,
+        &format!("/customers/{customer}"),
+        Some(&key),
+        &[],
+    )
+    .await;
+    assert_eq!(c["email"], "buyer@example.com");
+    assert_eq!(c["address"]["postal_code"], "94107");
+    assert!(c["invoice_settings"]["default_payment_method"]
+        .as_str()
+        .unwrap()
+        .starts_with("pm_"));
+
+    let (_, events) = raw(
+        &app,
+        reqwest::Method::GET,
+        "/events?limit=100",
+        Some(&key),
+        &[],
+    )
+    .await;
+    let all = events.to_string();
+    assert!(
+        all.contains("checkout.session.completed") && all.contains("customer.subscription.created")
+    );
+    assert!(
+        !all.contains("sandbox_card") && !all.contains("\"sandbox\""),
+        "no sandbox notes in events"
+    );
+
+    // A completed session cannot be paid again.
+    assert_eq!(
+        app.client.get(&url).send().await.unwrap().status(),
+        StatusCode::NOT_FOUND
+    );
+    let (status, _) = raw(
+        &app,
+        reqwest::Method::POST,
+        "/checkout/sessions",
+        Some(&key),
+        &[("mode", "payment"), ("success_url", "http://x.example")],
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+}
