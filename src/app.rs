@@ -4,6 +4,7 @@ use crate::{
     accounts::{provide_auth, LoginPage, SignupPage},
     billing::BillingSettingsPage,
     catalog::PricingPage,
+    checkout::CheckoutSuccessPage,
     subscriptions::DashboardPage,
     ui::{HomePage, Layout, NotFound},
 };
@@ -60,6 +61,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("login") view=LoginPage ssr=SsrMode::Async/>
                     <Route path=path!("dashboard") view=DashboardPage ssr=SsrMode::Async/>
                     <Route path=path!("settings/billing") view=BillingSettingsPage ssr=SsrMode::Async/>
+                    <Route path=path!("checkout/success") view=CheckoutSuccessPage ssr=SsrMode::Async/>
                 </Routes>
             </Layout>
         </Router>

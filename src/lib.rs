@@ -6,6 +6,7 @@ pub mod accounts;
 pub mod app;
 pub mod billing;
 pub mod catalog;
+pub mod checkout;
 pub mod error;
 pub mod stripe;
 pub mod subscriptions;

@@ -52,6 +52,11 @@ impl Application {
 
         let listener = TcpListener::bind(config.addr).await?;
         let addr = listener.local_addr()?;
+        // On port 0 (tests) the default APP_URL only becomes true once bound.
+        let mut config = config;
+        if config.app_url.port() == Some(0) {
+            let _ = config.app_url.set_port(Some(addr.port()));
+        }
         let leptos_options = LeptosOptions::builder()
             .output_name("saas-billing")
             .site_root(config.site_root.clone())

@@ -16,7 +16,7 @@ use uuid::Uuid;
 const USER_ID: &str = "user_id";
 
 /// Pages behind the login wall. Server functions check again on their own.
-const PROTECTED: &[&str] = &["/dashboard", "/settings"];
+const PROTECTED: &[&str] = &["/dashboard", "/settings", "/checkout"];
 
 pub async fn extract() -> Result<Session, AppError> {
     leptos_axum::extract::<Session>()

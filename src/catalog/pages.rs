@@ -101,6 +101,7 @@ fn PlanCard(plan: PlanView, interval: Memo<Interval>, trial_days: u32) -> impl I
         }
     };
     let signup_href = format!("/signup?next={}", crate::ui::url_escape("/pricing"));
+    let form_plan = plan.clone();
     view! {
         <article class=if plan.highlighted { "card plan plan-highlighted" } else { "card plan" } data-testid="plan">
             <h2>{plan.name.clone()}</h2>
@@ -113,10 +114,19 @@ fn PlanCard(plan: PlanView, interval: Memo<Interval>, trial_days: u32) -> impl I
             <Transition fallback=|| ()>
                 {
                     let signup_href = signup_href.clone();
+                    let prices = form_plan.clone();
                     move || if logged_in() {
+                        // A plain form (not client-side): the answer is a redirect to Stripe's
+                        // hosted page, which must be a full page load.
+                        let pending = RwSignal::new(false);
+                        let price = prices.price_for(interval.get()).map(|p| p.id.clone()).unwrap_or_default();
                         view! {
-                            <button class="button button-block" disabled>{format!("Start {trial_days}-day trial")}</button>
-                            <p class="muted small">"Checkout is being connected; subscriptions open soon."</p>
+                            <form method="post" action="/api/checkout" on:submit=move |_| pending.set(true)>
+                                <input type="hidden" name="price_id" value=price/>
+                                <button class="button button-block" type="submit" disabled=move || pending.get() aria-busy=move || pending.get().to_string()>
+                                    {move || if pending.get() { "Opening checkout…".to_owned() } else { format!("Start {trial_days}-day trial") }}
+                                </button>
+                            </form>
                         }.into_any()
                     } else {
                         view! {

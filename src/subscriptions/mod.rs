@@ -116,6 +116,18 @@ mod current {
     }
 }
 
+/// Whether the user's subscription gives access now.
+#[cfg(feature = "ssr")]
+pub async fn has_access(
+    db: &sqlx::PgPool,
+    user: uuid::Uuid,
+    grace_days: u32,
+) -> Result<bool, crate::error::AppError> {
+    Ok(current::plan_for(db, user, grace_days)
+        .await?
+        .is_some_and(|p| p.entitlement.has_access()))
+}
+
 #[server(prefix = "/api", endpoint = "dashboard")]
 pub async fn dashboard() -> Result<DashboardView, ApiError> {
     let state = crate::state::AppState::get()?;
@@ -144,8 +156,7 @@ pub async fn dashboard() -> Result<DashboardView, ApiError> {
 pub async fn run_paid_feature() -> Result<String, ApiError> {
     let state = crate::state::AppState::get()?;
     let user = crate::accounts::require_user(&state.db).await?;
-    let plan = current::plan_for(&state.db, user.id, state.config.grace_days).await?;
-    if !plan.is_some_and(|p| p.entitlement.has_access()) {
+    if !has_access(&state.db, user.id, state.config.grace_days).await? {
         return Err(crate::error::AppError::Forbidden.into());
     }
     let at = time::OffsetDateTime::now_utc()

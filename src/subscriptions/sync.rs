@@ -89,11 +89,36 @@ async fn write(conn: &mut PgConnection, sub: &Subscription, as_of: i64) -> sqlx:
 /// linked to a user yet (this event beat `checkout.session.completed`), link it now; the
 /// unique constraints keep a wrong or second link out.
 async fn link_customer(conn: &mut PgConnection, sub: &Subscription) -> sqlx::Result<()> {
-    let Some(user_id) = sub
-        .metadata
-        .get("user_id")
-        .and_then(|u| uuid::Uuid::parse_str(u).ok())
+    link(
+        conn,
+        sub.metadata.get("user_id").map(String::as_str),
+        &customer_id(sub),
+    )
+    .await
+}
+
+/// `checkout.session.completed`: the session names our user (metadata) and Stripe's customer.
+pub async fn link_checkout_customer(
+    conn: &mut PgConnection,
+    session: &stripe_shared::CheckoutSession,
+) -> sqlx::Result<()> {
+    let Some(customer) = session
+        .customer
+        .as_ref()
+        .map(|c| c.id().as_str().to_owned())
     else {
+        return Ok(());
+    };
+    let user = session
+        .metadata
+        .as_ref()
+        .and_then(|m| m.get("user_id"))
+        .map(String::as_str);
+    link(conn, user, &customer).await
+}
+
+async fn link(conn: &mut PgConnection, user: Option<&str>, customer: &str) -> sqlx::Result<()> {
+    let Some(user_id) = user.and_then(|u| uuid::Uuid::parse_str(u).ok()) else {
         return Ok(());
     };
     sqlx::query(
@@ -102,7 +127,7 @@ async fn link_customer(conn: &mut PgConnection, sub: &Subscription) -> sqlx::Res
          on conflict do nothing",
     )
     .bind(user_id)
-    .bind(customer_id(sub))
+    .bind(customer)
     .execute(conn)
     .await?;
     Ok(())

@@ -160,6 +160,12 @@ async fn apply(conn: &mut PgConnection, stripe: &Stripe, event: &Envelope) -> Re
                 .await
                 .map_err(|e| e.to_string())
         }
+        "checkout.session.completed" => {
+            let session = decode::<stripe_shared::CheckoutSession>(object)?;
+            crate::subscriptions::sync::link_checkout_customer(conn, &session)
+                .await
+                .map_err(|e| e.to_string())
+        }
         "product.deleted" => deactivate(conn, "products", object).await,
         "price.deleted" => deactivate(conn, "prices", object).await,
         _ => Ok(()),

@@ -598,3 +598,106 @@ async fn a_subscription_for_a_not_yet_linked_customer_is_kept_and_linked_through
             .unwrap();
     assert_eq!(linked, customer.id.as_str());
 }
+
+#[tokio::test]
+async fn subscribing_through_checkout_end_to_end_over_http() {
+    let app = spawn_app().await;
+    let user = signed_up_user(&app, "buyer").await;
+    let pro = price_id(&app, "pro_monthly").await;
+
+    assert_status(
+        app.call("checkout", &[("price_id", "price_nope")]).await,
+        StatusCode::BAD_REQUEST,
+    )
+    .await;
+    let res = app.call("checkout", &[("price_id", &pro)]).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let checkout_url = location(&res).to_owned();
+    assert!(
+        checkout_url.starts_with(&format!("{}/sandbox/checkout/cs_test_", app.url)),
+        "{checkout_url}"
+    );
+    let page = app
+        .client
+        .get(&checkout_url)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("14 days free") && page.contains("Pro"),
+        "{page}"
+    );
+
+    let paid = app
+        .client
+        .post(&checkout_url)
+        .form(&[
+            ("card_number", "4242424242424242"),
+            ("card_expiry", "12/40"),
+            ("card_cvc", "123"),
+            ("name", "Buyer"),
+            ("country", "US"),
+            ("postal_code", "10001"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(paid.status(), StatusCode::SEE_OTHER);
+    let success = location(&paid).to_owned();
+    assert!(
+        success.starts_with(&format!("{}/checkout/success?session_id=cs_test_", app.url)),
+        "{success}"
+    );
+    let session_id = success.split("session_id=").nth(1).unwrap().to_owned();
+
+    // The success page grants nothing; it reports what the webhook stored.
+    assert!(
+        eventually(|| async {
+            app.call("checkout/poll", &[("session_id", &session_id)])
+                .await
+                .text()
+                .await
+                .unwrap()
+                .contains("Done")
+        })
+        .await
+    );
+    let page = app
+        .get(&format!("/checkout/success?session_id={session_id}"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("subscribed"), "{page}");
+    let dashboard = app.get("/dashboard").await.text().await.unwrap();
+    assert!(dashboard.contains("Pro") && dashboard.contains("Free trial"));
+    let linked: i64 = sqlx::query_scalar("select count(*) from customers where user_id = $1")
+        .bind(user.id)
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(linked, 1);
+
+    // Already subscribed: a second checkout goes to billing settings instead.
+    let again = app.call("checkout", &[("price_id", &pro)]).await;
+    assert_eq!(location(&again), "/settings/billing");
+
+    // Someone else's session id tells another user nothing.
+    let other = new_client();
+    app.call_with(
+        &other,
+        "signup",
+        &[("email", &unique_email("snoop")), ("password", PASSWORD)],
+    )
+    .await;
+    let theirs = app
+        .call_with(&other, "checkout/poll", &[("session_id", &session_id)])
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(theirs.contains("NotFound"), "{theirs}");
+}

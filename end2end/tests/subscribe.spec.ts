@@ -1,0 +1,49 @@
+import { test, expect, type Page } from '@playwright/test';
+import { gotoHydrated, signUp, uniqueEmail } from './helpers';
+
+async function openCheckout(page: Page, planIndex: number) {
+  await gotoHydrated(page, '/pricing');
+  await page.getByTestId('plan').nth(planIndex).getByRole('button', { name: /Start 14-day trial/ }).click();
+  await expect(page).toHaveURL(/\/sandbox\/checkout\/cs_test_/);
+}
+
+async function fillCard(page: Page, number: string) {
+  await page.getByLabel('Card number').fill(number);
+  await page.getByLabel('Expiry').fill('12 / 40');
+  await page.getByLabel('CVC').fill('123');
+  await page.getByLabel('Name on card').fill('Ann Buyer');
+  await page.getByLabel('Country').fill('US');
+  await page.getByLabel('Postal code').fill('94107');
+}
+
+test('subscribe to Pro with a test card and start a trial', async ({ page }) => {
+  await signUp(page, uniqueEmail('subscribe'));
+  await openCheckout(page, 1);
+  await expect(page.getByTestId('trial-notice')).toContainText('14 days free');
+
+  await fillCard(page, '4000 0000 0000 0002');
+  await page.getByRole('button', { name: 'Start trial' }).click();
+  await expect(page.getByTestId('checkout-error')).toHaveText('Your card was declined.');
+  await expect(page).toHaveURL(/\/sandbox\/checkout\//);
+
+  await fillCard(page, '4242 4242 4242 4242');
+  await page.getByRole('button', { name: 'Start trial' }).click();
+  await expect(page).toHaveURL(/\/checkout\/success\?session_id=cs_test_/);
+  await expect(page.getByTestId('checkout-done')).toContainText('Pro');
+
+  await page.getByRole('link', { name: 'Go to your dashboard' }).click();
+  await expect(page.getByTestId('plan-status')).toContainText('Pro');
+  await expect(page.getByTestId('plan-status')).toContainText('Free trial');
+  await expect(page.getByTestId('plan-timeline')).toContainText('days left');
+  await page.getByRole('button', { name: 'Run a report' }).click();
+  await expect(page.getByTestId('feature-result')).toContainText('Report generated');
+});
+
+test('going back from checkout returns to pricing with nothing bought', async ({ page }) => {
+  await signUp(page, uniqueEmail('changed-mind'));
+  await openCheckout(page, 0);
+  await page.getByRole('link', { name: '← Back' }).click();
+  await expect(page).toHaveURL(/\/pricing$/);
+  await gotoHydrated(page, '/dashboard');
+  await expect(page.getByTestId('feature-locked')).toBeVisible();
+});
