@@ -60,6 +60,8 @@ impl PlanView {
 pub struct Pricing {
     pub plans: Vec<PlanView>,
     pub trial_days: u32,
+    /// The price of the logged-in user's subscription, if it still gives access.
+    pub current_price_id: Option<String>,
 }
 
 #[server(prefix = "/api", endpoint = "pricing")]
@@ -68,8 +70,15 @@ pub async fn load_pricing() -> Result<Pricing, ApiError> {
     let plans = repo::subscription_plans(&state.db)
         .await
         .map_err(crate::error::AppError::from)?;
+    let current_price_id = match crate::accounts::current_user(&state.db).await? {
+        Some(user) => {
+            crate::subscriptions::current_price(&state.db, user.id, state.config.grace_days).await?
+        }
+        None => None,
+    };
     Ok(Pricing {
         plans,
         trial_days: state.config.trial_days,
+        current_price_id,
     })
 }

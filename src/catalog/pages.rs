@@ -51,9 +51,13 @@ pub fn PricingPage() -> impl IntoView {
                     }.into_any(),
                     Ok(p) => {
                         let trial_days = p.trial_days;
+                        let current = p.current_price_id.clone();
                         view! {
                             <div class="plan-grid">
-                                {p.plans.into_iter().map(|plan| view! { <PlanCard plan interval trial_days/> }).collect_view()}
+                                {p.plans.into_iter().map(|plan| {
+                                    let is_current = current.as_ref().is_some_and(|c| plan.prices.iter().any(|pr| &pr.id == c));
+                                    view! { <PlanCard plan interval trial_days is_current/> }
+                                }).collect_view()}
                             </div>
                         }.into_any()
                     }
@@ -65,7 +69,12 @@ pub fn PricingPage() -> impl IntoView {
 }
 
 #[component]
-fn PlanCard(plan: PlanView, interval: Memo<Interval>, trial_days: u32) -> impl IntoView {
+fn PlanCard(
+    plan: PlanView,
+    interval: Memo<Interval>,
+    trial_days: u32,
+    is_current: bool,
+) -> impl IntoView {
     let auth = use_auth();
     let logged_in = move || {
         auth.session
@@ -105,6 +114,7 @@ fn PlanCard(plan: PlanView, interval: Memo<Interval>, trial_days: u32) -> impl I
     view! {
         <article class=if plan.highlighted { "card plan plan-highlighted" } else { "card plan" } data-testid="plan">
             <h2>{plan.name.clone()}</h2>
+            {is_current.then(|| view! { <p class="current-plan" data-testid="current-plan">"Your current plan"</p> })}
             <p class="muted">{plan.description.clone()}</p>
             <p class="price" data-testid="plan-price">{price_line}</p>
             <p class="saving">{saving}</p>
@@ -115,7 +125,9 @@ fn PlanCard(plan: PlanView, interval: Memo<Interval>, trial_days: u32) -> impl I
                 {
                     let signup_href = signup_href.clone();
                     let prices = form_plan.clone();
-                    move || if logged_in() {
+                    move || if is_current {
+                        view! { <a class="button button-block button-secondary" href="/settings/billing">"Manage billing"</a> }.into_any()
+                    } else if logged_in() {
                         // A plain form (not client-side): the answer is a redirect to Stripe's
                         // hosted page, which must be a full page load.
                         let pending = RwSignal::new(false);

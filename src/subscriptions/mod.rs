@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PlanSummary {
     pub product: String,
+    pub price_id: Option<String>,
     pub status: String,
     /// "Trial ends December 6, 2026 (14 days left)", "Renews …", "Ends …".
     pub timeline: Option<String>,
@@ -39,6 +40,7 @@ mod current {
     #[derive(sqlx::FromRow)]
     struct Row {
         product: Option<String>,
+        price_id: Option<String>,
         status: String,
         current_period_end: Option<OffsetDateTime>,
         trial_end: Option<OffsetDateTime>,
@@ -61,7 +63,7 @@ mod current {
         grace_days: u32,
     ) -> Result<Option<PlanSummary>, AppError> {
         let row: Option<Row> = sqlx::query_as(
-            "select p.name as product, s.status, s.current_period_end, s.trial_end, s.cancel_at_period_end, s.past_due_since
+            "select p.name as product, s.price_id, s.status, s.current_period_end, s.trial_end, s.cancel_at_period_end, s.past_due_since
              from subscriptions s
              join customers c on c.stripe_customer_id = s.stripe_customer_id
              left join products p on p.id = s.product_id
@@ -94,6 +96,7 @@ mod current {
         };
         Ok(Some(PlanSummary {
             product: row.product.unwrap_or_else(|| "Your plan".into()),
+            price_id: row.price_id,
             status: status_words(&row.status).into(),
             timeline,
             cancel_at_period_end: row.cancel_at_period_end,
@@ -114,6 +117,19 @@ mod current {
             _ => "Unknown",
         }
     }
+}
+
+/// The price of the user's subscription when it gives access now.
+#[cfg(feature = "ssr")]
+pub async fn current_price(
+    db: &sqlx::PgPool,
+    user: uuid::Uuid,
+    grace_days: u32,
+) -> Result<Option<String>, crate::error::AppError> {
+    Ok(current::plan_for(db, user, grace_days)
+        .await?
+        .filter(|p| p.entitlement.has_access())
+        .and_then(|p| p.price_id))
 }
 
 /// Whether the user's subscription gives access now.

@@ -166,17 +166,28 @@ async fn apply(conn: &mut PgConnection, stripe: &Stripe, event: &Envelope) -> Re
                 .await
                 .map_err(|e| e.to_string())
         }
+        "customer.deleted" => {
+            // The link goes; Stripe cancels the customer's subscriptions with their own events.
+            let Id { id } = serde_json::from_str(object).map_err(|e| format!("object id: {e}"))?;
+            sqlx::query("delete from customers where stripe_customer_id = $1")
+                .bind(id)
+                .execute(&mut *conn)
+                .await
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        }
         "product.deleted" => deactivate(conn, "products", object).await,
         "price.deleted" => deactivate(conn, "prices", object).await,
         _ => Ok(()),
     }
 }
 
+#[derive(Deserialize)]
+struct Id {
+    id: String,
+}
+
 async fn deactivate(conn: &mut PgConnection, table: &str, object: &str) -> Result<(), String> {
-    #[derive(Deserialize)]
-    struct Id {
-        id: String,
-    }
     let Id { id } = serde_json::from_str(object).map_err(|e| format!("object id: {e}"))?;
     sync::deactivate(conn, table, &id)
         .await

@@ -494,6 +494,11 @@ async fn a_subscription_reaches_the_dashboard_only_through_webhooks_and_gates_th
     );
     let report = assert_status(app.call("feature", &[]).await, StatusCode::OK).await;
     assert!(report.contains("Report generated"));
+    let pricing = app.get("/pricing").await.text().await.unwrap();
+    assert!(
+        pricing.contains("Your current plan") && pricing.contains("Manage billing"),
+        "the pricing page marks the plan"
+    );
 
     stripe
         .post(
@@ -535,6 +540,13 @@ async fn a_subscription_reaches_the_dashboard_only_through_webhooks_and_gates_th
         .await
     );
     assert_status(app.call("feature", &[]).await, StatusCode::FORBIDDEN).await;
+    assert!(!app
+        .get("/pricing")
+        .await
+        .text()
+        .await
+        .unwrap()
+        .contains("Your current plan"));
 
     // Another user sees none of it.
     let other = new_client();
@@ -700,4 +712,27 @@ async fn subscribing_through_checkout_end_to_end_over_http() {
         .await
         .unwrap();
     assert!(theirs.contains("NotFound"), "{theirs}");
+}
+
+#[tokio::test]
+async fn a_deleted_customer_is_unlinked() {
+    let app = spawn_app().await;
+    let user = signed_up_user(&app, "deleted").await;
+    let stripe = app_stripe(&app).await;
+    let customer = saas_billing::billing::customer::ensure_customer(&app.db, &stripe, &user)
+        .await
+        .unwrap();
+    let secret = app.setting("sandbox_webhook_secret").await;
+    let body = event(
+        "evt_customer_gone",
+        "customer.deleted",
+        json!({ "id": customer, "object": "customer", "deleted": true }),
+    );
+    assert_eq!(deliver(&app, &body, &secret).await.status(), StatusCode::OK);
+    let rows: i64 = sqlx::query_scalar("select count(*) from customers where user_id = $1")
+        .bind(user.id)
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(rows, 0);
 }
