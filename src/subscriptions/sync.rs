@@ -32,6 +32,19 @@ pub async fn apply_subscription_event(
     Ok(())
 }
 
+/// Stores the subscription as Stripe has it now (for events that name it but do not carry it).
+pub async fn refresh_subscription(
+    conn: &mut PgConnection,
+    stripe: &Stripe,
+    id: &str,
+    as_of: i64,
+) -> Result<(), SyncError> {
+    let current = stripe.get(&RetrieveSubscription::new(id)).await?;
+    write(conn, &current, as_of).await?;
+    link_customer(conn, &current).await?;
+    Ok(())
+}
+
 fn customer_id(sub: &Subscription) -> String {
     match &sub.customer {
         Expandable::Id(id) => id.as_str().to_owned(),

@@ -166,6 +166,22 @@ async fn apply(conn: &mut PgConnection, stripe: &Stripe, event: &Envelope) -> Re
                 .await
                 .map_err(|e| e.to_string())
         }
+        // An invoice's outcome changes its subscription (active, past_due, …). Stripe also
+        // sends customer.subscription.updated, but in no promised order: store what Stripe
+        // says about the subscription now.
+        "invoice.paid" | "invoice.payment_failed" | "invoice.payment_action_required" => {
+            match invoice_subscription(object)? {
+                Some(id) => crate::subscriptions::sync::refresh_subscription(
+                    conn,
+                    stripe,
+                    &id,
+                    event.created,
+                )
+                .await
+                .map_err(|e| e.to_string()),
+                None => Ok(()),
+            }
+        }
         "customer.deleted" => {
             // The link goes; Stripe cancels the customer's subscriptions with their own events.
             let Id { id } = serde_json::from_str(object).map_err(|e| format!("object id: {e}"))?;
@@ -192,6 +208,17 @@ async fn deactivate(conn: &mut PgConnection, table: &str, object: &str) -> Resul
     sync::deactivate(conn, table, &id)
         .await
         .map_err(|e| e.to_string())
+}
+
+/// The subscription an invoice belongs to: `parent.subscription_details.subscription` since
+/// API 2025-03-31 (basil), the top-level `subscription` before.
+fn invoice_subscription(object: &str) -> Result<Option<String>, String> {
+    let invoice: serde_json::Value =
+        serde_json::from_str(object).map_err(|e| format!("invoice: {e}"))?;
+    let id = invoice["parent"]["subscription_details"]["subscription"]
+        .as_str()
+        .or_else(|| invoice["subscription"].as_str());
+    Ok(id.map(str::to_owned))
 }
 
 /// Decodes into async-stripe's generated type. A failure means Stripe's shape and ours

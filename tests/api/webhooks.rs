@@ -736,3 +736,70 @@ async fn a_deleted_customer_is_unlinked() {
         .unwrap();
     assert_eq!(rows, 0);
 }
+
+#[tokio::test]
+async fn invoice_events_refresh_their_subscription_from_stripe() {
+    let app = spawn_app().await;
+    let user = signed_up_user(&app, "invoice").await;
+    let stripe = app_stripe(&app).await;
+    let customer = saas_billing::billing::customer::ensure_customer(&app.db, &stripe, &user)
+        .await
+        .unwrap();
+    let sub = stripe
+        .post(
+            &subscribe(&customer, &price_id(&app, "starter_monthly").await, &user),
+            "t-inv-sub",
+        )
+        .await
+        .unwrap();
+    assert!(
+        eventually(|| async {
+            app.get("/dashboard")
+                .await
+                .text()
+                .await
+                .unwrap()
+                .contains("Starter")
+        })
+        .await
+    );
+    // Pretend our copy is stale, then an invoice event (2026 shape) arrives naming the subscription.
+    sqlx::query("update subscriptions set status = 'past_due', stripe_as_of = 0")
+        .execute(&app.db)
+        .await
+        .unwrap();
+    let secret = app.setting("sandbox_webhook_secret").await;
+    let invoice = json!({ "id": "in_1", "object": "invoice",
+                          "parent": { "type": "subscription_details", "subscription_details": { "subscription": sub.id.as_str() } } });
+    assert_eq!(
+        deliver(
+            &app,
+            &event("evt_inv_paid", "invoice.paid", invoice),
+            &secret
+        )
+        .await
+        .status(),
+        StatusCode::OK
+    );
+    let status: String = sqlx::query_scalar("select status from subscriptions where id = $1")
+        .bind(sub.id.as_str())
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(
+        status, "trialing",
+        "Stripe's current status, not our stale one"
+    );
+    // An invoice outside any subscription is acknowledged and changes nothing.
+    let one_off = json!({ "id": "in_2", "object": "invoice", "parent": null });
+    assert_eq!(
+        deliver(
+            &app,
+            &event("evt_inv_other", "invoice.payment_failed", one_off),
+            &secret
+        )
+        .await
+        .status(),
+        StatusCode::OK
+    );
+}
