@@ -11,7 +11,7 @@ use super::{
     payment_methods::{behavior_of, card_payment_method, check_expiry},
     resources::one_of,
     store::{self, now, RequestInfo},
-    subscriptions::{customer_now, subscription_json, NewSubscription},
+    subscriptions::{customer_now, recurring_items, subscription_json, NewSubscription},
     Sandbox,
 };
 use axum::{
@@ -41,30 +41,7 @@ pub async fn create(
     }
     let success_url = params.required_str("success_url")?;
     let mut tx = s.db.begin().await?;
-    let mut line_items = Vec::new();
-    for (i, item) in params
-        .get("line_items")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .enumerate()
-    {
-        let item = Params(item.as_object().cloned().unwrap_or_default());
-        let price_id = item
-            .required_str("price")
-            .map_err(|_| StripeError::missing(&format!("line_items[{i}][price]")))?;
-        let price = store::get(&mut tx, &account, "price", &price_id).await?;
-        if price["type"] != "recurring" || price["active"] != json!(true) {
-            return Err(StripeError::invalid(
-                &format!("line_items[{i}][price]"),
-                "Subscription mode needs active recurring prices.",
-            ));
-        }
-        line_items.push((price, item.i64("quantity")?.unwrap_or(1).max(1)));
-    }
-    if line_items.is_empty() {
-        return Err(StripeError::missing("line_items"));
-    }
+    let line_items = recurring_items(&mut tx, &account, &params, "line_items").await?;
     let customer = match params.str("customer") {
         Some(id) => Some(store::get(&mut tx, &account, "customer", &id).await?),
         None => None,
@@ -300,13 +277,9 @@ async fn complete(
     let mut customer = match session["customer"].as_str() {
         Some(id) => store::get(&mut tx, account, "customer", id).await?,
         None => {
-            let c = json!({
-                "id": store::new_id("cus"), "object": "customer", "address": null, "balance": 0, "created": now(),
-                "currency": null, "default_source": null, "delinquent": false, "description": null, "discount": null,
-                "email": email, "invoice_prefix": null, "invoice_settings": { "custom_fields": null, "default_payment_method": null,
-                "footer": null, "rendering_options": null }, "livemode": false, "metadata": {}, "name": name,
-                "next_invoice_sequence": 1, "phone": null, "preferred_locales": [], "shipping": null, "tax_exempt": "none", "test_clock": null,
-            });
+            let mut c = super::customers::customer_json();
+            c["email"] = json!(email);
+            c["name"] = json!(name);
             store::insert(&mut tx, account, &c).await?;
             store::emit(&mut tx, account, "customer.created", &c, None, &req).await?;
             c

@@ -8,14 +8,10 @@ use serde_json::{json, Value};
 
 const ADDRESS_FIELDS: [&str; 6] = ["city", "country", "line1", "line2", "postal_code", "state"];
 
-pub async fn create(
-    State(s): State<Sandbox>,
-    account: Account,
-    req: RequestInfo,
-    params: Params,
-) -> ApiResult {
+/// A new, empty customer as Stripe returns it.
+pub fn customer_json() -> Value {
     let id = store::new_id("cus");
-    let mut customer = json!({
+    json!({
         "id": id,
         "object": "customer",
         "address": null,
@@ -38,7 +34,16 @@ pub async fn create(
         "shipping": null,
         "tax_exempt": "none",
         "test_clock": null,
-    });
+    })
+}
+
+pub async fn create(
+    State(s): State<Sandbox>,
+    account: Account,
+    req: RequestInfo,
+    params: Params,
+) -> ApiResult {
+    let mut customer = customer_json();
     apply(&mut customer, &params)?;
     params.metadata_into(&mut customer)?;
     if let Some(clock) = params.str("test_clock") {

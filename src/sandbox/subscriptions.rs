@@ -144,6 +144,58 @@ pub fn subscription_json(new: NewSubscription<'_>) -> Value {
     })
 }
 
+/// `<key>[i][price]` and `<key>[i][quantity]`: active recurring prices, one currency and
+/// interval (subscription items, Checkout line items).
+pub async fn recurring_items(
+    conn: &mut PgConnection,
+    account: &Account,
+    params: &Params,
+    key: &str,
+) -> Result<Vec<(Value, i64)>, StripeError> {
+    let mut items = Vec::new();
+    for (i, item) in params
+        .get(key)
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
+        let item = Params(item.as_object().cloned().unwrap_or_default());
+        let price_id = item
+            .required_str("price")
+            .map_err(|_| StripeError::missing(&format!("{key}[{i}][price]")))?;
+        let price = store::get(conn, account, "price", &price_id).await?;
+        if price["type"] != "recurring" || price["active"] != json!(true) {
+            return Err(StripeError::invalid(
+                &format!("{key}[{i}][price]"),
+                "The price must be an active recurring price.",
+            ));
+        }
+        let quantity = item.i64("quantity")?.unwrap_or(1);
+        if quantity < 1 {
+            return Err(StripeError::invalid(
+                &format!("{key}[{i}][quantity]"),
+                "Quantity must be at least 1.",
+            ));
+        }
+        items.push((price, quantity));
+    }
+    if items.is_empty() {
+        return Err(StripeError::missing(key));
+    }
+    let first = &items[0].0;
+    if items.iter().any(|(p, _)| {
+        p["currency"] != first["currency"]
+            || p["recurring"]["interval"] != first["recurring"]["interval"]
+    }) {
+        return Err(StripeError::invalid(
+            key,
+            "All items must share one currency and billing interval.",
+        ));
+    }
+    Ok(items)
+}
+
 pub async fn create(
     State(s): State<Sandbox>,
     account: Account,
@@ -155,47 +207,7 @@ pub async fn create(
     let customer = store::get(&mut tx, &account, "customer", &customer_id).await?;
     let now = customer_now(&mut tx, &account, &customer).await?;
 
-    let mut items = Vec::new();
-    for (i, item) in params
-        .get("items")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .enumerate()
-    {
-        let item = Params(item.as_object().cloned().unwrap_or_default());
-        let price_id = item
-            .required_str("price")
-            .map_err(|_| StripeError::missing(&format!("items[{i}][price]")))?;
-        let price = store::get(&mut tx, &account, "price", &price_id).await?;
-        if price["type"] != "recurring" || price["active"] != json!(true) {
-            return Err(StripeError::invalid(
-                &format!("items[{i}][price]"),
-                "The price must be an active recurring price.",
-            ));
-        }
-        let quantity = item.i64("quantity")?.unwrap_or(1);
-        if quantity < 1 {
-            return Err(StripeError::invalid(
-                &format!("items[{i}][quantity]"),
-                "Quantity must be at least 1.",
-            ));
-        }
-        items.push((price, quantity));
-    }
-    if items.is_empty() {
-        return Err(StripeError::missing("items"));
-    }
-    let first = &items[0].0;
-    if items.iter().any(|(p, _)| {
-        p["currency"] != first["currency"]
-            || p["recurring"]["interval"] != first["recurring"]["interval"]
-    }) {
-        return Err(StripeError::invalid(
-            "items",
-            "All items must share one currency and billing interval.",
-        ));
-    }
+    let items = recurring_items(&mut tx, &account, &params, "items").await?;
     let trial_end = match (params.i64("trial_period_days")?, params.i64("trial_end")?) {
         (Some(days), _) if !(1..=730).contains(&days) => {
             return Err(StripeError::invalid(
