@@ -1,17 +1,33 @@
-//! Billing settings: plan, payment method, invoices, and the Customer Portal. For now: the
-//! page frame behind the login wall.
+//! Billing settings: the plan as the webhooks recorded it. The payment method, invoices and
+//! the Customer Portal arrive with the portal work.
 
 #[cfg(feature = "ssr")]
 pub mod customer;
 
-use crate::{error::ApiError, ui::ErrorNotice};
+use crate::{
+    error::ApiError,
+    subscriptions::{PlanCard, PlanSummary},
+    ui::ErrorNotice,
+};
 use leptos::prelude::*;
 use leptos_meta::Title;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BillingView {
+    pub email: String,
+    pub plan: Option<PlanSummary>,
+}
 
 #[server(prefix = "/api", endpoint = "billing")]
-pub async fn billing_overview() -> Result<String, ApiError> {
+pub async fn billing_overview() -> Result<BillingView, ApiError> {
     let state = crate::state::AppState::get()?;
-    Ok(crate::accounts::require_user(&state.db).await?.email)
+    let user = crate::accounts::require_user(&state.db).await?;
+    let plan = crate::subscriptions::plan_for(&state.db, user.id, state.config.grace_days).await?;
+    Ok(BillingView {
+        email: user.email,
+        plan,
+    })
 }
 
 #[component]
@@ -21,17 +37,13 @@ pub fn BillingSettingsPage() -> impl IntoView {
         <Title text="Billing"/>
         <Suspense fallback=|| view! { <p class="loading" aria-busy="true">"Loading billing…"</p> }>
             {move || data.get().map(|r| match r {
-                Ok(email) => view! {
+                Ok(b) => view! {
                     <section>
                         <header class="page-header">
                             <h1>"Billing"</h1>
-                            <p class="muted">{format!("Billing for {email}")}</p>
+                            <p class="muted">{format!("Billing for {}", b.email)}</p>
                         </header>
-                        <div class="card">
-                            <h2>"No billing account yet"</h2>
-                            <p>"Once you subscribe, your plan, payment method and invoices appear here."</p>
-                            <a class="button" href="/pricing">"See plans"</a>
-                        </div>
+                        <PlanCard plan=b.plan/>
                     </section>
                 }.into_any(),
                 Err(e) => view! { <ErrorNotice error=e back_to="/settings/billing"/> }.into_any(),

@@ -132,6 +132,16 @@ pub async fn current_price(
         .and_then(|p| p.price_id))
 }
 
+/// The user's plan as recorded from Stripe's webhooks, with its entitlement now.
+#[cfg(feature = "ssr")]
+pub async fn plan_for(
+    db: &sqlx::PgPool,
+    user: uuid::Uuid,
+    grace_days: u32,
+) -> Result<Option<PlanSummary>, crate::error::AppError> {
+    current::plan_for(db, user, grace_days).await
+}
+
 /// Whether the user's subscription gives access now.
 #[cfg(feature = "ssr")]
 pub async fn has_access(
@@ -207,8 +217,9 @@ pub fn DashboardPage() -> impl IntoView {
     }
 }
 
+/// The plan, its status and timeline, with a banner when access is at risk or gone.
 #[component]
-fn PlanCard(plan: Option<PlanSummary>) -> impl IntoView {
+pub fn PlanCard(plan: Option<PlanSummary>) -> impl IntoView {
     match plan {
         None => view! {
             <div class="card">

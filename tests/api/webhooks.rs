@@ -499,6 +499,11 @@ async fn a_subscription_reaches_the_dashboard_only_through_webhooks_and_gates_th
         pricing.contains("Your current plan") && pricing.contains("Manage billing"),
         "the pricing page marks the plan"
     );
+    let billing = app.get("/settings/billing").await.text().await.unwrap();
+    assert!(
+        billing.contains("Pro") && billing.contains("Free trial"),
+        "billing settings show the plan"
+    );
 
     stripe
         .post(
