@@ -353,17 +353,8 @@ async fn plain_html_forms_work_without_javascript() {
 #[tokio::test]
 async fn a_user_gets_exactly_one_stripe_customer_even_from_concurrent_clicks() {
     let app = spawn_app().await;
-    let email = unique_email("customer");
-    app.signup(&email, PASSWORD).await;
-    let user: saas_billing::accounts::User =
-        sqlx::query_as("select id, email, password_hash from users where email = $1")
-            .bind(email.to_lowercase())
-            .fetch_one(&app.db)
-            .await
-            .unwrap();
-    let key = app.setting("sandbox_secret_key").await;
-    let stripe =
-        saas_billing::stripe::Stripe::new(&key, Some(&format!("{}/sandbox/", app.url))).unwrap();
+    let user = signed_up_user(&app, "customer").await;
+    let stripe = app.stripe().await;
 
     let clicks =
         (0..5).map(|_| saas_billing::billing::customer::ensure_customer(&app.db, &stripe, &user));
@@ -376,7 +367,7 @@ async fn a_user_gets_exactly_one_stripe_customer_even_from_concurrent_clicks() {
 
     let in_stripe: Vec<serde_json::Value> =
         sqlx::query_scalar("select data from stripe_sandbox.objects where object = 'customer' and data ->> 'email' = $1")
-            .bind(email.to_lowercase())
+            .bind(&user.email)
             .fetch_all(&app.db)
             .await
             .unwrap();

@@ -83,6 +83,48 @@ impl TestApp {
         panic!("the app did not become ready within 30 s");
     }
 
+    /// The app's own Stripe client (its sandbox key, its in-app sandbox), built as the app builds it.
+    pub async fn stripe(&self) -> saas_billing::stripe::Stripe {
+        let key = self.setting("sandbox_secret_key").await;
+        saas_billing::stripe::Stripe::new(&key, Some(&format!("{}/sandbox/", self.url)))
+            .expect("client builds")
+    }
+
+    /// A GET on the in-app sandbox's API with the app's own key, as JSON.
+    pub async fn app_sandbox_get(&self, path: &str) -> serde_json::Value {
+        let key = self.setting("sandbox_secret_key").await;
+        let res = self
+            .client
+            .get(self.at(&format!("/sandbox/v1{path}")))
+            .bearer_auth(key)
+            .send()
+            .await
+            .expect("GET succeeds");
+        res.json().await.expect("JSON")
+    }
+
+    /// The body of a GET with this client's cookies (`path` or an absolute URL).
+    pub async fn page(&self, path_or_url: &str) -> String {
+        let url = if path_or_url.starts_with("http") {
+            path_or_url.to_owned()
+        } else {
+            self.at(path_or_url)
+        };
+        self.client
+            .get(url)
+            .send()
+            .await
+            .expect("GET succeeds")
+            .text()
+            .await
+            .expect("a text body")
+    }
+
+    /// Polls a page until it shows `text` (webhooks arrive asynchronously); false after 10 s.
+    pub async fn page_eventually_contains(&self, path: &str, text: &str) -> bool {
+        eventually(|| async { self.page(path).await.contains(text) }).await
+    }
+
     /// A value the app generated for itself (its sandbox key, its webhook secret).
     pub async fn setting(&self, name: &str) -> String {
         sqlx::query_scalar("select value from app_settings where name = $1")
@@ -163,4 +205,28 @@ pub async fn assert_status(res: Response, status: StatusCode) -> String {
     let body = res.text().await.unwrap_or_default();
     assert_eq!(got, status, "unexpected status; body: {body}");
     body
+}
+
+/// Polls `check` every 100 ms until it holds; false after 10 s.
+pub async fn eventually<F: std::future::Future<Output = bool>>(
+    mut check: impl FnMut() -> F,
+) -> bool {
+    for _ in 0..100 {
+        if check().await {
+            return true;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    false
+}
+
+/// Signs a new user up through the real server function and returns their row.
+pub async fn signed_up_user(app: &TestApp, prefix: &str) -> saas_billing::accounts::User {
+    let email = unique_email(prefix);
+    app.signup(&email, PASSWORD).await;
+    sqlx::query_as("select id, email, password_hash from users where email = $1")
+        .bind(email.to_lowercase())
+        .fetch_one(&app.db)
+        .await
+        .expect("the user exists")
 }

@@ -66,9 +66,7 @@ async fn the_sandbox_catalog_is_seeded_once_and_synced() {
         "the start-up sync brought the seeded catalog in"
     );
     // Seeding again finds the catalog there and creates nothing.
-    let key = app.setting("sandbox_secret_key").await;
-    let stripe =
-        saas_billing::stripe::Stripe::new(&key, Some(&format!("{}/sandbox/", app.url))).unwrap();
+    let stripe = app.stripe().await;
     saas_billing::catalog::seed_sandbox_catalog(&stripe)
         .await
         .unwrap();

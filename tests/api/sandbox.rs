@@ -1234,10 +1234,7 @@ async fn reordered_deliveries_still_leave_the_app_with_stripes_truth() {
     );
 
     // The app's own catalog, changed three times in quick succession and told backwards.
-    let app_key = app.setting("sandbox_secret_key").await;
-    let stripe =
-        saas_billing::stripe::Stripe::new(&app_key, Some(&format!("{}/sandbox/", app.url)))
-            .unwrap();
+    let stripe = app.stripe().await;
     for (i, name) in ["A", "B", "C"].iter().enumerate() {
         stripe
             .post(
@@ -1550,15 +1547,7 @@ async fn hosted_checkout_starts_a_trial_with_a_test_card_and_shows_declines() {
         "{url}"
     );
 
-    let page = app
-        .client
-        .get(&url)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = app.page(&url).await;
     assert!(
         page.contains("14 days free") && page.contains("$29.00") && page.contains("Start trial"),
         "{page}"

@@ -7,11 +7,6 @@ use std::time::Duration;
 use stripe_core::customer::CreateCustomer;
 use stripe_product::product::{CreateProduct, UpdateProduct};
 
-async fn app_stripe(app: &TestApp) -> saas_billing::stripe::Stripe {
-    let key = app.setting("sandbox_secret_key").await;
-    saas_billing::stripe::Stripe::new(&key, Some(&format!("{}/sandbox/", app.url))).unwrap()
-}
-
 fn now() -> i64 {
     time::OffsetDateTime::now_utc().unix_timestamp()
 }
@@ -42,20 +37,10 @@ async fn product_name(app: &TestApp, id: &str) -> Option<String> {
         .unwrap()
 }
 
-async fn eventually<F: std::future::Future<Output = bool>>(mut check: impl FnMut() -> F) -> bool {
-    for _ in 0..100 {
-        if check().await {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    false
-}
-
 #[tokio::test]
 async fn the_catalog_follows_stripe_through_signed_webhooks() {
     let app = spawn_app().await;
-    let stripe = app_stripe(&app).await;
+    let stripe = app.stripe().await;
     let product = stripe
         .post(
             &CreateProduct::new("Enterprise").id("prod_enterprise"),
@@ -72,17 +57,7 @@ async fn the_catalog_follows_stripe_through_signed_webhooks() {
     stripe.post(&create, "t-ent-price").await.unwrap();
 
     // Nothing but the sandbox's signed webhook tells the app: the pricing page shows it.
-    assert!(
-        eventually(|| async {
-            app.get("/pricing")
-                .await
-                .text()
-                .await
-                .unwrap()
-                .contains("$1,999")
-        })
-        .await
-    );
+    assert!(app.page_eventually_contains("/pricing", "$1,999").await);
 
     stripe
         .post(
@@ -181,7 +156,7 @@ async fn the_same_event_five_times_at_once_is_processed_once() {
 #[tokio::test]
 async fn events_in_reverse_order_end_in_stripes_current_state() {
     let app = spawn_app().await;
-    let stripe = app_stripe(&app).await;
+    let stripe = app.stripe().await;
     let product = stripe
         .post(&CreateProduct::new("First").id("prod_order"), "t-order")
         .await
@@ -205,17 +180,7 @@ async fn events_in_reverse_order_end_in_stripes_current_state() {
         eventually(|| async { product_name(&app, "prod_order").await.as_deref() == Some("Third") })
             .await
     );
-    let key = app.setting("sandbox_secret_key").await;
-    let events: Value = app
-        .client
-        .get(app.at("/sandbox/v1/events?type=product.*&limit=3"))
-        .bearer_auth(&key)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let events = app.app_sandbox_get("/events?type=product.*&limit=3").await;
     let secret = app.setting("sandbox_webhook_secret").await;
     sqlx::query("delete from stripe_events")
         .execute(&app.db)
@@ -339,23 +304,14 @@ async fn replay_applies_the_events_the_app_missed() {
         .await
         .unwrap();
     assert_eq!(res.status(), StatusCode::OK);
-    let stripe = app_stripe(&app).await;
+    let stripe = app.stripe().await;
     let since = now() - 60;
     stripe
         .post(&CreateProduct::new("Missed").id("prod_missed"), "t-missed")
         .await
         .unwrap();
     let undelivered = || async {
-        let list: Value = app
-            .client
-            .get(app.at("/sandbox/v1/events?delivery_success=false"))
-            .bearer_auth(&key)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let list = app.app_sandbox_get("/events?delivery_success=false").await;
         !list["data"].as_array().unwrap().is_empty()
     };
     assert!(
@@ -421,16 +377,6 @@ async fn the_sync_catalog_command_restores_the_catalog() {
     assert_eq!(product_name(&app, "prod_pro").await.as_deref(), Some("Pro"));
 }
 
-async fn signed_up_user(app: &TestApp, prefix: &str) -> saas_billing::accounts::User {
-    let email = unique_email(prefix);
-    app.signup(&email, PASSWORD).await;
-    sqlx::query_as("select id, email, password_hash from users where email = $1")
-        .bind(email.to_lowercase())
-        .fetch_one(&app.db)
-        .await
-        .unwrap()
-}
-
 async fn price_id(app: &TestApp, lookup_key: &str) -> String {
     sqlx::query_scalar("select id from prices where lookup_key = $1")
         .bind(lookup_key)
@@ -455,51 +401,56 @@ fn subscribe(
         .metadata([("user_id".to_owned(), user.id.to_string())])
 }
 
+/// The app's own customer for `user`, subscribed to the price with `lookup_key` on a trial,
+/// through the sandbox's API (the app then learns it from webhooks only).
+async fn subscribe_user(
+    app: &TestApp,
+    stripe: &saas_billing::stripe::Stripe,
+    user: &saas_billing::accounts::User,
+    lookup_key: &str,
+    idempotency_key: &str,
+) -> stripe_shared::Subscription {
+    let customer = saas_billing::billing::customer::ensure_customer(&app.db, stripe, user)
+        .await
+        .unwrap();
+    stripe
+        .post(
+            &subscribe(&customer, &price_id(app, lookup_key).await, user),
+            idempotency_key,
+        )
+        .await
+        .unwrap()
+}
+
 #[tokio::test]
 async fn a_subscription_reaches_the_dashboard_only_through_webhooks_and_gates_the_feature() {
     use stripe_billing::subscription::{CancelSubscription, UpdateSubscription};
     let app = spawn_app().await;
     let user = signed_up_user(&app, "subscriber").await;
     assert_status(app.call("feature", &[]).await, StatusCode::FORBIDDEN).await;
-    let page = app.get("/dashboard").await.text().await.unwrap();
+    let page = app.page("/dashboard").await;
     assert!(page.contains("not subscribed"));
 
-    let stripe = app_stripe(&app).await;
-    let customer = saas_billing::billing::customer::ensure_customer(&app.db, &stripe, &user)
-        .await
-        .unwrap();
-    let sub = stripe
-        .post(
-            &subscribe(&customer, &price_id(&app, "pro_monthly").await, &user),
-            "t-sub",
-        )
-        .await
-        .unwrap();
+    let stripe = app.stripe().await;
+    let sub = subscribe_user(&app, &stripe, &user, "pro_monthly", "t-sub").await;
 
     assert!(
-        eventually(|| async {
-            app.get("/dashboard")
-                .await
-                .text()
-                .await
-                .unwrap()
-                .contains("Free trial")
-        })
-        .await
+        app.page_eventually_contains("/dashboard", "Free trial")
+            .await
     );
-    let page = app.get("/dashboard").await.text().await.unwrap();
+    let page = app.page("/dashboard").await;
     assert!(
         page.contains("Pro") && page.contains("14 days left"),
         "{page}"
     );
     let report = assert_status(app.call("feature", &[]).await, StatusCode::OK).await;
     assert!(report.contains("Report generated"));
-    let pricing = app.get("/pricing").await.text().await.unwrap();
+    let pricing = app.page("/pricing").await;
     assert!(
         pricing.contains("Your current plan") && pricing.contains("Manage billing"),
         "the pricing page marks the plan"
     );
-    let billing = app.get("/settings/billing").await.text().await.unwrap();
+    let billing = app.page("/settings/billing").await;
     assert!(
         billing.contains("Pro") && billing.contains("Free trial"),
         "billing settings show the plan"
@@ -513,15 +464,8 @@ async fn a_subscription_reaches_the_dashboard_only_through_webhooks_and_gates_th
         .await
         .unwrap();
     assert!(
-        eventually(|| async {
-            app.get("/dashboard")
-                .await
-                .text()
-                .await
-                .unwrap()
-                .contains("set to end")
-        })
-        .await
+        app.page_eventually_contains("/dashboard", "set to end")
+            .await
     );
     assert_eq!(
         app.call("feature", &[]).await.status(),
@@ -534,15 +478,8 @@ async fn a_subscription_reaches_the_dashboard_only_through_webhooks_and_gates_th
         .await
         .unwrap();
     assert!(
-        eventually(|| async {
-            app.get("/dashboard")
-                .await
-                .text()
-                .await
-                .unwrap()
-                .contains("no longer gives access")
-        })
-        .await
+        app.page_eventually_contains("/dashboard", "no longer gives access")
+            .await
     );
     assert_status(app.call("feature", &[]).await, StatusCode::FORBIDDEN).await;
     assert!(!app
@@ -576,7 +513,7 @@ async fn a_subscription_reaches_the_dashboard_only_through_webhooks_and_gates_th
 async fn a_subscription_for_a_not_yet_linked_customer_is_kept_and_linked_through_metadata() {
     let app = spawn_app().await;
     let user = signed_up_user(&app, "early").await;
-    let stripe = app_stripe(&app).await;
+    let stripe = app.stripe().await;
     // A customer the app has no row for (as when the webhook beats checkout's completion).
     let customer = stripe
         .post(
@@ -596,17 +533,7 @@ async fn a_subscription_for_a_not_yet_linked_customer_is_kept_and_linked_through
         )
         .await
         .unwrap();
-    assert!(
-        eventually(|| async {
-            app.get("/dashboard")
-                .await
-                .text()
-                .await
-                .unwrap()
-                .contains("Team")
-        })
-        .await
-    );
+    assert!(app.page_eventually_contains("/dashboard", "Team").await);
     let linked: String =
         sqlx::query_scalar("select stripe_customer_id from customers where user_id = $1")
             .bind(user.id)
@@ -634,15 +561,7 @@ async fn subscribing_through_checkout_end_to_end_over_http() {
         checkout_url.starts_with(&format!("{}/sandbox/checkout/cs_test_", app.url)),
         "{checkout_url}"
     );
-    let page = app
-        .client
-        .get(&checkout_url)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = app.page(&checkout_url).await;
     assert!(
         page.contains("14 days free") && page.contains("Pro"),
         "{page}"
@@ -689,7 +608,7 @@ async fn subscribing_through_checkout_end_to_end_over_http() {
         .await
         .unwrap();
     assert!(page.contains("subscribed"), "{page}");
-    let dashboard = app.get("/dashboard").await.text().await.unwrap();
+    let dashboard = app.page("/dashboard").await;
     assert!(dashboard.contains("Pro") && dashboard.contains("Free trial"));
     let linked: i64 = sqlx::query_scalar("select count(*) from customers where user_id = $1")
         .bind(user.id)
@@ -723,7 +642,7 @@ async fn subscribing_through_checkout_end_to_end_over_http() {
 async fn a_deleted_customer_is_unlinked() {
     let app = spawn_app().await;
     let user = signed_up_user(&app, "deleted").await;
-    let stripe = app_stripe(&app).await;
+    let stripe = app.stripe().await;
     let customer = saas_billing::billing::customer::ensure_customer(&app.db, &stripe, &user)
         .await
         .unwrap();
@@ -746,28 +665,9 @@ async fn a_deleted_customer_is_unlinked() {
 async fn invoice_events_refresh_their_subscription_from_stripe() {
     let app = spawn_app().await;
     let user = signed_up_user(&app, "invoice").await;
-    let stripe = app_stripe(&app).await;
-    let customer = saas_billing::billing::customer::ensure_customer(&app.db, &stripe, &user)
-        .await
-        .unwrap();
-    let sub = stripe
-        .post(
-            &subscribe(&customer, &price_id(&app, "starter_monthly").await, &user),
-            "t-inv-sub",
-        )
-        .await
-        .unwrap();
-    assert!(
-        eventually(|| async {
-            app.get("/dashboard")
-                .await
-                .text()
-                .await
-                .unwrap()
-                .contains("Starter")
-        })
-        .await
-    );
+    let stripe = app.stripe().await;
+    let sub = subscribe_user(&app, &stripe, &user, "starter_monthly", "t-inv-sub").await;
+    assert!(app.page_eventually_contains("/dashboard", "Starter").await);
     // Pretend our copy is stale, then an invoice event (2026 shape) arrives naming the subscription.
     sqlx::query("update subscriptions set status = 'past_due', stripe_as_of = 0")
         .execute(&app.db)
