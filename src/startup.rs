@@ -82,7 +82,7 @@ impl Application {
         let stripe = stripe_client(&config, &db, &format!("{internal}/")).await?;
         // Without a Stripe key the app is its own Stripe: the sandbox API lives beside it.
         let sandbox = (config.stripe_mode == StripeMode::Sandbox)
-            .then(|| Sandbox::new(db.clone(), config.sandbox.clone()));
+            .then(|| Sandbox::new(db.clone(), config.sandbox.clone(), config.app_url.as_str()));
         let state = AppState {
             leptos_options,
             db,
@@ -111,10 +111,10 @@ impl Application {
     /// The sandbox alone, serving Stripe's API at `/v1` for any SDK (`saas-billing sandbox`).
     pub async fn build_sandbox(config: Config) -> Result<Self, StartupError> {
         let db = connect_and_migrate(&config).await?;
-        let sandbox = Sandbox::new(db, config.sandbox.clone());
-        sandbox.start_delivery();
         let listener = TcpListener::bind(config.addr).await?;
         let url = format!("http://{}", listener.local_addr()?);
+        let sandbox = Sandbox::new(db, config.sandbox.clone(), &url);
+        sandbox.start_delivery();
         let router = Router::new()
             .route(
                 "/",

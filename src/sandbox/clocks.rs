@@ -100,6 +100,9 @@ pub async fn advance(
         tokio::time::sleep(Duration::from_millis(20)).await;
         if let Err(e) = finish_advance(&sandbox, &account_bg, &id_bg, target, &req_bg).await {
             tracing::error!(clock = %id_bg, error = %e.message, "test clock advance failed");
+            // Stripe marks such a clock `internal_failure`; it can be deleted, not advanced.
+            let _ = sqlx::query("update stripe_sandbox.objects set data = jsonb_set(data, '{status}', '\"internal_failure\"') where account = $1 and id = $2")
+                .bind(&account_bg.0).bind(&id_bg).execute(&sandbox.db).await;
         }
     });
     s.respond(&account, clock, &params).await
@@ -115,6 +118,7 @@ async fn finish_advance(
 ) -> Result<(), StripeError> {
     let mut tx = s.db.begin().await?;
     let mut clock = store::get(&mut tx, account, OBJECT, id).await?;
+    super::lifecycle::advance_clock(&mut tx, account, req, &s.public_url, id, target).await?;
     clock["frozen_time"] = json!(target);
     clock["status"] = json!("ready");
     clock["status_details"] = json!({});

@@ -15,12 +15,16 @@ pub mod delivery;
 mod endpoints;
 mod events;
 pub mod http;
+mod invoices;
+mod lifecycle;
 mod payment_methods;
+mod payments;
 mod prices;
 mod products;
 mod resources;
 mod store;
 mod subscriptions;
+mod tax;
 
 use axum::{
     extract::Request,
@@ -31,8 +35,8 @@ use axum::{
 };
 use http::StripeError;
 use resources::{
-    delete, retrieve, CheckoutSession, Coupon, Customer, Price, Product, PromotionCode,
-    Subscription, TestClock, WebhookEndpoint,
+    delete, retrieve, Charge, CheckoutSession, Coupon, Customer, Invoice, PaymentIntent, Price,
+    Product, PromotionCode, Refund, Subscription, TestClock, WebhookEndpoint,
 };
 use sqlx::PgPool;
 use std::{sync::Arc, time::Duration};
@@ -121,13 +125,16 @@ impl Settings {
 pub struct Sandbox {
     pub db: PgPool,
     pub settings: Arc<Settings>,
+    /// Where browsers reach the sandbox's pages (hosted invoices, Checkout, the portal).
+    pub public_url: Arc<str>,
 }
 
 impl Sandbox {
-    pub fn new(db: PgPool, settings: Settings) -> Self {
+    pub fn new(db: PgPool, settings: Settings, public_url: &str) -> Self {
         Self {
             db,
             settings: Arc::new(settings),
+            public_url: public_url.trim_end_matches('/').into(),
         }
     }
 
@@ -145,6 +152,10 @@ impl Sandbox {
             .route(
                 "/sandbox/checkout/{id}",
                 get(checkout::page).post(checkout::pay),
+            )
+            .route(
+                "/sandbox/invoices/{id}",
+                get(payments::page).post(payments::pay),
             )
             .with_state(self.clone())
     }
@@ -240,6 +251,18 @@ impl Sandbox {
                     .post(endpoints::update)
                     .delete(delete::<WebhookEndpoint>),
             )
+            .route("/invoices", get(invoices::list))
+            .route("/invoices/{id}", get(retrieve::<Invoice>))
+            .route("/invoices/{id}/pay", post(invoices::pay_endpoint))
+            .route("/payment_intents", get(payments::list_payment_intents))
+            .route("/payment_intents/{id}", get(retrieve::<PaymentIntent>))
+            .route("/charges", get(payments::list_charges))
+            .route("/charges/{id}", get(retrieve::<Charge>))
+            .route(
+                "/refunds",
+                post(payments::create_refund).get(payments::list_refunds),
+            )
+            .route("/refunds/{id}", get(retrieve::<Refund>))
             .route("/events", get(events::list))
             .route("/events/{id}", get(events::retrieve))
             .fallback(unknown_endpoint)

@@ -151,6 +151,23 @@ pub struct Subscription;
 pub struct CheckoutSession;
 pub struct Customer;
 pub struct WebhookEndpoint;
+pub struct Invoice;
+pub struct PaymentIntent;
+pub struct Charge;
+pub struct Refund;
+
+impl Kind for Invoice {
+    const OBJECT: &'static str = "invoice";
+}
+impl Kind for PaymentIntent {
+    const OBJECT: &'static str = "payment_intent";
+}
+impl Kind for Charge {
+    const OBJECT: &'static str = "charge";
+}
+impl Kind for Refund {
+    const OBJECT: &'static str = "refund";
+}
 
 impl Kind for Coupon {
     const OBJECT: &'static str = "coupon";
@@ -212,7 +229,7 @@ pub fn present(mut obj: Value) -> Value {
             Some("payment_method") => {
                 map.remove("sandbox_card");
             }
-            Some("checkout.session") => {
+            Some("checkout.session" | "subscription" | "billing_portal.session") => {
                 map.remove("sandbox");
             }
             _ => {}

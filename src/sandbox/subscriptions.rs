@@ -1,13 +1,13 @@
 //! Subscriptions: create (with a trial, or charged at once to the default card), retrieve,
 //! list, update, cancel, with the `customer.subscription.*` events. Periods live on the
 //! items, as in API 2025-03-31 and later. A customer on a test clock lives in the clock's
-//! time. Not yet modelled: invoices, payment intents and charges behind each period.
+//! time. Each period is billed by an invoice (see `invoices`), renewals by `lifecycle`.
 
 use super::{
-    cards::Behavior,
     clocks,
     http::{Account, ApiResult, Page, Params, StripeError},
-    payment_methods::{behavior_of, declined},
+    invoices::{self, charge_outcome, reason, Line, Outcome},
+    payment_methods::declined,
     resources::one_of,
     store::{self, now, RequestInfo},
     Sandbox,
@@ -145,13 +145,26 @@ pub fn subscription_json(new: NewSubscription<'_>) -> Value {
 }
 
 /// `<key>[i][price]` and `<key>[i][quantity]`: active recurring prices, one currency and
-/// interval (subscription items, Checkout line items).
+/// interval (subscription items, Checkout line items in subscription mode).
 pub async fn recurring_items(
     conn: &mut PgConnection,
     account: &Account,
     params: &Params,
     key: &str,
 ) -> Result<Vec<(Value, i64)>, StripeError> {
+    priced_items(conn, account, params, key, true).await
+}
+
+/// Like [`recurring_items`], for one-time prices when `recurring` is false (Checkout in
+/// payment mode).
+pub async fn priced_items(
+    conn: &mut PgConnection,
+    account: &Account,
+    params: &Params,
+    key: &str,
+    recurring: bool,
+) -> Result<Vec<(Value, i64)>, StripeError> {
+    let wanted = if recurring { "recurring" } else { "one_time" };
     let mut items = Vec::new();
     for (i, item) in params
         .get(key)
@@ -165,10 +178,13 @@ pub async fn recurring_items(
             .required_str("price")
             .map_err(|_| StripeError::missing(&format!("{key}[{i}][price]")))?;
         let price = store::get(conn, account, "price", &price_id).await?;
-        if price["type"] != "recurring" || price["active"] != json!(true) {
+        if price["type"] != wanted || price["active"] != json!(true) {
             return Err(StripeError::invalid(
                 &format!("{key}[{i}][price]"),
-                "The price must be an active recurring price.",
+                format!(
+                    "The price must be an active {} price.",
+                    wanted.replace('_', "-")
+                ),
             ));
         }
         let quantity = item.i64("quantity")?.unwrap_or(1);
@@ -253,27 +269,32 @@ pub async fn create(
         ],
     )?
     .unwrap_or_else(|| "allow_incomplete".into());
-    let status = if trial_end.is_some() {
-        "trialing"
+    let pm = match &paying_pm {
+        Some(id) => Some(store::get(&mut tx, &account, "payment_method", id).await?),
+        None => None,
+    };
+    // Without a trial the first period is charged now, to the default card.
+    let outcome = if trial_end.is_some() {
+        Outcome::Paid
+    } else if pm.is_none() {
+        return Err(StripeError::invalid(
+            "customer",
+            "This customer has no attached payment source or default payment method.",
+        ));
     } else {
-        // Without a trial the first period is charged now, to the default card.
-        let pm = match &paying_pm {
-            Some(id) => store::get(&mut tx, &account, "payment_method", id).await?,
-            None => {
-                return Err(StripeError::invalid(
-                    "customer",
-                    "This customer has no attached payment source or default payment method.",
-                ))
-            }
-        };
-        match (behavior_of(&pm), payment_behavior.as_str()) {
-            (Behavior::Succeeds, _) => "active",
-            (Behavior::Declined(code), "error_if_incomplete") => return Err(declined(code)),
-            (Behavior::ChargesFail, "error_if_incomplete") => {
-                return Err(declined("generic_decline"))
-            }
-            _ => "incomplete",
+        charge_outcome(pm.as_ref(), false)
+    };
+    let status = match (&outcome, payment_behavior.as_str()) {
+        (Outcome::Paid, _) if trial_end.is_some() => "trialing",
+        (Outcome::Paid, _) => "active",
+        (Outcome::Failed { decline_code, .. }, "error_if_incomplete") => {
+            return Err(declined(if decline_code == "insufficient_funds" {
+                "insufficient_funds"
+            } else {
+                "generic_decline"
+            }))
         }
+        _ => "incomplete",
     };
     let mut metadata = json!({});
     if let Some(Value::Object(m)) = params.get("metadata") {
@@ -288,18 +309,82 @@ pub async fn create(
         default_payment_method: default_pm,
         metadata,
     });
-    store::insert(&mut tx, &account, &subscription).await?;
-    store::emit(
+    let mut customer = customer;
+    let subscription = start(
         &mut tx,
         &account,
-        "customer.subscription.created",
-        &subscription,
-        None,
         &req,
+        &s.public_url,
+        &mut customer,
+        subscription,
+        pm.as_ref(),
+        false,
     )
     .await?;
     tx.commit().await?;
     s.respond(&account, subscription, &params).await
+}
+
+/// Stores a new subscription (`customer.subscription.created`) and bills its first invoice:
+/// nothing to pay during a trial, the first period otherwise.
+#[allow(clippy::too_many_arguments)]
+pub async fn start(
+    conn: &mut PgConnection,
+    account: &Account,
+    req: &RequestInfo,
+    public_url: &str,
+    customer: &mut Value,
+    mut subscription: Value,
+    pm: Option<&Value>,
+    authenticated: bool,
+) -> Result<Value, StripeError> {
+    store::insert(conn, account, &subscription).await?;
+    store::emit(
+        conn,
+        account,
+        "customer.subscription.created",
+        &subscription,
+        None,
+        req,
+    )
+    .await?;
+    let start = subscription["start_date"].as_i64().unwrap_or_else(now);
+    let trial = subscription["status"] == "trialing";
+    let mut lines = Vec::new();
+    for item in subscription["items"]["data"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+    {
+        let name = super::lifecycle::product_name(conn, account, &item["price"]).await?;
+        let period = (start, item["current_period_end"].as_i64().unwrap_or(start));
+        let mut line = Line::for_item(&item, &name, period);
+        if trial {
+            line.description = format!("Trial period for {name}");
+            line.amount = 0;
+        }
+        lines.push(line);
+    }
+    let automatic_tax = subscription["automatic_tax"]["enabled"] == json!(true);
+    let (invoice, _) = invoices::bill(
+        conn,
+        account,
+        req,
+        public_url,
+        customer,
+        Some(&subscription),
+        &lines,
+        reason::CREATE,
+        automatic_tax,
+        pm,
+        authenticated,
+        None,
+        start,
+    )
+    .await?;
+    subscription["latest_invoice"] = invoice["id"].clone();
+    store::save(conn, account, &subscription).await?;
+    Ok(subscription)
 }
 
 /// `cancel_at_period_end`, `metadata`, `default_payment_method`, and a plan change through
