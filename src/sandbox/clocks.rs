@@ -65,8 +65,27 @@ pub async fn advance(
     let target = params
         .i64("frozen_time")?
         .ok_or_else(|| StripeError::missing("frozen_time"))?;
+    let clock = begin_advance(&s, &account, &req, &id, target).await?;
+    let (sandbox, account_bg, id_bg, req_bg) =
+        (s.clone(), account.clone(), id.clone(), req.clone());
+    tokio::spawn(async move {
+        // Like Stripe, the work happens after the response.
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        finish_or_fail(&sandbox, &account_bg, &id_bg, target, &req_bg).await;
+    });
+    s.respond(&account, clock, &params).await
+}
+
+/// Marks the clock `advancing` towards `target` (`test_helpers.test_clock.advancing`).
+pub async fn begin_advance(
+    s: &Sandbox,
+    account: &Account,
+    req: &RequestInfo,
+    id: &str,
+    target: i64,
+) -> Result<Value, StripeError> {
     let mut tx = s.db.begin().await?;
-    let mut clock = store::get(&mut tx, &account, OBJECT, &id).await?;
+    let mut clock = store::get(&mut tx, account, OBJECT, id).await?;
     if clock["status"] != "ready" {
         return Err(StripeError::invalid(
             "frozen_time",
@@ -81,31 +100,39 @@ pub async fn advance(
     }
     clock["status"] = json!("advancing");
     clock["status_details"] = json!({ "advancing": { "target_frozen_time": target } });
-    store::save(&mut tx, &account, &clock).await?;
+    store::save(&mut tx, account, &clock).await?;
     store::emit(
         &mut tx,
-        &account,
+        account,
         "test_helpers.test_clock.advancing",
         &clock,
         None,
-        &req,
+        req,
     )
     .await?;
     tx.commit().await?;
+    Ok(clock)
+}
 
-    let (sandbox, account_bg, id_bg, req_bg) =
-        (s.clone(), account.clone(), id.clone(), req.clone());
-    tokio::spawn(async move {
-        // Like Stripe, the work happens after the response.
-        tokio::time::sleep(Duration::from_millis(20)).await;
-        if let Err(e) = finish_advance(&sandbox, &account_bg, &id_bg, target, &req_bg).await {
-            tracing::error!(clock = %id_bg, error = %e.message, "test clock advance failed");
-            // Stripe marks such a clock `internal_failure`; it can be deleted, not advanced.
-            let _ = sqlx::query("update stripe_sandbox.objects set data = jsonb_set(data, '{status}', '\"internal_failure\"') where account = $1 and id = $2")
-                .bind(&account_bg.0).bind(&id_bg).execute(&sandbox.db).await;
-        }
-    });
-    s.respond(&account, clock, &params).await
+/// Runs the advance; a failure leaves the clock `internal_failure`, as on Stripe (it can be
+/// deleted, not advanced), instead of `advancing` forever.
+pub async fn finish_or_fail(
+    s: &Sandbox,
+    account: &Account,
+    id: &str,
+    target: i64,
+    req: &RequestInfo,
+) {
+    if let Err(e) = finish_advance(s, account, id, target, req).await {
+        tracing::error!(clock = %id, error = %e.message, "test clock advance failed");
+        let _ = sqlx::query(
+            "update stripe_sandbox.objects set data = jsonb_set(data, '{status}', '\"internal_failure\"') where account = $1 and id = $2",
+        )
+        .bind(&account.0)
+        .bind(id)
+        .execute(&s.db)
+        .await;
+    }
 }
 
 /// Moves the clock to `target` and marks it ready.

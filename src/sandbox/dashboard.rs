@@ -119,14 +119,60 @@ async fn render(s: &Sandbox, q: Which) -> sqlx::Result<String> {
     .bind(&account)
     .fetch_all(&s.db)
     .await?;
-    html.push_str(r#"<h2>Customers</h2><div class="scroll"><table><thead><tr><th>Customer</th><th>Email</th><th>Created</th></tr></thead><tbody>"#);
+    let clocks: Vec<Value> = sqlx::query_scalar(
+        "select data from stripe_sandbox.objects where account = $1 and object = 'test_helpers.test_clock'",
+    )
+    .bind(&account)
+    .fetch_all(&s.db)
+    .await?;
+    html.push_str(r#"<h2>Customers</h2><div class="scroll"><table><thead><tr><th>Customer</th><th>Email</th><th>Created</th><th>Test clock</th></tr></thead><tbody>"#);
     for c in &customers {
+        let clock = c["test_clock"]
+            .as_str()
+            .and_then(|id| clocks.iter().find(|k| k["id"] == id));
+        let control = match clock {
+            None => "–".to_owned(),
+            Some(k) => format!(
+                r#"<small>{time} · {status}</small><form class="advance" method="post" action="/sandbox/clocks/{id}/advance?account={account}">
+                   <label>Advance <input name="days" type="number" min="1" max="730" value="1" required data-testid="advance-days"> days</label> <button data-testid="advance-clock">Advance</button></form>"#,
+                time = format_time(k["frozen_time"].as_i64().unwrap_or(0)),
+                status = escape(k["status"].as_str().unwrap_or("")),
+                id = escape(k["id"].as_str().unwrap_or("")),
+                account = escape(&account),
+            ),
+        };
         let _ = write!(
             html,
-            "<tr><td><small>{}</small></td><td>{}</td><td>{}</td></tr>",
+            r#"<tr data-testid="customer" data-email="{email}"><td><small>{}</small></td><td>{email}</td><td>{}</td><td>{control}</td></tr>"#,
             escape(c["id"].as_str().unwrap_or("")),
-            escape(c["email"].as_str().unwrap_or("–")),
             format_time(c["created"].as_i64().unwrap_or(0)),
+            email = escape(c["email"].as_str().unwrap_or("–")),
+        );
+    }
+    html.push_str("</tbody></table></div>");
+
+    let subscriptions: Vec<Value> = sqlx::query_scalar(
+        "select data from stripe_sandbox.objects where account = $1 and object = 'subscription' order by seq desc limit 50",
+    )
+    .bind(&account)
+    .fetch_all(&s.db)
+    .await?;
+    html.push_str(r#"<h2>Subscriptions</h2><div class="scroll"><table><thead><tr><th>Subscription</th><th>Customer</th><th>Status</th><th>Price</th><th>Period ends</th></tr></thead><tbody>"#);
+    for sub in &subscriptions {
+        let item = &sub["items"]["data"][0];
+        let cancels = if sub["cancel_at_period_end"] == true {
+            " (cancels)"
+        } else {
+            ""
+        };
+        let _ = write!(
+            html,
+            r#"<tr data-testid="subscription"><td><small>{}</small></td><td><small>{}</small></td><td>{}{cancels}</td><td><small>{}</small></td><td>{}</td></tr>"#,
+            escape(sub["id"].as_str().unwrap_or("")),
+            escape(sub["customer"].as_str().unwrap_or("")),
+            escape(sub["status"].as_str().unwrap_or("")),
+            escape(item["price"]["id"].as_str().unwrap_or("")),
+            format_time(item["current_period_end"].as_i64().unwrap_or(0)),
         );
     }
     html.push_str("</tbody></table></div></main></body></html>");
@@ -136,6 +182,56 @@ async fn render(s: &Sandbox, q: Which) -> sqlx::Result<String> {
 #[derive(Deserialize)]
 pub struct ResendTo {
     account: String,
+}
+
+#[derive(Deserialize)]
+pub struct Advance {
+    days: String,
+}
+
+/// The clock control: advances a test clock by whole days and waits until it is ready, so
+/// the page that comes back shows the result.
+pub async fn advance_clock(
+    State(s): State<Sandbox>,
+    Path(id): Path<String>,
+    Query(to): Query<ResendTo>,
+    axum::Form(form): axum::Form<Advance>,
+) -> Response {
+    let account = Account(to.account);
+    let back = |notice: &str| {
+        Redirect::to(&format!(
+            "/sandbox?account={}&notice={}",
+            urlencode(&account.0),
+            urlencode(notice)
+        ))
+        .into_response()
+    };
+    let days = match form.days.trim().parse::<i64>() {
+        Ok(d) if (1..=730).contains(&d) => d,
+        _ => return back("Advance by a whole number of days between 1 and 730."),
+    };
+    let req = super::store::RequestInfo {
+        id: Some(super::store::new_id("req")),
+        idempotency_key: None,
+    };
+    let frozen: Option<i64> = sqlx::query_scalar(
+        "select (data ->> 'frozen_time')::bigint from stripe_sandbox.objects where account = $1 and id = $2",
+    )
+    .bind(&account.0)
+    .bind(&id)
+    .fetch_optional(&s.db)
+    .await
+    .ok()
+    .flatten();
+    let Some(frozen) = frozen else {
+        return back("No such test clock.");
+    };
+    let target = frozen + days * 86_400;
+    if let Err(e) = super::clocks::begin_advance(&s, &account, &req, &id, target).await {
+        return back(&e.message);
+    }
+    super::clocks::finish_or_fail(&s, &account, &id, target, &req).await;
+    back(&format!("Advanced {id} by {days} day(s)"))
 }
 
 /// Queues every delivery of the event again, as Stripe's dashboard "Resend" does.
@@ -191,7 +287,7 @@ const HEAD: &str = r#"<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"
 <title>Stripe sandbox</title><style>
 body{margin:0;font-family:system-ui,sans-serif;color:#1a1a2e;background:#f6f8fa}
 header{background:#635bff;color:#fff;padding:.8rem 1rem}header h1{font-size:1.1rem;margin:0}
-main{max-width:1100px;margin:0 auto;padding:1rem}.scroll{overflow-x:auto}
+main{max-width:1100px;margin:0 auto;padding:1rem}.scroll{overflow-x:auto}.advance input{width:4rem}
 table{border-collapse:collapse;width:100%;background:#fff;font-size:.9rem}th,td{border-bottom:1px solid #e3e8ee;padding:.5rem;text-align:left;vertical-align:top}
 .delivery{margin-bottom:.3rem}.succeeded{color:#067647}.failed{color:#b42318}.pending{color:#8a5a00}
 .notice{background:#eef0ff;border:1px solid #c7cbff;padding:.6rem;border-radius:6px}

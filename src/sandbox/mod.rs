@@ -19,6 +19,7 @@ mod invoices;
 mod lifecycle;
 mod payment_methods;
 mod payments;
+mod portal;
 mod prices;
 mod products;
 mod resources;
@@ -35,8 +36,9 @@ use axum::{
 };
 use http::StripeError;
 use resources::{
-    delete, retrieve, Charge, CheckoutSession, Coupon, Customer, Invoice, PaymentIntent, Price,
-    Product, PromotionCode, Refund, Subscription, TestClock, WebhookEndpoint,
+    delete, retrieve, Charge, CheckoutSession, Coupon, Customer, Invoice, PaymentIntent,
+    PortalConfiguration, Price, Product, PromotionCode, Refund, Subscription, TestClock,
+    WebhookEndpoint,
 };
 use sqlx::PgPool;
 use std::{sync::Arc, time::Duration};
@@ -150,9 +152,14 @@ impl Sandbox {
             .route("/sandbox", get(dashboard::page))
             .route("/sandbox/events/{id}/resend", post(dashboard::resend))
             .route(
+                "/sandbox/clocks/{id}/advance",
+                post(dashboard::advance_clock),
+            )
+            .route(
                 "/sandbox/checkout/{id}",
                 get(checkout::page).post(checkout::pay),
             )
+            .route("/sandbox/portal/{id}", get(portal::page).post(portal::act))
             .route(
                 "/sandbox/invoices/{id}",
                 get(payments::page).post(payments::pay),
@@ -263,6 +270,15 @@ impl Sandbox {
                 post(payments::create_refund).get(payments::list_refunds),
             )
             .route("/refunds/{id}", get(retrieve::<Refund>))
+            .route(
+                "/billing_portal/configurations",
+                post(portal::create_configuration).get(portal::list_configurations),
+            )
+            .route(
+                "/billing_portal/configurations/{id}",
+                get(retrieve::<PortalConfiguration>).post(portal::update_configuration),
+            )
+            .route("/billing_portal/sessions", post(portal::create_session))
             .route("/events", get(events::list))
             .route("/events/{id}", get(events::retrieve))
             .fallback(unknown_endpoint)

@@ -41,6 +41,8 @@ fn event_for(object: &str, action: &str) -> Option<String> {
         "promotion_code" => action != "deleted",
         "test_helpers.test_clock" => action == "created",
         "payment_method" => action == "updated",
+        "billing_portal.configuration" => action != "deleted",
+        "billing_portal.session" => action == "created",
         _ => false,
     };
     sent.then(|| format!("{object}.{action}"))
@@ -155,6 +157,11 @@ pub struct Invoice;
 pub struct PaymentIntent;
 pub struct Charge;
 pub struct Refund;
+pub struct PortalConfiguration;
+
+impl Kind for PortalConfiguration {
+    const OBJECT: &'static str = super::portal::CONFIGURATION;
+}
 
 impl Kind for Invoice {
     const OBJECT: &'static str = "invoice";

@@ -63,7 +63,7 @@ pub fn add_interval(start: i64, interval: &str, count: i64) -> i64 {
 }
 
 /// Stripe still returns each item's price as a legacy `plan` too.
-fn plan_from_price(price: &Value) -> Value {
+pub fn plan_from_price(price: &Value) -> Value {
     json!({
         "id": price["id"], "object": "plan", "active": price["active"], "amount": price["unit_amount"],
         "amount_decimal": price["unit_amount_decimal"], "billing_scheme": "per_unit", "created": price["created"],
