@@ -8,6 +8,7 @@ const USAGE: &str = "usage:
   saas-billing [serve]                       run the web app
   saas-billing sandbox [--port N]            run only the Stripe sandbox (API at /v1; default port 12111)
   saas-billing sync-catalog                  copy products and prices from Stripe into Postgres
+  saas-billing configure-portal              create or update the Customer Portal configuration
   saas-billing replay-events [--since WHEN] [--undelivered]
                                              apply events the app may have missed; WHEN is unix
                                              seconds, RFC 3339, or an age like 6h / 3d (default 3d)";
@@ -40,6 +41,7 @@ pub async fn run(args: Vec<String>) -> ExitCode {
             Err(_) => return usage_error("--port takes a number"),
         },
         ["sync-catalog"] => return sync_catalog(&config).await,
+        ["configure-portal"] => return configure_portal(&config).await,
         ["replay-events", rest @ ..] => return replay_events(&config, rest).await,
         _ => return usage_error("unknown command"),
     };
@@ -63,6 +65,36 @@ pub async fn run(args: Vec<String>) -> ExitCode {
 fn usage_error(problem: &str) -> ExitCode {
     eprintln!("{problem}\n{USAGE}");
     ExitCode::from(2)
+}
+
+async fn configure_portal(config: &Config) -> ExitCode {
+    let result = async {
+        let (db, stripe) = startup::connect_for_command(config)
+            .await
+            .map_err(|e| e.to_string())?;
+        // The portal offers the catalog's prices: bring the catalog up to date first.
+        crate::catalog::sync::sync_catalog(&stripe, &db)
+            .await
+            .map_err(|e| e.to_string())?;
+        let back = format!(
+            "{}/settings/billing",
+            config.app_url.as_str().trim_end_matches('/')
+        );
+        crate::billing::portal::configure_portal(&stripe, &db, &back)
+            .await
+            .map_err(|e| e.to_string())
+    }
+    .await;
+    match result {
+        Ok(id) => {
+            println!("customer portal configuration: {id}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("configure-portal failed: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 async fn sync_catalog(config: &Config) -> ExitCode {
@@ -109,9 +141,15 @@ async fn replay_events(config: &Config, args: &[&str]) -> ExitCode {
         let (db, stripe) = startup::connect_for_command(config)
             .await
             .map_err(|e| e.to_string())?;
-        crate::webhooks::replay::replay_events(&db, &stripe, since, undelivered)
-            .await
-            .map_err(|e| e.to_string())
+        crate::webhooks::replay::replay_events(
+            &db,
+            &stripe,
+            config.app_url.as_str(),
+            since,
+            undelivered,
+        )
+        .await
+        .map_err(|e| e.to_string())
     }
     .await;
     match result {

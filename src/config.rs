@@ -42,6 +42,14 @@ pub struct Config {
     pub trial_days: u32,
     /// Access kept after a failed payment while the card is retried (`GRACE_DAYS`).
     pub grace_days: u32,
+    /// `SMTP_URL` (`smtps://user:pass@host`): send email over SMTP; without it, email goes to
+    /// the dev mailbox at `/dev/mailbox` (sandbox mode only).
+    pub smtp_url: Option<SecretString>,
+    /// `EMAIL_FROM`: the sender of transactional email.
+    pub email_from: String,
+    /// `SANDBOX_TEST_CLOCKS`: in sandbox mode, put each new customer on its own test clock so
+    /// time can be advanced from the sandbox dashboard (default on).
+    pub sandbox_test_clocks: bool,
     /// Webhook delivery and chaos knobs of the built-in Stripe sandbox (`SANDBOX_*`).
     pub sandbox: crate::sandbox::Settings,
 }
@@ -157,6 +165,13 @@ impl Config {
             login_window: Duration::from_secs(60 * parse::<u64>(&get, "LOGIN_WINDOW_MINUTES", 15)?),
             trial_days: parse(&get, "TRIAL_DAYS", 14)?,
             grace_days: parse(&get, "GRACE_DAYS", 3)?,
+            smtp_url: get("SMTP_URL").map(SecretString::from),
+            email_from: get("EMAIL_FROM")
+                .unwrap_or_else(|| "saas-billing <billing@localhost>".into()),
+            sandbox_test_clocks: match get("SANDBOX_TEST_CLOCKS") {
+                Some(v) => parse_bool("SANDBOX_TEST_CLOCKS", &v)?,
+                None => true,
+            },
             sandbox: crate::sandbox::Settings::from_lookup(&get).map_err(|reason| {
                 ConfigError::Invalid {
                     name: "SANDBOX_*",

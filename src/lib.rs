@@ -7,6 +7,8 @@ pub mod app;
 pub mod billing;
 pub mod catalog;
 pub mod checkout;
+#[cfg(feature = "ssr")]
+pub mod email;
 pub mod error;
 pub mod stripe;
 pub mod subscriptions;

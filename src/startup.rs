@@ -34,6 +34,8 @@ pub enum StartupError {
     Bind(#[from] std::io::Error),
     #[error("stripe client: {0}")]
     Stripe(String),
+    #[error("email: {0}")]
+    Email(String),
 }
 
 pub struct Application {
@@ -77,6 +79,13 @@ impl Application {
             ));
 
         spawn_housekeeping(db.clone());
+        if config.smtp_url.is_none() && config.stripe_mode != StripeMode::Sandbox {
+            tracing::warn!("SMTP_URL is not set: billing email is kept in the outbox, not sent");
+        }
+        crate::email::outbox::spawn_worker(
+            db.clone(),
+            crate::email::outbox::Sender::from_config(&config).map_err(StartupError::Email)?,
+        );
         // The app reaches itself (the in-app sandbox, its own webhook) over loopback.
         let internal = format!("http://{}", loopback(addr));
         let stripe = stripe_client(&config, &db, &format!("{internal}/")).await?;
@@ -201,6 +210,11 @@ fn router(state: AppState) -> Router {
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .merge(crate::webhooks::router())
+        .merge(if state.config.stripe_mode == StripeMode::Sandbox {
+            crate::email::mailbox_router()
+        } else {
+            Router::new()
+        })
         .route(
             "/api/{*rest}",
             axum::routing::any(middleware::api_not_found),

@@ -11,13 +11,33 @@ pub async fn ensure_customer(
     db: &PgPool,
     stripe: &Stripe,
     user: &User,
+    test_clock: bool,
 ) -> Result<String, AppError> {
     if let Some(id) = stripe_customer_id(db, user).await? {
         return Ok(id);
     }
-    let create = CreateCustomer::new()
+    // In the sandbox each customer lives on its own test clock, so the sandbox dashboard can
+    // move their time forward (renewals, failed payments, trial ends) on demand.
+    let clock = if test_clock {
+        use stripe_billing::test_helpers_test_clock::CreateTestHelpersTestClock;
+        let clock = stripe
+            .post(
+                &CreateTestHelpersTestClock::new(time::OffsetDateTime::now_utc().unix_timestamp())
+                    .name(format!("user {}", user.id)),
+                &format!("clock-for-user-{}", user.id),
+            )
+            .await
+            .map_err(crate::stripe::bootstrap::stripe_failure)?;
+        Some(clock.id.as_str().to_owned())
+    } else {
+        None
+    };
+    let mut create = CreateCustomer::new()
         .email(user.email.as_str())
         .metadata([("user_id".to_owned(), user.id.to_string())]);
+    if let Some(clock) = clock {
+        create = create.test_clock(clock);
+    }
     let customer = stripe
         .post(&create, &format!("customer-for-user-{}", user.id))
         .await

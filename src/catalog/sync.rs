@@ -17,6 +17,8 @@ pub enum SyncError {
     Stripe(#[from] stripe::StripeError),
     #[error("database: {0}")]
     Database(#[from] sqlx::Error),
+    #[error("payload: {0}")]
+    Decode(String),
 }
 
 /// How a snapshot taken at `incoming` relates to a row that reflects `stored`. Stripe's

@@ -36,7 +36,9 @@ pub async fn start_subscription_checkout(price_id: String) -> Result<(), ApiErro
         leptos_axum::redirect("/settings/billing");
         return Ok(());
     }
-    let customer = ensure_customer(&state.db, &state.stripe, &user).await?;
+    let clocks = state.config.stripe_mode == crate::config::StripeMode::Sandbox
+        && state.config.sandbox_test_clocks;
+    let customer = ensure_customer(&state.db, &state.stripe, &user, clocks).await?;
     let app = state.config.app_url.as_str().trim_end_matches('/');
     let user_meta = [("user_id".to_owned(), user.id.to_string())];
     let create = CreateCheckoutSession::new()

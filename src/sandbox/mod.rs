@@ -34,6 +34,7 @@ use axum::{
     routing::get,
     Router,
 };
+pub use dashboard::escape as html_escape;
 use http::StripeError;
 use resources::{
     delete, retrieve, Charge, CheckoutSession, Coupon, Customer, Invoice, PaymentIntent,

@@ -42,6 +42,14 @@ pub async fn run(state: &AppState, webhook_url: &str) -> Result<(), AppError> {
         .await
         .map_err(|e| AppError::internal(format!("catalog sync: {e}")))?;
     tracing::info!(products, prices, "catalog synced from Stripe");
+    if state.config.stripe_mode == StripeMode::Sandbox {
+        let back = format!(
+            "{}/settings/billing",
+            state.config.app_url.as_str().trim_end_matches('/')
+        );
+        let id = crate::billing::portal::configure_portal(&state.stripe, &state.db, &back).await?;
+        tracing::info!(configuration = %id, "customer portal configured");
+    }
     lock.commit().await?;
     Ok(())
 }

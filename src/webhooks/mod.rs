@@ -94,7 +94,7 @@ async fn receive(
         tracing::warn!(event_id = %event.id, "refused a webhook from the other mode");
         return Err(WebhookError::WrongMode);
     }
-    let duplicate = process(&state.db, &state.stripe, &event).await.map_err(|e| {
+    let duplicate = process(&state.db, &state.stripe, state.config.app_url.as_str(), &event).await.map_err(|e| {
         tracing::error!(event_id = %event.id, event_type = %event.kind, error = %e, "webhook processing failed");
         WebhookError::Processing(e)
     })?;
@@ -106,7 +106,12 @@ async fn receive(
 
 /// Records and applies one event; returns whether it had already been processed. The route
 /// and `replay-events` both come through here.
-pub async fn process(db: &PgPool, stripe: &Stripe, event: &Envelope) -> Result<bool, String> {
+pub async fn process(
+    db: &PgPool,
+    stripe: &Stripe,
+    app_url: &str,
+    event: &Envelope,
+) -> Result<bool, String> {
     let result: Result<bool, String> = async {
         let mut tx = db.begin().await.map_err(|e| e.to_string())?;
         let claim = ledger::claim(&mut tx, event)
@@ -117,6 +122,19 @@ pub async fn process(db: &PgPool, stripe: &Stripe, event: &Envelope) -> Result<b
             return Ok(true);
         }
         apply(&mut tx, stripe, event).await?;
+        // The customer hears about it in the same transaction: once, however often Stripe
+        // delivers the event.
+        let object: serde_json::Value =
+            serde_json::from_str(event.data.object.get()).map_err(|e| format!("object: {e}"))?;
+        crate::email::dunning::on_event(
+            &mut tx,
+            app_url.trim_end_matches('/'),
+            &event.id,
+            &event.kind,
+            &object,
+        )
+        .await
+        .map_err(|e| e.to_string())?;
         ledger::mark_processed(&mut tx, &event.id, claim)
             .await
             .map_err(|e| e.to_string())?;
@@ -166,12 +184,27 @@ async fn apply(conn: &mut PgConnection, stripe: &Stripe, event: &Envelope) -> Re
                 .await
                 .map_err(|e| e.to_string())
         }
-        // An invoice's outcome changes its subscription (active, past_due, …). Stripe also
-        // sends customer.subscription.updated, but in no promised order: store what Stripe
-        // says about the subscription now.
-        "invoice.paid" | "invoice.payment_failed" | "invoice.payment_action_required" => {
+        "invoice.created"
+        | "invoice.finalized"
+        | "invoice.updated"
+        | "invoice.paid"
+        | "invoice.payment_succeeded"
+        | "invoice.payment_failed"
+        | "invoice.payment_action_required"
+        | "invoice.voided"
+        | "invoice.marked_uncollectible" => {
+            crate::billing::sync::apply_invoice_event(conn, stripe, object, event.created)
+                .await
+                .map_err(|e| e.to_string())?;
+            // An invoice's outcome changes its subscription (active, past_due, …). Stripe
+            // also sends customer.subscription.updated, but in no promised order: store what
+            // Stripe says about the subscription now.
+            let moves_subscription = matches!(
+                event.kind.as_str(),
+                "invoice.paid" | "invoice.payment_failed" | "invoice.payment_action_required"
+            );
             match invoice_subscription(object)? {
-                Some(id) => crate::subscriptions::sync::refresh_subscription(
+                Some(id) if moves_subscription => crate::subscriptions::sync::refresh_subscription(
                     conn,
                     stripe,
                     &id,
@@ -179,8 +212,22 @@ async fn apply(conn: &mut PgConnection, stripe: &Stripe, event: &Envelope) -> Re
                 )
                 .await
                 .map_err(|e| e.to_string()),
-                None => Ok(()),
+                _ => Ok(()),
             }
+        }
+        "payment_method.attached"
+        | "payment_method.updated"
+        | "payment_method.automatically_updated" => {
+            let pm = decode::<stripe_shared::PaymentMethod>(object)?;
+            crate::billing::sync::apply_payment_method(conn, &pm)
+                .await
+                .map_err(|e| e.to_string())
+        }
+        "customer.created" | "customer.updated" => {
+            let customer = decode::<stripe_shared::Customer>(object)?;
+            crate::billing::sync::apply_customer(conn, &customer)
+                .await
+                .map_err(|e| e.to_string())
         }
         "customer.deleted" => {
             // The link goes; Stripe cancels the customer's subscriptions with their own events.

@@ -22,6 +22,7 @@ pub struct ReplayReport {
 pub async fn replay_events(
     db: &PgPool,
     stripe: &Stripe,
+    app_url: &str,
     since: i64,
     only_undelivered: bool,
 ) -> Result<ReplayReport, stripe::StripeError> {
@@ -55,7 +56,7 @@ pub async fn replay_events(
                     .map_err(|e| stripe::StripeError::ClientError(e.to_string()))?,
             },
         };
-        match process(db, stripe, &envelope).await {
+        match process(db, stripe, app_url, &envelope).await {
             Ok(true) => report.already_processed += 1,
             Ok(false) => report.applied += 1,
             Err(e) => {

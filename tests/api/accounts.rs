@@ -233,8 +233,12 @@ async fn protected_pages_and_functions_need_a_login() {
     let res = app.get("/dashboard?tab=a&b=c").await;
     assert_eq!(location(&res), "/login?next=/dashboard%3Ftab%3Da%26b%3Dc");
     // The data behind the pages is refused too, not just hidden.
-    for endpoint in ["dashboard", "billing"] {
-        assert_status(app.call(endpoint, &[]).await, StatusCode::UNAUTHORIZED).await;
+    for (endpoint, args) in [
+        ("dashboard", &[][..]),
+        ("billing", &[("page", "1")][..]),
+        ("billing/portal", &[][..]),
+    ] {
+        assert_status(app.call(endpoint, args).await, StatusCode::UNAUTHORIZED).await;
     }
 }
 
@@ -356,8 +360,8 @@ async fn a_user_gets_exactly_one_stripe_customer_even_from_concurrent_clicks() {
     let user = signed_up_user(&app, "customer").await;
     let stripe = app.stripe().await;
 
-    let clicks =
-        (0..5).map(|_| saas_billing::billing::customer::ensure_customer(&app.db, &stripe, &user));
+    let clicks = (0..5)
+        .map(|_| saas_billing::billing::customer::ensure_customer(&app.db, &stripe, &user, false));
     let ids: Vec<String> = futures::future::join_all(clicks)
         .await
         .into_iter()
@@ -380,7 +384,7 @@ async fn a_user_gets_exactly_one_stripe_customer_even_from_concurrent_clicks() {
     assert_eq!(rows, 1);
     // Later calls find it without asking Stripe again.
     assert_eq!(
-        saas_billing::billing::customer::ensure_customer(&app.db, &stripe, &user)
+        saas_billing::billing::customer::ensure_customer(&app.db, &stripe, &user, false)
             .await
             .unwrap(),
         ids[0]

@@ -2,6 +2,7 @@
 //! driven over HTTP like a browser or API client would.
 
 mod accounts;
+mod billing;
 mod helpers;
 mod pages;
 mod sandbox;

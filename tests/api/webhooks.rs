@@ -131,8 +131,8 @@ async fn the_same_event_five_times_at_once_is_processed_once() {
     let secret = app.setting("sandbox_webhook_secret").await;
     let body = event(
         "evt_dupe_test",
-        "customer.created",
-        json!({ "id": "cus_x", "object": "customer" }),
+        "balance.available",
+        json!({ "id": "bal_x", "object": "balance" }),
     );
     let sends = (0..5).map(|_| deliver(&app, &body, &secret));
     let responses = futures::future::join_all(sends).await;
@@ -326,9 +326,10 @@ async fn replay_applies_the_events_the_app_missed() {
 
     // Everything whose delivery failed comes back, including seed-catalog events still in
     // flight when the endpoint went dark.
-    let report = saas_billing::webhooks::replay::replay_events(&app.db, &stripe, since, true)
-        .await
-        .unwrap();
+    let report =
+        saas_billing::webhooks::replay::replay_events(&app.db, &stripe, &app.url, since, true)
+            .await
+            .unwrap();
     assert!(report.applied >= 1 && report.failed == 0, "{report:?}");
     assert_eq!(
         product_name(&app, "prod_missed").await.as_deref(),
@@ -336,9 +337,10 @@ async fn replay_applies_the_events_the_app_missed() {
     );
 
     // Replaying everything again is harmless: the ledger knows what was done.
-    let again = saas_billing::webhooks::replay::replay_events(&app.db, &stripe, since, false)
-        .await
-        .unwrap();
+    let again =
+        saas_billing::webhooks::replay::replay_events(&app.db, &stripe, &app.url, since, false)
+            .await
+            .unwrap();
     assert_eq!((again.applied, again.failed), (0, 0), "{again:?}");
     assert!(again.already_processed >= 1);
 }
@@ -410,7 +412,7 @@ async fn subscribe_user(
     lookup_key: &str,
     idempotency_key: &str,
 ) -> stripe_shared::Subscription {
-    let customer = saas_billing::billing::customer::ensure_customer(&app.db, stripe, user)
+    let customer = saas_billing::billing::customer::ensure_customer(&app.db, stripe, user, false)
         .await
         .unwrap();
     stripe
@@ -643,7 +645,7 @@ async fn a_deleted_customer_is_unlinked() {
     let app = spawn_app().await;
     let user = signed_up_user(&app, "deleted").await;
     let stripe = app.stripe().await;
-    let customer = saas_billing::billing::customer::ensure_customer(&app.db, &stripe, &user)
+    let customer = saas_billing::billing::customer::ensure_customer(&app.db, &stripe, &user, false)
         .await
         .unwrap();
     let secret = app.setting("sandbox_webhook_secret").await;

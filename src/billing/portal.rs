@@ -1,0 +1,143 @@
+//! The Customer Portal: its configuration, kept in code (`configure-portal`), and sessions
+//! for the signed-in user's own customer only.
+
+use crate::{catalog::sync::SyncError, error::AppError, stripe::Stripe};
+use sha2::{Digest, Sha256};
+use sqlx::PgPool;
+use stripe_billing::billing_portal_configuration::{
+    CreateBillingPortalConfiguration, CreateBillingPortalConfigurationBusinessProfile,
+    CreateBillingPortalConfigurationFeatures,
+    CreateBillingPortalConfigurationFeaturesSubscriptionCancel,
+    CreateBillingPortalConfigurationFeaturesSubscriptionCancelCancellationReason,
+    CreateBillingPortalConfigurationFeaturesSubscriptionCancelCancellationReasonOptions as Reason,
+    CreateBillingPortalConfigurationFeaturesSubscriptionCancelMode,
+    CreateBillingPortalConfigurationFeaturesSubscriptionUpdate,
+    CreateBillingPortalConfigurationFeaturesSubscriptionUpdateDefaultAllowedUpdates,
+    CreateBillingPortalConfigurationFeaturesSubscriptionUpdateProrationBehavior, InvoiceListParam,
+    PaymentMethodUpdateParam, RetrieveBillingPortalConfiguration, SubscriptionUpdateProductParam,
+};
+
+const HEADLINE: &str = "saas-billing: manage your plan, card and invoices";
+
+/// Creates the portal configuration the catalog calls for, or keeps the stored one if it
+/// already matches: switching among the catalog's recurring prices with prorations,
+/// cancelling at period end with reasons, card updates and invoice history. Stripe's
+/// configurations are cheap and immutable enough in practice that "changed" means "new";
+/// the id in use is stored in `app_settings`, never hard-coded. Returns that id.
+pub async fn configure_portal(
+    stripe: &Stripe,
+    db: &PgPool,
+    return_url: &str,
+) -> Result<String, AppError> {
+    let rows: Vec<(String, String)> = sqlx::query_as(
+        "select product_id, id from prices where active and kind = 'recurring'
+           and product_id in (select id from products where active) order by product_id, id",
+    )
+    .fetch_all(db)
+    .await?;
+    let mut products: Vec<SubscriptionUpdateProductParam> = Vec::new();
+    for (product, price) in &rows {
+        match products.iter_mut().find(|p| &p.product == product) {
+            Some(p) => p.prices.push(price.clone()),
+            None => products.push(SubscriptionUpdateProductParam::new(
+                vec![price.clone()],
+                product.as_str(),
+            )),
+        }
+    }
+    let fingerprint = {
+        let mut h = Sha256::new();
+        h.update(format!("{HEADLINE}|{return_url}|{rows:?}"));
+        hex::encode(h.finalize())
+    };
+    let stored: Option<(String, String)> = sqlx::query_as(
+        "select a.value, b.value from app_settings a join app_settings b on b.name = 'portal_configuration_fingerprint'
+         where a.name = 'portal_configuration_id'",
+    )
+    .fetch_optional(db)
+    .await?;
+    if let Some((id, fp)) = &stored {
+        if *fp == fingerprint {
+            match stripe
+                .get(&RetrieveBillingPortalConfiguration::new(id.as_str()))
+                .await
+            {
+                Ok(config) if config.active => return Ok(id.clone()),
+                Ok(_) | Err(stripe::StripeError::Stripe(_, 404)) => {}
+                Err(e) => return Err(crate::stripe::bootstrap::stripe_failure(e)),
+            }
+        }
+    }
+    let mut features = CreateBillingPortalConfigurationFeatures::new();
+    let mut update =
+        CreateBillingPortalConfigurationFeaturesSubscriptionUpdate::new(!products.is_empty());
+    update.default_allowed_updates = Some(vec![
+        CreateBillingPortalConfigurationFeaturesSubscriptionUpdateDefaultAllowedUpdates::Price,
+    ]);
+    update.proration_behavior = Some(CreateBillingPortalConfigurationFeaturesSubscriptionUpdateProrationBehavior::CreateProrations);
+    update.products = Some(products);
+    features.subscription_update = Some(update);
+    let mut cancel = CreateBillingPortalConfigurationFeaturesSubscriptionCancel::new(true);
+    cancel.mode = Some(CreateBillingPortalConfigurationFeaturesSubscriptionCancelMode::AtPeriodEnd);
+    cancel.cancellation_reason = Some(
+        CreateBillingPortalConfigurationFeaturesSubscriptionCancelCancellationReason::new(
+            true,
+            vec![
+                Reason::TooExpensive,
+                Reason::MissingFeatures,
+                Reason::SwitchedService,
+                Reason::Unused,
+                Reason::Other,
+            ],
+        ),
+    );
+    features.subscription_cancel = Some(cancel);
+    features.payment_method_update = Some(PaymentMethodUpdateParam::new(true));
+    features.invoice_history = Some(InvoiceListParam::new(true));
+    let mut profile = CreateBillingPortalConfigurationBusinessProfile::new();
+    profile.headline = Some(HEADLINE.into());
+    let create = CreateBillingPortalConfiguration::new(features)
+        .business_profile(profile)
+        .default_return_url(return_url);
+    let config = stripe
+        .post(&create, &format!("portal-configuration-{fingerprint}"))
+        .await
+        .map_err(crate::stripe::bootstrap::stripe_failure)?;
+    sqlx::query(
+        "insert into app_settings (name, value) values ('portal_configuration_id', $1), ('portal_configuration_fingerprint', $2)
+         on conflict (name) do update set value = excluded.value, updated_at = now()",
+    )
+    .bind(config.id.as_str())
+    .bind(&fingerprint)
+    .execute(db)
+    .await?;
+    Ok(config.id.as_str().to_owned())
+}
+
+/// A portal session for `customer` with our configuration.
+pub async fn portal_url(
+    stripe: &Stripe,
+    db: &PgPool,
+    customer: &str,
+    return_url: &str,
+) -> Result<String, AppError> {
+    use stripe_billing::billing_portal_session::CreateBillingPortalSession;
+    let configuration: Option<String> =
+        sqlx::query_scalar("select value from app_settings where name = 'portal_configuration_id'")
+            .fetch_optional(db)
+            .await?;
+    let mut create = CreateBillingPortalSession::new()
+        .customer(customer)
+        .return_url(return_url);
+    if let Some(id) = configuration {
+        create = create.configuration(id);
+    }
+    let session = stripe
+        .post(
+            &create,
+            &format!("portal-{customer}-{}", uuid::Uuid::new_v4().simple()),
+        )
+        .await
+        .map_err(|e| AppError::internal(SyncError::from(e).to_string()))?;
+    Ok(session.url)
+}

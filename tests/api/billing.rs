@@ -1,0 +1,594 @@
+//! Billing over time, through the app's own sandbox: test clocks renew, fail, retry and end
+//! subscriptions; the webhooks keep Postgres current; dunning email goes out exactly once;
+//! the Customer Portal and billing settings show each user only their own billing.
+
+use crate::helpers::*;
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+
+const DAY: i64 = 86_400;
+
+/// A call on the in-app sandbox with the app's key (so its webhooks reach the app).
+async fn api(
+    app: &TestApp,
+    method: Method,
+    path: &str,
+    form: &[(&str, &str)],
+) -> (StatusCode, Value) {
+    let key = app.setting("sandbox_secret_key").await;
+    let res = app
+        .client
+        .request(method, app.at(&format!("/sandbox/v1{path}")))
+        .bearer_auth(key)
+        .form(form)
+        .send()
+        .await
+        .expect("request goes through");
+    let status = res.status();
+    (status, res.json().await.unwrap_or(Value::Null))
+}
+
+async fn ok(app: &TestApp, method: Method, path: &str, form: &[(&str, &str)]) -> Value {
+    let (status, body) = api(app, method, path, form).await;
+    assert!(status.is_success(), "{path}: {status} {body}");
+    body
+}
+
+fn now() -> i64 {
+    time::OffsetDateTime::now_utc().unix_timestamp()
+}
+
+struct Billed {
+    user: saas_billing::accounts::User,
+    customer: String,
+    clock: String,
+    start: i64,
+}
+
+/// A signed-up user whose customer lives on a test clock, pays with `card` (a test id),
+/// and has a subscription to the cheapest monthly plan (`trial_days`, if any).
+async fn subscribed(app: &TestApp, card: &str, trial_days: Option<&str>) -> Billed {
+    let user = signed_up_user(app, "billing").await;
+    let start = now();
+    let clock = ok(
+        app,
+        Method::POST,
+        "/test_helpers/test_clocks",
+        &[("frozen_time", &start.to_string())],
+    )
+    .await;
+    let clock = clock["id"].as_str().unwrap().to_owned();
+    let uid = user.id.to_string();
+    let customer = ok(
+        app,
+        Method::POST,
+        "/customers",
+        &[
+            ("email", &user.email),
+            ("test_clock", &clock),
+            ("metadata[user_id]", &uid),
+        ],
+    )
+    .await;
+    let customer = customer["id"].as_str().unwrap().to_owned();
+    set_card(app, &customer, card).await;
+    let price: String = sqlx::query_scalar(
+        "select id from prices where kind = 'recurring' and recurring_interval = 'month' and active order by unit_amount limit 1",
+    )
+    .fetch_one(&app.db)
+    .await
+    .unwrap();
+    let mut form = vec![
+        ("customer", customer.as_str()),
+        ("items[0][price]", price.as_str()),
+        ("metadata[user_id]", uid.as_str()),
+    ];
+    if let Some(days) = trial_days {
+        form.push(("trial_period_days", days));
+    }
+    ok(app, Method::POST, "/subscriptions", &form).await;
+    Billed {
+        user,
+        customer,
+        clock,
+        start,
+    }
+}
+
+async fn set_card(app: &TestApp, customer: &str, card: &str) {
+    let pm = ok(
+        app,
+        Method::POST,
+        &format!("/payment_methods/{card}/attach"),
+        &[("customer", customer)],
+    )
+    .await;
+    ok(
+        app,
+        Method::POST,
+        &format!("/customers/{customer}"),
+        &[(
+            "invoice_settings[default_payment_method]",
+            pm["id"].as_str().unwrap(),
+        )],
+    )
+    .await;
+}
+
+/// Advances the clock to `start + days` and waits until the sandbox is done with it.
+async fn advance(app: &TestApp, b: &Billed, days: i64) {
+    let to = (b.start + days * DAY).to_string();
+    ok(
+        app,
+        Method::POST,
+        &format!("/test_helpers/test_clocks/{}/advance", b.clock),
+        &[("frozen_time", &to)],
+    )
+    .await;
+    let ready = eventually(|| async {
+        api(
+            app,
+            Method::GET,
+            &format!("/test_helpers/test_clocks/{}", b.clock),
+            &[],
+        )
+        .await
+        .1["status"]
+            == "ready"
+    })
+    .await;
+    assert!(ready, "the clock became ready");
+}
+
+async fn app_status(app: &TestApp, customer: &str) -> Option<String> {
+    sqlx::query_scalar("select status from subscriptions where stripe_customer_id = $1 order by updated_at desc limit 1")
+        .bind(customer)
+        .fetch_optional(&app.db)
+        .await
+        .unwrap()
+}
+
+async fn emails(app: &TestApp, user: uuid::Uuid, kind: &str) -> i64 {
+    sqlx::query_scalar("select count(*) from email_outbox where user_id = $1 and kind = $2")
+        .bind(user)
+        .bind(kind)
+        .fetch_one(&app.db)
+        .await
+        .unwrap()
+}
+
+async fn eventually_status(app: &TestApp, customer: &str, status: &str) -> bool {
+    eventually(|| async { app_status(app, customer).await.as_deref() == Some(status) }).await
+}
+
+#[tokio::test]
+async fn a_failed_renewal_goes_past_due_emails_once_and_recovers_with_a_new_card() {
+    let app = spawn_app().await;
+    let b = subscribed(&app, "pm_card_chargeCustomerFail", Some("14")).await;
+    assert!(eventually_status(&app, &b.customer, "trialing").await);
+
+    // Three days before the trial ends: the reminder, once.
+    advance(&app, &b, 12).await;
+    assert!(eventually(|| async { emails(&app, b.user.id, "trial_will_end").await == 1 }).await);
+
+    // The trial ends; the card on file fails.
+    advance(&app, &b, 15).await;
+    assert!(eventually_status(&app, &b.customer, "past_due").await);
+    assert!(eventually(|| async { emails(&app, b.user.id, "payment_failed").await == 1 }).await);
+    let (attempts, next): (i32, Option<time::OffsetDateTime>) = sqlx::query_as(
+        "select attempt_count, next_payment_attempt from invoices where stripe_customer_id = $1 and status = 'open'",
+    )
+    .bind(&b.customer)
+    .fetch_one(&app.db)
+    .await
+    .unwrap();
+    assert_eq!(attempts, 1);
+    assert_eq!(
+        next.map(|t| t.unix_timestamp()),
+        Some(b.start + 14 * DAY + 3 * DAY),
+        "first retry three days later"
+    );
+    let body: String = sqlx::query_scalar(
+        "select body_text from email_outbox where user_id = $1 and kind = 'payment_failed'",
+    )
+    .bind(b.user.id)
+    .fetch_one(&app.db)
+    .await
+    .unwrap();
+    assert!(
+        body.contains("Amount due: $") && body.contains("/sandbox/invoices/in_"),
+        "{body}"
+    );
+
+    // The billing page says so, with the link to pay.
+    let page = app.page("/settings/billing").await;
+    assert!(
+        page.contains("past-due-banner") && page.contains("/sandbox/invoices/in_"),
+        "banner with a pay link"
+    );
+
+    // Stripe delivers the failure again: still one email.
+    let failed = api(
+        &app,
+        Method::GET,
+        "/events?type=invoice.payment_failed",
+        &[],
+    )
+    .await
+    .1;
+    let event_id = failed["data"][0]["id"].as_str().unwrap().to_owned();
+    let event: Value = api(&app, Method::GET, &format!("/events/{event_id}"), &[])
+        .await
+        .1;
+    let secret = app.setting("sandbox_webhook_secret").await;
+    for _ in 0..2 {
+        let body = event.to_string();
+        let header =
+            saas_billing::sandbox::delivery::signature_header(&secret, now(), body.as_bytes());
+        let res = app
+            .client
+            .post(app.at("/api/webhooks/stripe"))
+            .header("stripe-signature", header)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::OK);
+    }
+    assert_eq!(emails(&app, b.user.id, "payment_failed").await, 1);
+
+    // A working card, then the retry: paid, active, and a recovery email.
+    set_card(&app, &b.customer, "pm_card_visa").await;
+    advance(&app, &b, 18).await;
+    assert!(eventually_status(&app, &b.customer, "active").await);
+    assert!(eventually(|| async { emails(&app, b.user.id, "payment_recovered").await == 1 }).await);
+    let page = app.page("/settings/billing").await;
+    assert!(!page.contains("past-due-banner"), "the banner is gone");
+    assert!(page.contains("visa •••• 4242"), "the new card is shown");
+}
+
+#[tokio::test]
+async fn after_the_last_retry_the_subscription_ends_and_access_with_it() {
+    let app = spawn_app().await;
+    let b = subscribed(&app, "pm_card_chargeCustomerFail", Some("3")).await;
+    assert!(eventually_status(&app, &b.customer, "trialing").await);
+    // Trial end (day 3) fails; retries on days 6, 8 and 10 fail; then it is canceled.
+    advance(&app, &b, 11).await;
+    assert!(eventually_status(&app, &b.customer, "canceled").await);
+    let invoice = api(
+        &app,
+        Method::GET,
+        &format!("/invoices?customer={}&status=open", b.customer),
+        &[],
+    )
+    .await
+    .1;
+    assert_eq!(invoice["data"][0]["attempt_count"], 4, "{invoice}");
+    assert!(
+        eventually(|| async { emails(&app, b.user.id, "subscription_ended").await == 1 }).await
+    );
+    let res = app.call("feature", &[]).await;
+    assert_eq!(
+        res.status(),
+        StatusCode::FORBIDDEN,
+        "no access after the subscription ended"
+    );
+}
+
+#[tokio::test]
+async fn renewals_charge_the_card_and_cancel_at_period_end_ends_at_the_period_end() {
+    let app = spawn_app().await;
+    let b = subscribed(&app, "pm_card_visa", None).await;
+    assert!(eventually_status(&app, &b.customer, "active").await);
+    advance(&app, &b, 32).await;
+    let invoices = api(
+        &app,
+        Method::GET,
+        &format!("/invoices?customer={}", b.customer),
+        &[],
+    )
+    .await
+    .1;
+    let reasons: Vec<&str> = invoices["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["billing_reason"].as_str().unwrap())
+        .collect();
+    assert_eq!(reasons, ["subscription_cycle", "subscription_create"]);
+    assert!(invoices["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|i| i["status"] == "paid"));
+    // Every invoice, payment intent and charge decodes in async-stripe's types.
+    for inv in invoices["data"].as_array().unwrap() {
+        let _: stripe_shared::Invoice =
+            miniserde::json::from_str(&inv.to_string()).expect("invoice decodes");
+    }
+    let charges = api(
+        &app,
+        Method::GET,
+        &format!("/charges?customer={}", b.customer),
+        &[],
+    )
+    .await
+    .1;
+    assert_eq!(charges["data"].as_array().unwrap().len(), 2);
+    let _: stripe_shared::Charge =
+        miniserde::json::from_str(&charges["data"][0].to_string()).expect("charge decodes");
+    assert!(
+        eventually(|| async {
+            sqlx::query_scalar::<_, i64>(
+                "select count(*) from invoices where stripe_customer_id = $1 and status = 'paid'",
+            )
+            .bind(&b.customer)
+            .fetch_one(&app.db)
+            .await
+            .unwrap()
+                == 2
+        })
+        .await,
+        "the app stored both invoices"
+    );
+
+    let sub = api(
+        &app,
+        Method::GET,
+        &format!("/subscriptions?customer={}", b.customer),
+        &[],
+    )
+    .await
+    .1["data"][0]
+        .clone();
+    ok(
+        &app,
+        Method::POST,
+        &format!("/subscriptions/{}", sub["id"].as_str().unwrap()),
+        &[("cancel_at_period_end", "true")],
+    )
+    .await;
+    advance(&app, &b, 70).await;
+    assert!(eventually_status(&app, &b.customer, "canceled").await);
+    let ended = api(
+        &app,
+        Method::GET,
+        &format!("/subscriptions/{}", sub["id"].as_str().unwrap()),
+        &[],
+    )
+    .await
+    .1;
+    // It ended at the end of the period it was in when cancel_at_period_end was set.
+    assert_eq!(
+        ended["ended_at"],
+        sub["items"]["data"][0]["current_period_end"]
+    );
+    assert_eq!(
+        ended["cancellation_details"]["reason"],
+        "cancellation_requested"
+    );
+}
+
+#[tokio::test]
+async fn the_portal_opens_only_for_the_users_own_customer() {
+    let app = spawn_app().await;
+    // No customer yet: a clear message, not an error page.
+    let _lonely = signed_up_user(&app, "nocustomer").await;
+    let res = app.call("billing/portal", &[]).await;
+    let body = assert_status(res, StatusCode::BAD_REQUEST).await;
+    assert!(body.contains("pricing page"), "{body}");
+    assert!(app
+        .page("/settings/billing")
+        .await
+        .contains("no-billing-account"));
+
+    let a = subscribed(&app, "pm_card_visa", None).await; // signs in as A
+    assert!(eventually_status(&app, &a.customer, "active").await);
+    let res = app.call("billing/portal", &[]).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let portal = location(&res).to_owned();
+    assert!(portal.contains("/sandbox/portal/bps_"), "{portal}");
+    let session_id = portal.rsplit('/').next().unwrap();
+    let sessions = api(
+        &app,
+        Method::GET,
+        "/events?type=billing_portal.session.created",
+        &[],
+    )
+    .await
+    .1;
+    assert_eq!(sessions["data"][0]["data"]["object"]["id"], session_id);
+    assert_eq!(
+        sessions["data"][0]["data"]["object"]["customer"],
+        a.customer.as_str(),
+        "A's own customer"
+    );
+    let page = app.page(&portal).await;
+    assert!(page.contains("Invoice history") && page.contains("/sandbox/invoices/in_"));
+    assert!(
+        eventually(|| async { app.page("/settings/billing").await.contains("invoice-row") }).await
+    );
+
+    // B signs in on the same client: B sees no invoices of A's.
+    let b = signed_up_user(&app, "other").await;
+    let page = app.page("/settings/billing").await;
+    assert!(
+        page.contains(&b.email) && !page.contains("invoice-row"),
+        "B sees only B's billing"
+    );
+}
+
+#[tokio::test]
+async fn configuring_the_portal_twice_changes_nothing() {
+    let app = spawn_app().await;
+    let stripe = app.stripe().await;
+    let back = app.at("/settings/billing");
+    let first = saas_billing::billing::portal::configure_portal(&stripe, &app.db, &back)
+        .await
+        .unwrap();
+    let second = saas_billing::billing::portal::configure_portal(&stripe, &app.db, &back)
+        .await
+        .unwrap();
+    assert_eq!(first, second);
+    let list = api(&app, Method::GET, "/billing_portal/configurations", &[])
+        .await
+        .1;
+    assert_eq!(
+        list["data"].as_array().unwrap().len(),
+        1,
+        "start-up and two runs: one configuration"
+    );
+    let config: stripe_billing::BillingPortalConfiguration =
+        miniserde::json::from_str(&list["data"][0].to_string()).expect("decodes");
+    assert!(config.features.subscription_update.enabled);
+    assert!(config.features.subscription_cancel.enabled);
+}
+
+#[tokio::test]
+async fn checkout_in_payment_mode_applies_codes_and_tax_then_refunds() {
+    let app = spawn_app().await;
+    let product = ok(
+        &app,
+        Method::POST,
+        "/products",
+        &[("name", "Lifetime licence")],
+    )
+    .await;
+    let price = ok(
+        &app,
+        Method::POST,
+        "/prices",
+        &[
+            ("product", product["id"].as_str().unwrap()),
+            ("currency", "usd"),
+            ("unit_amount", "1000"),
+        ],
+    )
+    .await;
+    let coupon = ok(
+        &app,
+        Method::POST,
+        "/coupons",
+        &[("percent_off", "10"), ("duration", "once")],
+    )
+    .await;
+    ok(
+        &app,
+        Method::POST,
+        "/promotion_codes",
+        &[
+            ("promotion[type]", "coupon"),
+            ("promotion[coupon]", coupon["id"].as_str().unwrap()),
+            ("code", "SAVE10"),
+        ],
+    )
+    .await;
+    let session = ok(
+        &app,
+        Method::POST,
+        "/checkout/sessions",
+        &[
+            ("mode", "payment"),
+            ("line_items[0][price]", price["id"].as_str().unwrap()),
+            ("line_items[0][quantity]", "1"),
+            ("automatic_tax[enabled]", "true"),
+            ("allow_promotion_codes", "true"),
+            ("invoice_creation[enabled]", "true"),
+            (
+                "success_url",
+                "http://example.test/done?s={CHECKOUT_SESSION_ID}",
+            ),
+            ("billing_address_collection", "required"),
+        ],
+    )
+    .await;
+    let id = session["id"].as_str().unwrap();
+    let page = app.page(&format!("/sandbox/checkout/{id}")).await;
+    assert!(page.contains("Promotion code") && page.contains("tax-line"));
+    let card = |number: &'static str, extra: &[(&'static str, &'static str)]| {
+        let mut f = vec![
+            ("email", "buyer@example.com"),
+            ("card_number", number),
+            ("card_expiry", "12 / 40"),
+            ("card_cvc", "123"),
+            ("name", "Buyer"),
+            ("country", "DE"),
+            ("postal_code", "10115"),
+            ("promotion_code", "SAVE10"),
+        ];
+        f.extend_from_slice(extra);
+        f
+    };
+    // 3155 asks for 3-D Secure first; failing it keeps the session open.
+    let res = app
+        .client
+        .post(app.at(&format!("/sandbox/checkout/{id}")))
+        .form(&card("4000002500003155", &[]))
+        .send()
+        .await
+        .unwrap();
+    assert!(res.text().await.unwrap().contains("3ds-challenge"));
+    let res = app
+        .client
+        .post(app.at(&format!("/sandbox/checkout/{id}")))
+        .form(&card("4000002500003155", &[("three_d_secure", "fail")]))
+        .send()
+        .await
+        .unwrap();
+    assert!(res.text().await.unwrap().contains("unable to authenticate"));
+    let res = app
+        .client
+        .post(app.at(&format!("/sandbox/checkout/{id}")))
+        .form(&card("4000002500003155", &[("three_d_secure", "complete")]))
+        .send()
+        .await
+        .unwrap();
+    assert!(res.status().is_redirection(), "{}", res.status());
+    assert_eq!(location(&res), format!("http://example.test/done?s={id}"));
+
+    let done = ok(&app, Method::GET, &format!("/checkout/sessions/{id}"), &[]).await;
+    let typed: stripe_shared::CheckoutSession =
+        miniserde::json::from_str(&done.to_string()).expect("session decodes");
+    // $10.00 − 10 % = $9.00, plus 19 % German VAT = $1.71.
+    assert_eq!(typed.amount_total, Some(1071));
+    assert_eq!(
+        done["total_details"],
+        json!({ "amount_discount": 100, "amount_shipping": 0, "amount_tax": 171 })
+    );
+    assert_eq!(done["payment_status"], "paid");
+    assert!(done["invoice"].as_str().unwrap().starts_with("in_"));
+    let pi = done["payment_intent"].as_str().unwrap();
+    let intent = ok(&app, Method::GET, &format!("/payment_intents/{pi}"), &[]).await;
+    let _: stripe_shared::PaymentIntent =
+        miniserde::json::from_str(&intent.to_string()).expect("payment intent decodes");
+    assert_eq!(intent["status"], "succeeded");
+
+    let (status, err) = api(
+        &app,
+        Method::POST,
+        "/refunds",
+        &[("payment_intent", pi), ("amount", "5000")],
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{err}");
+    let refund = ok(&app, Method::POST, "/refunds", &[("payment_intent", pi)]).await;
+    let _: stripe_shared::Refund =
+        miniserde::json::from_str(&refund.to_string()).expect("refund decodes");
+    assert_eq!(refund["amount"], 1071);
+    let charge = ok(
+        &app,
+        Method::GET,
+        &format!("/charges/{}", refund["charge"].as_str().unwrap()),
+        &[],
+    )
+    .await;
+    assert_eq!(charge["refunded"], true);
+    let (status, err) = api(&app, Method::POST, "/refunds", &[("payment_intent", pi)]).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(err["error"]["code"], "charge_already_refunded");
+    let refunded = api(&app, Method::GET, "/events?type=charge.refunded", &[])
+        .await
+        .1;
+    assert_eq!(refunded["data"].as_array().unwrap().len(), 1);
+}
