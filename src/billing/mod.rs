@@ -66,7 +66,15 @@ pub async fn billing_overview(page: i64) -> Result<BillingView, ApiError> {
         ))
         .unwrap_or_default()
     };
-    let customer: Option<(String, Option<String>, Option<String>, Option<i32>, Option<i32>)> = sqlx::query_as(
+    // customer id, then the card: brand, last4, expiry month and year.
+    type CustomerRow = (
+        String,
+        Option<String>,
+        Option<String>,
+        Option<i32>,
+        Option<i32>,
+    );
+    let customer: Option<CustomerRow> = sqlx::query_as(
         "select stripe_customer_id, card_brand, card_last4, card_exp_month, card_exp_year from customers where user_id = $1",
     )
     .bind(user.id)
@@ -117,7 +125,16 @@ pub async fn billing_overview(page: i64) -> Result<BillingView, ApiError> {
         amount: format_money(amount, &c),
         pay_url: url,
     });
-    let rows: Vec<(time::OffsetDateTime, Option<String>, String, i64, String, Option<String>, Option<String>)> = sqlx::query_as(
+    type InvoiceRecord = (
+        time::OffsetDateTime,
+        Option<String>,
+        String,
+        i64,
+        String,
+        Option<String>,
+        Option<String>,
+    );
+    let rows: Vec<InvoiceRecord> = sqlx::query_as(
         "select created, number, currency, total, status, hosted_invoice_url, invoice_pdf from invoices
          where stripe_customer_id = $1 and status <> 'draft'
          order by created desc, id desc limit $2 offset $3",

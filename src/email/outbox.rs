@@ -43,7 +43,7 @@ pub async fn enqueue(conn: &mut PgConnection, email: &Email) -> sqlx::Result<boo
 #[derive(Clone)]
 pub enum Sender {
     Smtp {
-        transport: AsyncSmtpTransport<Tokio1Executor>,
+        transport: Box<AsyncSmtpTransport<Tokio1Executor>>,
         from: lettre::message::Mailbox,
     },
     /// Kept in the outbox and shown at `/dev/mailbox`.
@@ -63,7 +63,10 @@ impl Sender {
                     .email_from
                     .parse()
                     .map_err(|e| format!("EMAIL_FROM: {e}"))?;
-                Ok(Self::Smtp { transport, from })
+                Ok(Self::Smtp {
+                    transport: Box::new(transport),
+                    from,
+                })
             }
         }
     }

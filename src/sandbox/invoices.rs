@@ -271,6 +271,7 @@ pub fn charge_outcome(pm: Option<&Value>, authenticated: bool) -> Outcome {
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 /// One payment attempt for `amount`: a payment intent and (unless 3-D Secure stops it) a
 /// charge, stored with their events. Returns the payment intent.
 pub async fn attempt_payment(
