@@ -647,14 +647,12 @@ pub async fn settle(
             ) {
                 let mut after = before.clone();
                 after["status"] = json!("active");
-                store::save(conn, account, &after).await?;
-                let prev = store::previous_attributes(&before, &after);
-                store::emit(
+                store::record_change(
                     conn,
                     account,
                     "customer.subscription.updated",
+                    &before,
                     &after,
-                    Some(prev),
                     req,
                 )
                 .await?;

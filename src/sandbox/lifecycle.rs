@@ -210,14 +210,12 @@ async fn set_status(
     }
     let mut after = before.clone();
     after["status"] = json!(status);
-    store::save(conn, account, &after).await?;
-    let prev = store::previous_attributes(before, &after);
-    store::emit(
+    store::record_change(
         conn,
         account,
         "customer.subscription.updated",
+        before,
         &after,
-        Some(prev),
         req,
     )
     .await?;
@@ -240,14 +238,12 @@ pub async fn end(
         after["canceled_at"] = json!(at);
     }
     after["cancellation_details"]["reason"] = json!(why);
-    store::save(conn, account, &after).await?;
-    let prev = store::previous_attributes(before, &after);
-    store::emit(
+    store::record_change(
         conn,
         account,
         "customer.subscription.deleted",
+        before,
         &after,
-        Some(prev),
         req,
     )
     .await?;
@@ -307,14 +303,12 @@ async fn renew(
         // The trial is over; the subscription bills from here on.
         after["billing_cycle_anchor"] = json!(at);
     }
-    store::save(conn, account, &after).await?;
-    let prev = store::previous_attributes(before, &after);
-    store::emit(
+    store::record_change(
         conn,
         account,
         "customer.subscription.updated",
+        before,
         &after,
-        Some(prev),
         req,
     )
     .await?;

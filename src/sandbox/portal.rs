@@ -520,14 +520,12 @@ async fn perform(
             store::emit(&mut tx, account, "payment_method.attached", &pm, None, req).await?;
             let before = customer.clone();
             customer["invoice_settings"]["default_payment_method"] = pm["id"].clone();
-            store::save(&mut tx, account, &customer).await?;
-            let prev = store::previous_attributes(&before, &customer);
-            store::emit(
+            store::record_change(
                 &mut tx,
                 account,
                 "customer.updated",
+                &before,
                 &customer,
-                Some(prev),
                 req,
             )
             .await?;
@@ -630,14 +628,12 @@ async fn perform(
                     ))
                 }
             };
-            store::save(&mut tx, account, &after).await?;
-            let prev = store::previous_attributes(&before, &after);
-            store::emit(
+            store::record_change(
                 &mut tx,
                 account,
                 "customer.subscription.updated",
+                &before,
                 &after,
-                Some(prev),
                 req,
             )
             .await?;

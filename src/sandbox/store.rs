@@ -224,6 +224,21 @@ pub async fn emit(
     Ok(event)
 }
 
+/// Saves `after` and emits `kind` with the attributes that changed since `before`.
+pub async fn record_change(
+    conn: &mut PgConnection,
+    account: &Account,
+    kind: &str,
+    before: &Value,
+    after: &Value,
+    request: &RequestInfo,
+) -> Result<(), StripeError> {
+    save(conn, account, after).await?;
+    let prev = previous_attributes(before, after);
+    emit(conn, account, kind, after, Some(prev), request).await?;
+    Ok(())
+}
+
 /// The attributes of `before` that differ in `after`, with their old values: Stripe's
 /// `data.previous_attributes`.
 pub fn previous_attributes(before: &Value, after: &Value) -> Value {
