@@ -1,20 +1,5 @@
-import { test, expect, type Page } from '@playwright/test';
-import { gotoHydrated, signUp, uniqueEmail } from './helpers';
-
-async function openCheckout(page: Page, planIndex: number) {
-  await gotoHydrated(page, '/pricing');
-  await page.getByTestId('plan').nth(planIndex).getByRole('button', { name: /Start 14-day trial/ }).click();
-  await expect(page).toHaveURL(/\/sandbox\/checkout\/cs_test_/);
-}
-
-async function fillCard(page: Page, number: string) {
-  await page.getByLabel('Card number').fill(number);
-  await page.getByLabel('Expiry').fill('12 / 40');
-  await page.getByLabel('CVC').fill('123');
-  await page.getByLabel('Name on card').fill('Ann Buyer');
-  await page.getByLabel('Country').fill('US');
-  await page.getByLabel('Postal code').fill('94107');
-}
+import { test, expect } from '@playwright/test';
+import { fillCard, gotoHydrated, openCheckout, signUp, uniqueEmail } from './helpers';
 
 test('subscribe to Pro with a test card and start a trial', async ({ page }) => {
   await signUp(page, uniqueEmail('subscribe'));

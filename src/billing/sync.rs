@@ -15,16 +15,14 @@ use stripe_billing::invoice::RetrieveInvoice;
 pub async fn apply_invoice_event(
     conn: &mut PgConnection,
     stripe: &Stripe,
-    object: &str,
+    invoice: &Value,
     as_of: i64,
 ) -> Result<(), SyncError> {
-    let invoice: Value =
-        serde_json::from_str(object).map_err(|e| SyncError::Decode(e.to_string()))?;
     let Some(id) = invoice["id"].as_str() else {
         return Ok(());
     };
     let current = match freshness(stored_as_of(conn, "invoices", id).await?, as_of) {
-        Freshness::Newer => invoice,
+        Freshness::Newer => invoice.clone(),
         Freshness::Tie | Freshness::Older => {
             let fetched = stripe.get(&RetrieveInvoice::new(id)).await?;
             serde_json::to_value(InvoiceView::from(&fetched))
@@ -33,6 +31,32 @@ pub async fn apply_invoice_event(
     };
     write(conn, &current, as_of).await?;
     Ok(())
+}
+
+/// Why an invoice's latest charge failed, in the words Stripe writes for the customer
+/// (`last_payment_error.message`), when Stripe knows. An invoice's `payments` are includable,
+/// never in an event, so the invoice is fetched with its payments' intents expanded. A failed
+/// look-up costs the email only its reason line: logged, not worth a webhook retry.
+pub async fn failure_reason(stripe: &Stripe, invoice: &Value) -> Option<String> {
+    let id = invoice["id"].as_str()?;
+    let request =
+        RetrieveInvoice::new(id).expand(vec!["payments.data.payment.payment_intent".to_owned()]);
+    let fetched = match stripe.get(&request).await {
+        Ok(fetched) => fetched,
+        Err(e) => {
+            tracing::warn!(invoice = id, error = %e, "could not look up why a payment failed");
+            return None;
+        }
+    };
+    let latest = fetched
+        .payments?
+        .data
+        .into_iter()
+        .max_by_key(|p| p.created)?;
+    match latest.payment.payment_intent? {
+        stripe_types::Expandable::Object(intent) => intent.last_payment_error?.message,
+        stripe_types::Expandable::Id(_) => None,
+    }
 }
 
 /// The fields we keep, named as in Stripe's JSON, so a typed invoice and an event's JSON

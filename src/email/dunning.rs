@@ -49,13 +49,15 @@ async fn recipient(
     .await
 }
 
-/// Queues the email an event calls for, if any. `app_url` ends without a slash.
+/// Queues the email an event calls for, if any. `app_url` ends without a slash; `reason` is
+/// Stripe's customer-facing words for a failed charge, when known.
 pub async fn on_event(
     conn: &mut PgConnection,
     app_url: &str,
     event_id: &str,
     kind: &str,
     object: &Value,
+    reason: Option<&str>,
 ) -> sqlx::Result<()> {
     let Some(customer) = object["customer"].as_str() else {
         return Ok(());
@@ -74,14 +76,20 @@ pub async fn on_event(
                 Some(t) => format!("We will try your card again on {}.", date(t)),
                 None => "We will not retry this payment automatically.".to_owned(),
             };
+            let mut paragraphs = vec![format!(
+                "We could not charge your card for invoice {}. Amount due: {due}.",
+                object["number"].as_str().unwrap_or("")
+            )];
+            paragraphs.extend(reason.map(|r| format!("Reason: {r}")));
+            paragraphs.push(next);
+            paragraphs.push(
+                "Pay now, or update your card in billing settings, to keep your subscription."
+                    .to_owned(),
+            );
             (
                 "payment_failed",
                 format!("Your payment of {due} failed"),
-                vec![
-                    format!("We could not charge your card for invoice {}. Amount due: {due}.", object["number"].as_str().unwrap_or("")),
-                    next,
-                    "Pay now, or update your card in billing settings, to keep your subscription.".to_owned(),
-                ],
+                paragraphs,
                 Some(("Pay now", pay_link)),
             )
         }

@@ -533,13 +533,21 @@ pub async fn paying_method(
     customer: &Value,
     subscription: Option<&Value>,
 ) -> Result<Option<Value>, StripeError> {
-    let id = subscription
-        .and_then(|s| s["default_payment_method"].as_str())
-        .or_else(|| customer["invoice_settings"]["default_payment_method"].as_str());
-    match id {
-        Some(id) => Ok(Some(store::get(conn, account, "payment_method", id).await?)),
-        None => Ok(None),
+    // A default that was deleted or detached since it was set is no card at all: Stripe
+    // then fails the invoice for want of a payment method, it does not error the request.
+    let candidates = [
+        subscription.and_then(|s| s["default_payment_method"].as_str()),
+        customer["invoice_settings"]["default_payment_method"].as_str(),
+    ];
+    for id in candidates.into_iter().flatten() {
+        match store::get(conn, account, "payment_method", id).await {
+            Ok(pm) if pm["customer"] == customer["id"] => return Ok(Some(pm)),
+            Ok(_) => {}
+            Err(e) if e.status == axum::http::StatusCode::NOT_FOUND => {}
+            Err(e) => return Err(e),
+        }
     }
+    Ok(None)
 }
 
 /// `GET /v1/invoices` with `customer`, `subscription` and `status` filters.

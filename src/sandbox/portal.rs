@@ -673,9 +673,11 @@ async fn render(
 ) -> Result<String, StripeError> {
     let features = &config["features"];
     let customer_id = session["customer"].as_str().unwrap_or_default();
-    let mut tx = s.db.begin().await?;
-    let customer = store::get(&mut tx, account, "customer", customer_id).await?;
-    let sub = current_subscription(&mut tx, account, customer_id).await?;
+    // Reads only: on a plain connection the store's `FOR UPDATE` lasts one statement, so a
+    // page view never holds the subscription row while a portal action or a clock waits.
+    let mut conn = s.db.acquire().await?;
+    let customer = store::get(&mut conn, account, "customer", customer_id).await?;
+    let sub = current_subscription(&mut conn, account, customer_id).await?;
     let mut html = String::from(HEAD);
     html.push_str(r#"<main class="narrow portal">"#);
     if let Some(url) = session["return_url"].as_str() {
@@ -708,7 +710,7 @@ async fn render(
         None => html.push_str("<p>No active subscription.</p>"),
         Some(sub) => {
             let item = &sub["items"]["data"][0];
-            let name = product_name(&mut tx, account, &item["price"]).await?;
+            let name = product_name(&mut conn, account, &item["price"]).await?;
             let per = item["price"]["recurring"]["interval"]
                 .as_str()
                 .unwrap_or("month");
@@ -751,14 +753,14 @@ async fn render(
                         if item["price"]["id"] == price_id {
                             continue;
                         }
-                        let Ok(price) = store::get(&mut tx, account, "price", price_id).await
+                        let Ok(price) = store::get(&mut conn, account, "price", price_id).await
                         else {
                             continue;
                         };
                         if price["active"] != json!(true) {
                             continue;
                         }
-                        let pname = product_name(&mut tx, account, &price).await?;
+                        let pname = product_name(&mut conn, account, &price).await?;
                         let pper = price["recurring"]["interval"].as_str().unwrap_or("month");
                         html.push_str(&format!(
                             r#"<li><span>{} · {} / {pper}</span> <a data-testid="preview-{price_id}" href="/sandbox/portal/{id}?preview={price_id}">Select</a></li>"#,
@@ -769,9 +771,9 @@ async fn render(
                 }
                 html.push_str("</ul>");
                 if let Some(preview) = preview {
-                    if let Ok(price) = allowed_price(&mut tx, account, config, preview).await {
-                        let at = customer_now(&mut tx, account, &customer).await?;
-                        let new_name = product_name(&mut tx, account, &price).await?;
+                    if let Ok(price) = allowed_price(&mut conn, account, config, preview).await {
+                        let at = customer_now(&mut conn, account, &customer).await?;
+                        let new_name = product_name(&mut conn, account, &price).await?;
                         let (lines, _) = proration_lines(sub, &price, &name, &new_name, at);
                         let net: i64 = lines.iter().map(|l| l.amount).sum::<i64>().max(0);
                         let detail: String = lines
@@ -820,7 +822,7 @@ async fn render(
     }
     if features["payment_method_update"]["enabled"] == json!(true) {
         let card = match customer["invoice_settings"]["default_payment_method"].as_str() {
-            Some(pm) => store::get(&mut tx, account, "payment_method", pm)
+            Some(pm) => store::get(&mut conn, account, "payment_method", pm)
                 .await
                 .ok(),
             None => None,
@@ -850,7 +852,7 @@ async fn render(
         )
         .bind(&account.0)
         .bind(customer_id)
-        .fetch_all(&mut *tx)
+        .fetch_all(&mut *conn)
         .await?;
         html.push_str("<h2>Invoice history</h2><ul class=\"invoices\">");
         for inv in &invoices {

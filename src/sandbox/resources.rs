@@ -134,7 +134,9 @@ impl Sandbox {
     }
 
     pub async fn respond(&self, account: &Account, mut obj: Value, params: &Params) -> ApiResult {
-        store::expand(&self.db, account, &mut obj, &params.expand()).await?;
+        let expand = params.expand();
+        omit_includables(&mut obj, &expand);
+        store::expand(&self.db, account, &mut obj, &expand).await?;
         Ok(Json(present(obj)))
     }
 }
@@ -222,6 +224,35 @@ pub async fn delete<K: Kind>(
     Path(id): Path<String>,
 ) -> ApiResult {
     s.delete(&account, &req, K::OBJECT, &id).await
+}
+
+/// Stripe leaves includable fields (an invoice's `payments`) out of responses and events
+/// unless `expand[]` names them, on the object or on a list's `data`.
+pub fn omit_includables(obj: &mut Value, expand: &[String]) {
+    let wants = |path: &str| {
+        expand
+            .iter()
+            .any(|e| e == path || e.starts_with(&format!("{path}.")))
+    };
+    let strip = |o: &mut Value, wanted: bool| {
+        if o["object"] == "invoice" && !wanted {
+            if let Some(map) = o.as_object_mut() {
+                map.remove("payments");
+            }
+        }
+    };
+    strip(obj, wants("payments"));
+    if obj["object"] == "list" {
+        let wanted = wants("data.payments");
+        for item in obj
+            .get_mut("data")
+            .and_then(Value::as_array_mut)
+            .into_iter()
+            .flatten()
+        {
+            strip(item, wanted);
+        }
+    }
 }
 
 /// Strips what Stripe only shows once (a webhook endpoint's secret is returned on create).

@@ -190,7 +190,9 @@ pub async fn emit(
     .fetch_all(&mut *conn)
     .await?;
     // Events carry what the API would show, never the sandbox's own notes.
-    let mut data = json!({ "object": super::resources::present(object.clone()) });
+    let mut shown = super::resources::present(object.clone());
+    super::resources::omit_includables(&mut shown, &[]);
+    let mut data = json!({ "object": shown });
     if let Some(prev) = previous_attributes {
         data["previous_attributes"] = prev;
     }

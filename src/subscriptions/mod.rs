@@ -16,7 +16,8 @@ pub struct PlanSummary {
     pub product: String,
     pub price_id: Option<String>,
     pub status: String,
-    /// "Trial ends December 6, 2026 (14 days left)", "Renews …", "Ends …".
+    /// "Trial ends December 6, 2026 (14 days left)", "Renews …", "Cancels on …", or
+    /// how long access lasts while a failed payment is retried.
     pub timeline: Option<String>,
     pub cancel_at_period_end: bool,
     pub entitlement: Entitlement,
@@ -89,9 +90,18 @@ mod current {
                 Some(format!("Trial ends {} ({days} days left)", date(end)))
             }
             ("active" | "trialing", _, Some(end)) if row.cancel_at_period_end => {
-                Some(format!("Ends {}", date(end)))
+                Some(format!("Cancels on {}", date(end)))
             }
             ("active", _, Some(end)) => Some(format!("Renews {}", date(end))),
+            ("past_due", _, _) => Some(match entitlement {
+                Entitlement::Grace { until } => format!(
+                    "Access continues until {} while we retry your card.",
+                    OffsetDateTime::from_unix_timestamp(until)
+                        .map(date)
+                        .unwrap_or_default()
+                ),
+                _ => "Access is paused until the open invoice is paid.".to_owned(),
+            }),
             _ => None,
         };
         Ok(Some(PlanSummary {

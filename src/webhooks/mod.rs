@@ -121,17 +121,24 @@ pub async fn process(
             tx.commit().await.map_err(|e| e.to_string())?;
             return Ok(true);
         }
-        apply(&mut tx, stripe, event).await?;
-        // The customer hears about it in the same transaction: once, however often Stripe
-        // delivers the event.
+        // One untyped parse for the handlers that read a field or two; the typed decodes
+        // below are what check the shape.
         let object: serde_json::Value =
             serde_json::from_str(event.data.object.get()).map_err(|e| format!("object: {e}"))?;
+        apply(&mut tx, stripe, event, &object).await?;
+        let reason = match event.kind.as_str() {
+            "invoice.payment_failed" => crate::billing::sync::failure_reason(stripe, &object).await,
+            _ => None,
+        };
+        // The customer hears about it in the same transaction: once, however often Stripe
+        // delivers the event.
         crate::email::dunning::on_event(
             &mut tx,
             app_url.trim_end_matches('/'),
             &event.id,
             &event.kind,
             &object,
+            reason.as_deref(),
         )
         .await
         .map_err(|e| e.to_string())?;
@@ -152,7 +159,12 @@ pub async fn process(
 }
 
 /// The dispatch table. Types not listed are recorded in the ledger and acknowledged.
-async fn apply(conn: &mut PgConnection, stripe: &Stripe, event: &Envelope) -> Result<(), String> {
+async fn apply(
+    conn: &mut PgConnection,
+    stripe: &Stripe,
+    event: &Envelope,
+    parsed: &serde_json::Value,
+) -> Result<(), String> {
     let object = event.data.object.get();
     match event.kind.as_str() {
         "product.created" | "product.updated" => {
@@ -193,7 +205,7 @@ async fn apply(conn: &mut PgConnection, stripe: &Stripe, event: &Envelope) -> Re
         | "invoice.payment_action_required"
         | "invoice.voided"
         | "invoice.marked_uncollectible" => {
-            crate::billing::sync::apply_invoice_event(conn, stripe, object, event.created)
+            crate::billing::sync::apply_invoice_event(conn, stripe, parsed, event.created)
                 .await
                 .map_err(|e| e.to_string())?;
             // An invoice's outcome changes its subscription (active, past_due, …). Stripe
@@ -203,7 +215,7 @@ async fn apply(conn: &mut PgConnection, stripe: &Stripe, event: &Envelope) -> Re
                 event.kind.as_str(),
                 "invoice.paid" | "invoice.payment_failed" | "invoice.payment_action_required"
             );
-            match invoice_subscription(object)? {
+            match invoice_subscription(parsed) {
                 Some(id) if moves_subscription => crate::subscriptions::sync::refresh_subscription(
                     conn,
                     stripe,
@@ -231,7 +243,7 @@ async fn apply(conn: &mut PgConnection, stripe: &Stripe, event: &Envelope) -> Re
         }
         "customer.deleted" => {
             // The link goes; Stripe cancels the customer's subscriptions with their own events.
-            let Id { id } = serde_json::from_str(object).map_err(|e| format!("object id: {e}"))?;
+            let id = object_id(parsed)?;
             sqlx::query("delete from customers where stripe_customer_id = $1")
                 .bind(id)
                 .execute(&mut *conn)
@@ -239,33 +251,35 @@ async fn apply(conn: &mut PgConnection, stripe: &Stripe, event: &Envelope) -> Re
                 .map(|_| ())
                 .map_err(|e| e.to_string())
         }
-        "product.deleted" => deactivate(conn, "products", object).await,
-        "price.deleted" => deactivate(conn, "prices", object).await,
+        "product.deleted" => deactivate(conn, "products", parsed).await,
+        "price.deleted" => deactivate(conn, "prices", parsed).await,
         _ => Ok(()),
     }
 }
 
-#[derive(Deserialize)]
-struct Id {
-    id: String,
+fn object_id(object: &serde_json::Value) -> Result<&str, String> {
+    object["id"]
+        .as_str()
+        .ok_or_else(|| "the event's object has no id".to_owned())
 }
 
-async fn deactivate(conn: &mut PgConnection, table: &str, object: &str) -> Result<(), String> {
-    let Id { id } = serde_json::from_str(object).map_err(|e| format!("object id: {e}"))?;
-    sync::deactivate(conn, table, &id)
+async fn deactivate(
+    conn: &mut PgConnection,
+    table: &str,
+    object: &serde_json::Value,
+) -> Result<(), String> {
+    sync::deactivate(conn, table, object_id(object)?)
         .await
         .map_err(|e| e.to_string())
 }
 
 /// The subscription an invoice belongs to: `parent.subscription_details.subscription` since
 /// API 2025-03-31 (basil), the top-level `subscription` before.
-fn invoice_subscription(object: &str) -> Result<Option<String>, String> {
-    let invoice: serde_json::Value =
-        serde_json::from_str(object).map_err(|e| format!("invoice: {e}"))?;
-    let id = invoice["parent"]["subscription_details"]["subscription"]
+fn invoice_subscription(invoice: &serde_json::Value) -> Option<String> {
+    invoice["parent"]["subscription_details"]["subscription"]
         .as_str()
-        .or_else(|| invoice["subscription"].as_str());
-    Ok(id.map(str::to_owned))
+        .or_else(|| invoice["subscription"].as_str())
+        .map(str::to_owned)
 }
 
 /// Decodes into async-stripe's generated type. A failure means Stripe's shape and ours

@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 const DAY: i64 = 86_400;
 
 /// A call on the in-app sandbox with the app's key (so its webhooks reach the app).
-async fn api(
+pub(crate) async fn api(
     app: &TestApp,
     method: Method,
     path: &str,
@@ -28,7 +28,7 @@ async fn api(
     (status, res.json().await.unwrap_or(Value::Null))
 }
 
-async fn ok(app: &TestApp, method: Method, path: &str, form: &[(&str, &str)]) -> Value {
+pub(crate) async fn ok(app: &TestApp, method: Method, path: &str, form: &[(&str, &str)]) -> Value {
     let (status, body) = api(app, method, path, form).await;
     assert!(status.is_success(), "{path}: {status} {body}");
     body
@@ -117,19 +117,23 @@ async fn set_card(app: &TestApp, customer: &str, card: &str) {
 
 /// Advances the clock to `start + days` and waits until the sandbox is done with it.
 async fn advance(app: &TestApp, b: &Billed, days: i64) {
-    let to = (b.start + days * DAY).to_string();
+    advance_clock_to(app, &b.clock, b.start + days * DAY).await;
+}
+
+/// Advances a test clock to `to` and waits until it is `ready`.
+pub(crate) async fn advance_clock_to(app: &TestApp, clock: &str, to: i64) {
     ok(
         app,
         Method::POST,
-        &format!("/test_helpers/test_clocks/{}/advance", b.clock),
-        &[("frozen_time", &to)],
+        &format!("/test_helpers/test_clocks/{clock}/advance"),
+        &[("frozen_time", &to.to_string())],
     )
     .await;
     let ready = eventually(|| async {
         api(
             app,
             Method::GET,
-            &format!("/test_helpers/test_clocks/{}", b.clock),
+            &format!("/test_helpers/test_clocks/{clock}"),
             &[],
         )
         .await
@@ -157,7 +161,7 @@ async fn emails(app: &TestApp, user: uuid::Uuid, kind: &str) -> i64 {
         .unwrap()
 }
 
-async fn eventually_status(app: &TestApp, customer: &str, status: &str) -> bool {
+pub(crate) async fn eventually_status(app: &TestApp, customer: &str, status: &str) -> bool {
     eventually(|| async { app_status(app, customer).await.as_deref() == Some(status) }).await
 }
 
@@ -199,6 +203,8 @@ async fn a_failed_renewal_goes_past_due_emails_once_and_recovers_with_a_new_card
         body.contains("Amount due: $") && body.contains("/sandbox/invoices/in_"),
         "{body}"
     );
+    // The reason, in Stripe's words from the failed payment intent.
+    assert!(body.contains("Reason: Your card was declined."), "{body}");
 
     // The billing page says so, with the link to pay.
     let page = app.page("/settings/billing").await;
@@ -246,6 +252,91 @@ async fn a_failed_renewal_goes_past_due_emails_once_and_recovers_with_a_new_card
     let page = app.page("/settings/billing").await;
     assert!(!page.contains("past-due-banner"), "the banner is gone");
     assert!(page.contains("visa •••• 4242"), "the new card is shown");
+}
+
+async fn failed_at(app: &TestApp, customer: &str) -> f64 {
+    sqlx::query_scalar(
+        "select extract(epoch from past_due_since)::float8 from subscriptions where stripe_customer_id = $1",
+    )
+    .bind(customer)
+    .fetch_one(&app.db)
+    .await
+    .unwrap()
+}
+
+async fn set_failed_at(app: &TestApp, customer: &str, at: i64) {
+    sqlx::query(
+        "update subscriptions set past_due_since = to_timestamp($1) where stripe_customer_id = $2",
+    )
+    .bind(at as f64)
+    .bind(customer)
+    .execute(&app.db)
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn access_lasts_exactly_the_grace_period_from_the_first_failure() {
+    let app = spawn_app_with(|c| c.grace_days = 3).await;
+    let grace = 3 * DAY;
+    let b = subscribed(&app, "pm_card_chargeCustomerFail", Some("1")).await;
+    assert!(eventually_status(&app, &b.customer, "trialing").await);
+    advance(&app, &b, 2).await;
+    assert!(eventually_status(&app, &b.customer, "past_due").await);
+
+    // Just failed: full use of the product, and the pages say for how long.
+    assert_eq!(app.call("feature", &[]).await.status(), StatusCode::OK);
+    for page in ["/dashboard", "/settings/billing"] {
+        let html = app.page(page).await;
+        assert!(html.contains("Access continues until"), "{page}");
+    }
+
+    // The grace period runs in real time, so move the failure back rather than wait days.
+    set_failed_at(&app, &b.customer, now() - grace + 60).await;
+    assert_eq!(
+        app.call("feature", &[]).await.status(),
+        StatusCode::OK,
+        "a minute before the grace period ends"
+    );
+    set_failed_at(&app, &b.customer, now() - grace - 1).await;
+    assert_eq!(
+        app.call("feature", &[]).await.status(),
+        StatusCode::FORBIDDEN,
+        "a second after it ends"
+    );
+    for page in ["/dashboard", "/settings/billing"] {
+        let html = app.page(page).await;
+        assert!(
+            html.contains("Access is paused until the open invoice is paid"),
+            "{page}"
+        );
+    }
+
+    // A later failed retry does not restart the grace period.
+    let first = failed_at(&app, &b.customer).await;
+    advance(&app, &b, 5).await;
+    let retried = eventually(|| async {
+        sqlx::query_scalar::<_, i32>(
+            "select attempt_count from invoices where stripe_customer_id = $1 and status = 'open'",
+        )
+        .bind(&b.customer)
+        .fetch_optional(&app.db)
+        .await
+        .unwrap()
+            == Some(2)
+    })
+    .await;
+    assert!(retried, "the retry on day 4 was recorded");
+    assert!(eventually_status(&app, &b.customer, "past_due").await);
+    assert_eq!(
+        failed_at(&app, &b.customer).await,
+        first,
+        "counted from the first failure"
+    );
+    assert_eq!(
+        app.call("feature", &[]).await.status(),
+        StatusCode::FORBIDDEN
+    );
 }
 
 #[tokio::test]

@@ -46,6 +46,8 @@ pub fn new_client() -> Client {
     Client::builder()
         .cookie_store(true)
         .redirect(reqwest::redirect::Policy::none())
+        // A stalled response fails its test with an error instead of hanging the suite.
+        .timeout(std::time::Duration::from_secs(30))
         .build()
         .expect("client builds")
 }
@@ -160,6 +162,26 @@ impl TestApp {
         client
             .post(self.at(&format!("/api/{endpoint}")))
             .form(form)
+            .send()
+            .await
+            .expect("POST succeeds")
+    }
+
+    /// Pays on the sandbox's hosted Checkout page as a browser would: `card` and a US
+    /// billing address (and `email` when the session has no customer yet).
+    pub async fn pay_checkout(&self, url: &str, email: Option<&str>, card: &str) -> Response {
+        let mut form = vec![
+            ("card_number", card),
+            ("card_expiry", "12 / 40"),
+            ("card_cvc", "123"),
+            ("name", "Ann Buyer"),
+            ("country", "US"),
+            ("postal_code", "10001"),
+        ];
+        form.extend(email.map(|e| ("email", e)));
+        self.client
+            .post(url)
+            .form(&form)
             .send()
             .await
             .expect("POST succeeds")

@@ -3,6 +3,7 @@
 
 mod accounts;
 mod billing;
+mod fidelity;
 mod helpers;
 mod pages;
 mod sandbox;

@@ -23,23 +23,23 @@ use stripe_product::price::{
 use stripe_product::product::{CreateProduct, ListProduct, RetrieveProduct, UpdateProduct};
 use stripe_types::Expandable;
 
-fn test_key() -> String {
+pub(crate) fn test_key() -> String {
     format!("sk_test_{}", uuid::Uuid::new_v4().simple())
 }
 
 /// The client exactly as the app builds it: only the base URL points at the sandbox.
-fn stripe_client(base: &str, key: &str) -> Client {
+pub(crate) fn stripe_client(base: &str, key: &str) -> Client {
     ClientBuilder::new(key)
         .url(format!("{base}/"))
         .build()
         .expect("client builds")
 }
 
-fn sandbox_base(app: &TestApp) -> String {
+pub(crate) fn sandbox_base(app: &TestApp) -> String {
     format!("{}/sandbox", app.url)
 }
 
-async fn raw(
+pub(crate) async fn raw(
     app: &TestApp,
     method: reqwest::Method,
     path: &str,
@@ -449,10 +449,10 @@ async fn each_secret_key_is_its_own_account() {
 
 // ---- webhooks ----------------------------------------------------------------------------
 
-type Hits = Arc<Mutex<Vec<(HeaderMap, String)>>>;
+pub(crate) type Hits = Arc<Mutex<Vec<(HeaderMap, String)>>>;
 
 /// A webhook receiver that answers 500 to its first `fail_first` requests, then 200.
-async fn spawn_receiver(fail_first: usize) -> (String, Hits) {
+pub(crate) async fn spawn_receiver(fail_first: usize) -> (String, Hits) {
     let hits: Hits = Arc::default();
     let recorded = hits.clone();
     let app = Router::new().route(
@@ -476,7 +476,7 @@ async fn spawn_receiver(fail_first: usize) -> (String, Hits) {
     (url, hits)
 }
 
-async fn wait_for_hits(hits: &Hits, n: usize) -> Vec<(HeaderMap, String)> {
+pub(crate) async fn wait_for_hits(hits: &Hits, n: usize) -> Vec<(HeaderMap, String)> {
     for _ in 0..150 {
         if hits.lock().unwrap().len() >= n {
             break;
@@ -486,7 +486,7 @@ async fn wait_for_hits(hits: &Hits, n: usize) -> Vec<(HeaderMap, String)> {
     hits.lock().unwrap().clone()
 }
 
-async fn register_endpoint(app: &TestApp, key: &str, url: &str) -> String {
+pub(crate) async fn register_endpoint(app: &TestApp, key: &str, url: &str) -> String {
     let (status, body) = raw(
         app,
         reqwest::Method::POST,

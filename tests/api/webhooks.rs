@@ -570,19 +570,8 @@ async fn subscribing_through_checkout_end_to_end_over_http() {
     );
 
     let paid = app
-        .client
-        .post(&checkout_url)
-        .form(&[
-            ("card_number", "4242424242424242"),
-            ("card_expiry", "12/40"),
-            ("card_cvc", "123"),
-            ("name", "Buyer"),
-            ("country", "US"),
-            ("postal_code", "10001"),
-        ])
-        .send()
-        .await
-        .unwrap();
+        .pay_checkout(&checkout_url, None, "4242424242424242")
+        .await;
     assert_eq!(paid.status(), StatusCode::SEE_OTHER);
     let success = location(&paid).to_owned();
     assert!(
