@@ -165,6 +165,24 @@ pub(crate) async fn eventually_status(app: &TestApp, customer: &str, status: &st
     eventually(|| async { app_status(app, customer).await.as_deref() == Some(status) }).await
 }
 
+/// Sends the event to the app's webhook once more, signed as Stripe signs it.
+async fn deliver_again(app: &TestApp, event_id: &str) {
+    let event = ok(app, Method::GET, &format!("/events/{event_id}"), &[]).await;
+    let secret = app.setting("sandbox_webhook_secret").await;
+    let body = event.to_string();
+    let header = saas_billing::sandbox::delivery::signature_header(&secret, now(), body.as_bytes());
+    let res = app
+        .client
+        .post(app.at("/api/webhooks/stripe"))
+        .header("stripe-signature", header)
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK, "{event_id}");
+}
+
 #[tokio::test]
 async fn a_failed_renewal_goes_past_due_emails_once_and_recovers_with_a_new_card() {
     let app = spawn_app().await;
@@ -223,24 +241,8 @@ async fn a_failed_renewal_goes_past_due_emails_once_and_recovers_with_a_new_card
     .await
     .1;
     let event_id = failed["data"][0]["id"].as_str().unwrap().to_owned();
-    let event: Value = api(&app, Method::GET, &format!("/events/{event_id}"), &[])
-        .await
-        .1;
-    let secret = app.setting("sandbox_webhook_secret").await;
     for _ in 0..2 {
-        let body = event.to_string();
-        let header =
-            saas_billing::sandbox::delivery::signature_header(&secret, now(), body.as_bytes());
-        let res = app
-            .client
-            .post(app.at("/api/webhooks/stripe"))
-            .header("stripe-signature", header)
-            .header("content-type", "application/json")
-            .body(body)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(res.status(), StatusCode::OK);
+        deliver_again(&app, &event_id).await;
     }
     assert_eq!(emails(&app, b.user.id, "payment_failed").await, 1);
 
@@ -262,6 +264,69 @@ async fn failed_at(app: &TestApp, customer: &str) -> f64 {
     .fetch_one(&app.db)
     .await
     .unwrap()
+}
+
+#[tokio::test]
+async fn every_dunning_email_goes_out_once_however_often_its_event_arrives() {
+    let app = spawn_app().await;
+    // One customer fails and recovers, one runs out of retries, one's bank asks for 3-D Secure.
+    let recovers = subscribed(&app, "pm_card_chargeCustomerFail", Some("4")).await;
+    let ends = subscribed(&app, "pm_card_chargeCustomerFail", Some("1")).await;
+    let secure = subscribed(&app, "pm_card_authenticationRequired", Some("1")).await;
+    for b in [&recovers, &ends, &secure] {
+        assert!(eventually_status(&app, &b.customer, "trialing").await);
+    }
+    advance(&app, &recovers, 5).await;
+    assert!(eventually_status(&app, &recovers.customer, "past_due").await);
+    set_card(&app, &recovers.customer, "pm_card_visa").await;
+    advance(&app, &recovers, 8).await;
+    advance(&app, &ends, 9).await;
+    advance(&app, &secure, 2).await;
+    let expected = [
+        (recovers.user.id, "trial_will_end"),
+        (recovers.user.id, "payment_failed"),
+        (recovers.user.id, "payment_recovered"),
+        (ends.user.id, "subscription_ended"),
+        (secure.user.id, "payment_action_required"),
+    ];
+    for (user, kind) in expected {
+        assert!(
+            eventually(|| async { emails(&app, user, kind).await == 1 }).await,
+            "one {kind} email"
+        );
+    }
+
+    // Stripe delivers every one of those events twice more: nothing new is queued.
+    let queued: Vec<(String, uuid::Uuid, String)> =
+        sqlx::query_as("select dedupe_key, user_id, kind from email_outbox order by id")
+            .fetch_all(&app.db)
+            .await
+            .unwrap();
+    for (key, _, _) in &queued {
+        let event_id = key.split(':').next().unwrap();
+        for _ in 0..2 {
+            deliver_again(&app, event_id).await;
+        }
+    }
+    let after: i64 = sqlx::query_scalar("select count(*) from email_outbox")
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(after, queued.len() as i64, "no second email for any event");
+    for (user, kind) in expected {
+        assert_eq!(emails(&app, user, kind).await, 1, "{kind}");
+    }
+    let body: String = sqlx::query_scalar(
+        "select body_text from email_outbox where user_id = $1 and kind = 'payment_action_required'",
+    )
+    .bind(secure.user.id)
+    .fetch_one(&app.db)
+    .await
+    .unwrap();
+    assert!(
+        body.contains("3-D Secure") && body.contains("/sandbox/invoices/in_"),
+        "{body}"
+    );
 }
 
 async fn set_failed_at(app: &TestApp, customer: &str, at: i64) {
