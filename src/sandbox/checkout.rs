@@ -25,6 +25,7 @@ use axum::{
     Form,
 };
 use serde_json::{json, Value};
+use sqlx::{PgConnection, PgPool};
 use std::collections::HashMap;
 
 pub const OBJECT: &str = "checkout.session";
@@ -160,19 +161,57 @@ pub async fn expire(
             "Only an open Checkout Session can be expired.",
         ));
     }
-    session["status"] = json!("expired");
-    store::save(&mut tx, &account, &session).await?;
-    store::emit(
-        &mut tx,
-        &account,
-        "checkout.session.expired",
-        &session,
-        None,
-        &req,
-    )
-    .await?;
+    mark_expired(&mut tx, &account, &mut session, &req).await?;
     tx.commit().await?;
     s.respond(&account, session, &params).await
+}
+
+/// Expired sessions lose their `url` (Stripe shows it only while the session is open).
+async fn mark_expired(
+    conn: &mut PgConnection,
+    account: &Account,
+    session: &mut Value,
+    req: &RequestInfo,
+) -> Result<(), StripeError> {
+    session["status"] = json!("expired");
+    session["url"] = Value::Null;
+    store::save(conn, account, session).await?;
+    store::emit(
+        conn,
+        account,
+        "checkout.session.expired",
+        session,
+        None,
+        req,
+    )
+    .await?;
+    Ok(())
+}
+
+/// Stripe expires an open session at its `expires_at` by itself, with
+/// `checkout.session.expired`; the delivery worker calls this every few seconds. `SKIP
+/// LOCKED` lets several instances share the sweep without expiring a session twice.
+pub async fn expire_overdue(db: &PgPool) -> Result<usize, StripeError> {
+    let mut tx = db.begin().await?;
+    let due: Vec<(String, Value)> = sqlx::query_as(
+        // Literal predicates, so that the partial index (migration 0008) always applies.
+        "select account, data from stripe_sandbox.objects
+         where object = 'checkout.session' and data ->> 'status' = 'open'
+           and (data ->> 'expires_at')::bigint < extract(epoch from now())::bigint
+         limit 100 for update skip locked",
+    )
+    .fetch_all(&mut *tx)
+    .await?;
+    // Nobody asked for it: the event's `request` is empty, as on Stripe.
+    let req = RequestInfo {
+        id: None,
+        idempotency_key: None,
+    };
+    for (account, mut session) in due.iter().cloned() {
+        mark_expired(&mut tx, &Account(account), &mut session, &req).await?;
+    }
+    tx.commit().await?;
+    Ok(due.len())
 }
 
 /// The session and its account, found by id alone (the page has no API key).
@@ -287,7 +326,7 @@ async fn promotion(
 
 /// The session's items with their prices, from the sandbox's notes.
 async fn session_items(
-    conn: &mut sqlx::PgConnection,
+    conn: &mut PgConnection,
     account: &Account,
     session: &Value,
 ) -> Result<Vec<(Value, i64)>, StripeError> {

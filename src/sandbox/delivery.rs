@@ -25,6 +25,9 @@ pub fn signature_header(secret: &str, timestamp: i64, body: &[u8]) -> String {
 /// another instance retries.
 const LEASE: &str = "60 seconds";
 
+/// How often open Checkout Sessions past their `expires_at` are expired.
+const EXPIRY_SWEEP: Duration = Duration::from_secs(5);
+
 pub fn spawn_worker(db: PgPool, settings: Arc<Settings>) {
     let http = reqwest::Client::builder()
         .timeout(settings.delivery_timeout)
@@ -33,7 +36,14 @@ pub fn spawn_worker(db: PgPool, settings: Arc<Settings>) {
         .unwrap_or_default();
     tokio::spawn(async move {
         let mut last_purge = std::time::Instant::now();
+        let mut last_expiry = std::time::Instant::now();
         loop {
+            if last_expiry.elapsed() > EXPIRY_SWEEP {
+                last_expiry = std::time::Instant::now();
+                if let Err(e) = super::checkout::expire_overdue(&db).await {
+                    tracing::warn!(error = %e.message, "could not expire overdue Checkout Sessions");
+                }
+            }
             if last_purge.elapsed() > Duration::from_secs(3600) {
                 last_purge = std::time::Instant::now();
                 if let Err(e) = purge_expired_keys(&db).await {

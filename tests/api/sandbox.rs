@@ -716,7 +716,15 @@ async fn fault_injection_fails_requests_like_a_bad_day_at_stripe() {
 
 /// The sandbox on its own (`saas-billing sandbox`), on a free port; returns its base URL.
 async fn spawn_sandbox(tweak: impl FnOnce(&mut saas_billing::config::Config)) -> String {
-    let db_url = fresh_database_url().await;
+    spawn_sandbox_on(&fresh_database_url().await, tweak).await
+}
+
+/// A standalone sandbox on an existing database: a second one is the first restarted.
+async fn spawn_sandbox_on(
+    db_url: &str,
+    tweak: impl FnOnce(&mut saas_billing::config::Config),
+) -> String {
+    let db_url = db_url.to_owned();
     let mut config = saas_billing::config::Config::from_lookup(|n| match n {
         "DATABASE_URL" => Some(db_url.clone()),
         "PORT" => Some("0".into()),
@@ -1666,4 +1674,173 @@ async fn hosted_checkout_starts_a_trial_with_a_test_card_and_shows_declines() {
     )
     .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn state_and_idempotency_keys_survive_a_restart() {
+    let db_url = fresh_database_url().await;
+    let first = spawn_sandbox_on(&db_url, |_| {}).await;
+    let key = test_key();
+    let http = reqwest::Client::new();
+    let create = |base: String| {
+        http.post(format!("{base}/v1/customers"))
+            .bearer_auth(&key)
+            .header("Idempotency-Key", "signup-42")
+            .form(&[("email", "restart@example.com")])
+            .send()
+    };
+    let made: Value = create(first.clone()).await.unwrap().json().await.unwrap();
+    let product = CreateProduct::new("Durable")
+        .send(&stripe_client(&first, &key))
+        .await
+        .unwrap();
+
+    // Another process on the same database: what Stripe knew, it still knows.
+    let second = spawn_sandbox_on(&db_url, |_| {}).await;
+    assert_ne!(first, second);
+    let client = stripe_client(&second, &key);
+    let again = RetrieveProduct::new(product.id.clone())
+        .send(&client)
+        .await
+        .expect("the product is still there");
+    assert_eq!(again.name, "Durable");
+    let replay = create(second.clone()).await.unwrap();
+    assert_eq!(replay.headers()["idempotent-replayed"], "true");
+    let replayed: Value = replay.json().await.unwrap();
+    assert_eq!(
+        replayed["id"], made["id"],
+        "the same key answers as before the restart"
+    );
+    let events = ListEvent::new().send(&client).await.unwrap();
+    assert_eq!(events.data.len(), 2, "customer.created and product.created");
+}
+
+#[tokio::test]
+async fn checkout_sessions_expire_on_request_or_at_expires_at_and_then_show_a_clear_page() {
+    use stripe_checkout::checkout_session::{
+        CreateCheckoutSession, CreateCheckoutSessionLineItems, RetrieveCheckoutSession,
+    };
+    let app = spawn_app().await;
+    let key = test_key();
+    let client = stripe_client(&sandbox_base(&app), &key);
+    let product = CreateProduct::new("Poster").send(&client).await.unwrap();
+    let price = CreatePrice::new(stripe_types::Currency::USD)
+        .product(product.id.as_str())
+        .unit_amount(1200)
+        .send(&client)
+        .await
+        .unwrap();
+    let soon = time::OffsetDateTime::now_utc().unix_timestamp() + 31 * 60;
+    let session = || {
+        CreateCheckoutSession::new()
+            .mode(stripe_shared::CheckoutSessionMode::Payment)
+            .line_items(vec![CreateCheckoutSessionLineItems {
+                price: Some(price.id.as_str().to_owned()),
+                quantity: Some(1),
+                ..CreateCheckoutSessionLineItems::new()
+            }])
+            .success_url("http://shop.example/done")
+            .expires_at(soon)
+    };
+
+    // Too soon or too late is refused like Stripe does.
+    let (status, body) = raw(
+        &app,
+        reqwest::Method::POST,
+        "/checkout/sessions",
+        Some(&key),
+        &[
+            ("mode", "payment"),
+            ("line_items[0][price]", price.id.as_str()),
+            ("line_items[0][quantity]", "1"),
+            ("success_url", "http://shop.example/done"),
+            ("expires_at", &(soon - 30 * 60).to_string()),
+        ],
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body["error"]["param"], "expires_at");
+
+    // Expired on request.
+    let asked = session().send(&client).await.unwrap();
+    let page = asked.url.clone().unwrap();
+    let (status, expired) = raw(
+        &app,
+        reqwest::Method::POST,
+        &format!("/checkout/sessions/{}/expire", asked.id.as_str()),
+        Some(&key),
+        &[],
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(expired["status"], "expired");
+    assert!(expired["url"].is_null(), "no URL once expired");
+    let (status, _) = raw(
+        &app,
+        reqwest::Method::POST,
+        &format!("/checkout/sessions/{}/expire", asked.id.as_str()),
+        Some(&key),
+        &[],
+    )
+    .await;
+    assert_eq!(
+        status,
+        StatusCode::BAD_REQUEST,
+        "only an open session expires"
+    );
+    let res = app.client.get(&page).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
+    assert!(res
+        .text()
+        .await
+        .unwrap()
+        .contains("it was completed or it expired"));
+
+    // Expired by time: the sandbox's worker does it, with the event, as Stripe does.
+    let left = session().send(&client).await.unwrap();
+    sqlx::query(
+        "update stripe_sandbox.objects set data = jsonb_set(data, '{expires_at}', to_jsonb(extract(epoch from now())::bigint - 1)) where id = $1",
+    )
+    .bind(left.id.as_str())
+    .execute(&app.db)
+    .await
+    .unwrap();
+    let timed_out = eventually(|| async {
+        RetrieveCheckoutSession::new(left.id.clone())
+            .send(&client)
+            .await
+            .unwrap()
+            .status
+            .is_some_and(|s| s.as_str() == "expired")
+    })
+    .await;
+    assert!(timed_out, "the session expired by itself");
+    let paid = app
+        .pay_checkout(
+            left.url.as_deref().unwrap(),
+            Some("late@example.com"),
+            "4242424242424242",
+        )
+        .await;
+    assert_eq!(
+        paid.status(),
+        StatusCode::NOT_FOUND,
+        "an expired session takes no payment"
+    );
+    let (_, events) = raw(
+        &app,
+        reqwest::Method::GET,
+        "/events?type=checkout.session.expired",
+        Some(&key),
+        &[],
+    )
+    .await;
+    let expired_ids: Vec<&str> = events["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["data"]["object"]["id"].as_str())
+        .collect();
+    assert_eq!(expired_ids.len(), 2, "{events}");
+    assert!(expired_ids.contains(&left.id.as_str()) && expired_ids.contains(&asked.id.as_str()));
 }
