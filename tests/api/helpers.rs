@@ -17,7 +17,12 @@ pub async fn spawn_app() -> TestApp {
 }
 
 pub async fn spawn_app_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
-    let db_url = fresh_database_url().await;
+    spawn_app_on(&fresh_database_url().await, tweak).await
+}
+
+/// An instance on an existing database: two of them are a scaled-out deployment.
+pub async fn spawn_app_on(db_url: &str, tweak: impl FnOnce(&mut Config)) -> TestApp {
+    let db_url = db_url.to_owned();
     let mut config = Config::from_lookup(|name| match name {
         "DATABASE_URL" => Some(db_url.clone()),
         "PORT" => Some("0".into()),

@@ -3,6 +3,7 @@
 
 mod accounts;
 mod billing;
+mod email;
 mod fidelity;
 mod helpers;
 mod pages;

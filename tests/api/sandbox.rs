@@ -1844,3 +1844,45 @@ async fn checkout_sessions_expire_on_request_or_at_expires_at_and_then_show_a_cl
     assert_eq!(expired_ids.len(), 2, "{events}");
     assert!(expired_ids.contains(&left.id.as_str()) && expired_ids.contains(&asked.id.as_str()));
 }
+
+#[tokio::test]
+async fn two_sandbox_instances_deliver_each_event_exactly_once() {
+    let db_url = fresh_database_url().await;
+    let first = spawn_sandbox_on(&db_url, |_| {}).await;
+    let _second = spawn_sandbox_on(&db_url, |_| {}).await;
+    let key = test_key();
+    let (url, hits) = spawn_receiver(0).await;
+    let endpoint: Value = reqwest::Client::new()
+        .post(format!("{first}/v1/webhook_endpoints"))
+        .bearer_auth(&key)
+        .form(&[("url", url.as_str()), ("enabled_events[]", "*")])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(endpoint["secret"].as_str().unwrap().starts_with("whsec_"));
+    let client = stripe_client(&first, &key);
+    for n in 0..30 {
+        CreateProduct::new(format!("Item {n}"))
+            .send(&client)
+            .await
+            .unwrap();
+    }
+    wait_for_hits(&hits, 30).await;
+    // Both workers poll every 250 ms: a double delivery would land well within a second.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let got = hits.lock().unwrap().clone();
+    let ids: std::collections::BTreeSet<String> = got
+        .iter()
+        .map(|(_, body)| {
+            serde_json::from_str::<Value>(body).unwrap()["id"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(ids.len(), 30, "every event arrived");
+    assert_eq!(got.len(), 30, "and none twice, with two workers competing");
+}
