@@ -1,12 +1,46 @@
-import { test, expect } from '@playwright/test';
-import { gotoHydrated } from './helpers';
+import { test, expect, type Page } from '@playwright/test';
+import { fillCard, gotoHydrated, openCheckout, signUp, uniqueEmail } from './helpers';
 
 // Runs in the "phone" project (Pixel 7 viewport).
+
+async function expectNoSidewaysScroll(page: Page, what: string): Promise<void> {
+  // Against the device width (clientWidth): Chromium widens window.innerWidth to fit content
+  // that overflows, which would hide exactly what this looks for.
+  const overflow = await page.evaluate(() =>
+    document.documentElement.scrollWidth - document.documentElement.clientWidth);
+  expect(overflow, `${what} scrolls sideways by ${overflow}px`).toBeLessThanOrEqual(0);
+}
+
 for (const path of ['/', '/pricing', '/signup', '/login']) {
   test(`${path} fits a phone screen without sideways scrolling`, async ({ page }) => {
     await gotoHydrated(page, path);
-    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
-    expect(overflow).toBeLessThanOrEqual(0);
+    await expectNoSidewaysScroll(page, path);
     await expect(page.getByRole('link', { name: 'Pricing' })).toBeVisible();
   });
 }
+
+test('a subscriber\'s pages and the hosted Checkout and portal fit a phone screen', async ({ page }) => {
+  test.setTimeout(120_000);
+  await signUp(page, uniqueEmail('phone'));
+  await openCheckout(page, 1);
+  await expectNoSidewaysScroll(page, 'hosted Checkout');
+  await fillCard(page, '4242 4242 4242 4242');
+  await page.getByRole('button', { name: 'Start trial' }).click();
+  await expect(page.getByTestId('checkout-done')).toBeVisible();
+  await expectNoSidewaysScroll(page, 'checkout success');
+
+  for (const path of ['/dashboard', '/settings/billing']) {
+    await gotoHydrated(page, path);
+    await expect(page.getByTestId('plan-status')).toContainText('Pro');
+    await expectNoSidewaysScroll(page, path);
+  }
+  await page.getByTestId('manage-billing').click();
+  await expect(page).toHaveURL(/\/sandbox\/portal\/bps_/);
+  await expect(page.getByTestId('portal-plan')).toBeVisible();
+  await expectNoSidewaysScroll(page, 'hosted portal');
+
+  for (const path of ['/dev/mailbox', '/sandbox']) {
+    await page.goto(path);
+    await expectNoSidewaysScroll(page, path);
+  }
+});

@@ -12,6 +12,19 @@ pub enum Behavior {
     RequiresAuthentication,
 }
 
+impl Behavior {
+    /// What the hosted pages tell a tester the card does.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Self::Succeeds => "succeeds",
+            Self::Declined("insufficient_funds") => "declined: insufficient funds",
+            Self::Declined(_) => "declined",
+            Self::ChargesFail => "saves, then every charge fails (for dunning)",
+            Self::RequiresAuthentication => "asks for 3-D Secure",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TestCard {
     pub number: &'static str,
@@ -25,6 +38,15 @@ pub struct TestCard {
 impl TestCard {
     pub fn last4(&self) -> &'static str {
         &self.number[self.number.len() - 4..]
+    }
+
+    /// "4242 4242 4242 4242", as printed on a card.
+    pub fn grouped(&self) -> String {
+        let digits: Vec<&str> = (0..self.number.len())
+            .step_by(4)
+            .map(|i| &self.number[i..(i + 4).min(self.number.len())])
+            .collect();
+        digits.join(" ")
     }
 }
 
@@ -147,6 +169,14 @@ mod tests {
             Some(Behavior::Declined("generic_decline"))
         );
         assert_eq!(find("4000000000000341").map(|c| c.last4()), Some("0341"));
+        assert_eq!(
+            find("pm_card_visa").map(|c| c.grouped()).as_deref(),
+            Some("4242 4242 4242 4242")
+        );
+        assert_eq!(
+            find("4000000000009995").map(|c| c.behavior.describe()),
+            Some("declined: insufficient funds")
+        );
         assert!(find("1234").is_none());
     }
 

@@ -804,7 +804,13 @@ async fn render(
         .unwrap_or_default();
     let cards: String = cards::CARDS
         .iter()
-        .map(|c| format!("<li><code>{}</code> {:?}</li>", c.number, c.behavior))
+        .map(|c| {
+            format!(
+                "<li><code>{}</code> {}</li>",
+                c.grouped(),
+                c.behavior.describe()
+            )
+        })
         .collect();
     let id = escape(session["id"].as_str().unwrap_or_default());
     let address_required = if session["billing_address_collection"] == "required" {
@@ -842,12 +848,12 @@ async fn render(
 pub const HEAD: &str = r#"<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>Checkout · Stripe sandbox</title><style>
 body{margin:0;font-family:system-ui,sans-serif;color:#1a1a2e;background:#fff}
-main{display:grid;grid-template-columns:1fr;max-width:960px;margin:0 auto;padding:1.5rem;gap:2rem}
-@media(min-width:760px){main{grid-template-columns:1fr 1fr}}main.narrow{display:block;max-width:520px}
+main{display:grid;grid-template-columns:minmax(0,1fr);max-width:960px;margin:0 auto;padding:1.5rem;gap:2rem}
+@media(min-width:760px){main{grid-template-columns:minmax(0,1fr) minmax(0,1fr)}}main.narrow{display:block;max-width:520px}
 .summary h1{font-size:1.3rem}.line{display:flex;justify-content:space-between;padding:.6rem 0;border-bottom:1px solid #e3e8ee}
 .trial{color:#067647;font-weight:600}.cancel{color:#635bff;text-decoration:none}
-form{display:flex;flex-direction:column;gap:.8rem}label{display:flex;flex-direction:column;gap:.25rem;font-size:.9rem;font-weight:600;flex:1}
-input{font:inherit;padding:.6rem;border:1px solid #cfd7df;border-radius:6px}input:focus-visible{outline:3px solid #a5a0ff}
+form{display:flex;flex-direction:column;gap:.8rem}label{display:flex;flex-direction:column;gap:.25rem;font-size:.9rem;font-weight:600;flex:1;min-width:0}
+input{font:inherit;padding:.6rem;border:1px solid #cfd7df;border-radius:6px;min-width:0;width:100%;box-sizing:border-box}input:focus-visible{outline:3px solid #a5a0ff}
 .row{display:flex;gap:.8rem}button{font:inherit;font-weight:600;padding:.8rem;border:0;border-radius:6px;background:#635bff;color:#fff;cursor:pointer}
 button:focus-visible{outline:3px solid #a5a0ff}.error{color:#b42318;background:#fef3f2;padding:.6rem;border-radius:6px}
 .cards{font-size:.85rem;padding-left:1.2rem}.total{font-weight:700}.muted{color:#697386}.promo{align-items:flex-end}

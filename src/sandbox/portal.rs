@@ -732,7 +732,15 @@ async fn render(
                 r#"<div class="line" data-testid="portal-plan"><span><strong>{}</strong> · {} / {per} · {}</span><span>{when}</span></div>"#,
                 escape(&name),
                 money(item["price"]["unit_amount"].as_i64().unwrap_or(0), &item["price"]["currency"]),
-                escape(sub["status"].as_str().unwrap_or_default()),
+                match sub["status"].as_str().unwrap_or_default() {
+                    "trialing" => "Trial",
+                    "active" => "Active",
+                    "past_due" => "Past due",
+                    "unpaid" => "Unpaid",
+                    "incomplete" => "Incomplete",
+                    "paused" => "Paused",
+                    _ => "Inactive",
+                },
             ));
             let id = escape(session["id"].as_str().unwrap_or_default());
             if features["subscription_update"]["enabled"] == json!(true)
