@@ -16,6 +16,16 @@ pub async fn ensure_customer(
     if let Some(id) = stripe_customer_id(db, user).await? {
         return Ok(id);
     }
+    // Bumped when Stripe deletes the user's customer, so the keys below are new then.
+    let generation: i32 =
+        sqlx::query_scalar("select stripe_customer_generation from users where id = $1")
+            .bind(user.id)
+            .fetch_one(db)
+            .await?;
+    let key = |what: &str| match generation {
+        0 => format!("{what}-for-user-{}", user.id),
+        n => format!("{what}-for-user-{}-{n}", user.id),
+    };
     // In the sandbox each customer lives on its own test clock, so the sandbox dashboard can
     // move their time forward (renewals, failed payments, trial ends) on demand.
     let clock = if test_clock {
@@ -24,7 +34,7 @@ pub async fn ensure_customer(
             .post(
                 &CreateTestHelpersTestClock::new(time::OffsetDateTime::now_utc().unix_timestamp())
                     .name(format!("user {}", user.id)),
-                &format!("clock-for-user-{}", user.id),
+                &key("clock"),
             )
             .await
             .map_err(crate::stripe::bootstrap::stripe_failure)?;
@@ -39,7 +49,7 @@ pub async fn ensure_customer(
         create = create.test_clock(clock);
     }
     let customer = stripe
-        .post(&create, &format!("customer-for-user-{}", user.id))
+        .post(&create, &key("customer"))
         .await
         .map_err(crate::stripe::bootstrap::stripe_failure)?;
     // Either unique constraint may be the one a concurrent twin trips first; both mean

@@ -16,7 +16,7 @@ async fn page(State(state): State<AppState>) -> Result<Html<String>, crate::erro
     .await?;
     let mut html = String::from(
         r#"<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>Dev mailbox</title>
-<style>body{font-family:system-ui,sans-serif;max-width:760px;margin:0 auto;padding:1rem;color:#1a1a2e}article{border:1px solid #e3e8ee;border-radius:8px;padding:1rem;margin:1rem 0}pre{white-space:pre-wrap;font:inherit}small{color:#697386}</style></head>
+<style>body{font-family:system-ui,sans-serif;max-width:760px;margin:0 auto;padding:1rem;color:#1a1a2e}article{border:1px solid #e3e8ee;border-radius:8px;padding:1rem;margin:1rem 0}pre{white-space:pre-wrap;overflow-wrap:anywhere;font:inherit}small{color:#697386}</style></head>
 <body><h1>Dev mailbox</h1><p><small>Email the app sent (no SMTP_URL is set). Newest first.</small></p>"#,
     );
     if rows.is_empty() {

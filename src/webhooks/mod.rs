@@ -243,9 +243,14 @@ async fn apply(
         }
         "customer.deleted" => {
             // The link goes; Stripe cancels the customer's subscriptions with their own events.
+            // A later customer for the same user needs new idempotency keys.
             let id = object_id(parsed)?;
-            sqlx::query("delete from customers where stripe_customer_id = $1")
-                .bind(id)
+            sqlx::query(
+                "with gone as (delete from customers where stripe_customer_id = $1 returning user_id)
+                 update users set stripe_customer_generation = stripe_customer_generation + 1
+                 where id in (select user_id from gone)",
+            )
+            .bind(id)
                 .execute(&mut *conn)
                 .await
                 .map(|_| ())

@@ -630,26 +630,51 @@ async fn subscribing_through_checkout_end_to_end_over_http() {
 }
 
 #[tokio::test]
-async fn a_deleted_customer_is_unlinked() {
+async fn a_deleted_customer_is_unlinked_and_the_next_one_is_new() {
     let app = spawn_app().await;
     let user = signed_up_user(&app, "deleted").await;
     let stripe = app.stripe().await;
     let customer = saas_billing::billing::customer::ensure_customer(&app.db, &stripe, &user, false)
         .await
         .unwrap();
-    let secret = app.setting("sandbox_webhook_secret").await;
-    let body = event(
-        "evt_customer_gone",
-        "customer.deleted",
-        json!({ "id": customer, "object": "customer", "deleted": true }),
-    );
-    assert_eq!(deliver(&app, &body, &secret).await.status(), StatusCode::OK);
-    let rows: i64 = sqlx::query_scalar("select count(*) from customers where user_id = $1")
-        .bind(user.id)
-        .fetch_one(&app.db)
+    // Deleted at Stripe (dashboard, API): the customer.deleted webhook unlinks it.
+    let key = app.setting("sandbox_secret_key").await;
+    let res = app
+        .client
+        .delete(app.at(&format!("/sandbox/v1/customers/{customer}")))
+        .bearer_auth(&key)
+        .send()
         .await
         .unwrap();
-    assert_eq!(rows, 0);
+    assert_eq!(res.status(), StatusCode::OK);
+    let unlinked = eventually(|| async {
+        sqlx::query_scalar::<_, i64>("select count(*) from customers where user_id = $1")
+            .bind(user.id)
+            .fetch_one(&app.db)
+            .await
+            .unwrap()
+            == 0
+    })
+    .await;
+    assert!(unlinked, "the webhook unlinked the customer");
+
+    // Within Stripe's 24-hour idempotency window, subscribing again gets a new customer,
+    // not a replay of the deleted one.
+    let again = saas_billing::billing::customer::ensure_customer(&app.db, &stripe, &user, false)
+        .await
+        .unwrap();
+    assert_ne!(again, customer);
+    let fresh = app.app_sandbox_get(&format!("/customers/{again}")).await;
+    assert!(fresh.get("deleted").is_none(), "{fresh}");
+    assert_eq!(fresh["metadata"]["user_id"], user.id.to_string());
+    let pro = price_id(&app, "pro_monthly").await;
+    let res = app.call("checkout", &[("price_id", &pro)]).await;
+    assert_eq!(
+        res.status(),
+        StatusCode::OK,
+        "checkout works with the new customer"
+    );
+    assert!(location(&res).contains("/sandbox/checkout/cs_test_"));
 }
 
 #[tokio::test]
