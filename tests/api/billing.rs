@@ -566,13 +566,77 @@ async fn the_portal_opens_only_for_the_users_own_customer() {
         eventually(|| async { app.page("/settings/billing").await.contains("invoice-row") }).await
     );
 
-    // B signs in on the same client: B sees no invoices of A's.
+    // B signs in on the same client: B sees no invoices of A's, and gets no portal.
     let b = signed_up_user(&app, "other").await;
     let page = app.page("/settings/billing").await;
     assert!(
         page.contains(&b.email) && !page.contains("invoice-row"),
         "B sees only B's billing"
     );
+    assert_status(
+        app.call("billing/portal", &[]).await,
+        StatusCode::BAD_REQUEST,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn invoice_history_pages_ten_at_a_time_newest_first() {
+    let app = spawn_app().await;
+    let b = subscribed(&app, "pm_card_visa", None).await;
+    assert!(eventually_status(&app, &b.customer, "active").await);
+    // A year of monthly renewals: the first invoice and eleven more.
+    advance(&app, &b, 11 * 31).await;
+    let all_recorded = eventually(|| async {
+        sqlx::query_scalar::<_, i64>(
+            "select count(*) from invoices where stripe_customer_id = $1 and status = 'paid'",
+        )
+        .bind(&b.customer)
+        .fetch_one(&app.db)
+        .await
+        .unwrap()
+            >= 12
+    })
+    .await;
+    assert!(all_recorded, "the renewals' invoices reached the app");
+    let total: i64 = sqlx::query_scalar(
+        "select count(*) from invoices where stripe_customer_id = $1 and status <> 'draft'",
+    )
+    .bind(&b.customer)
+    .fetch_one(&app.db)
+    .await
+    .unwrap();
+    let numbers: Vec<String> = sqlx::query_scalar(
+        "select number from invoices where stripe_customer_id = $1 and status <> 'draft' order by created desc, id desc",
+    )
+    .bind(&b.customer)
+    .fetch_all(&app.db)
+    .await
+    .unwrap();
+
+    let first = app.page("/settings/billing").await;
+    assert_eq!(first.matches("data-testid=\"invoice-row\"").count(), 10);
+    assert!(first.contains("older-invoices") && !first.contains("← Newer"));
+    assert!(
+        first.contains(&numbers[0]) && !first.contains(&numbers[10]),
+        "newest first"
+    );
+    let second = app.page("/settings/billing?page=2").await;
+    assert_eq!(
+        second.matches("data-testid=\"invoice-row\"").count() as i64,
+        total - 10
+    );
+    assert!(second.contains(&numbers[10]) && second.contains("← Newer"));
+    assert!(!second.contains("older-invoices"), "the last page");
+    // A page number that is not one shows the first page, not an error.
+    for odd in ["0", "-3", "abc"] {
+        let page = app.page(&format!("/settings/billing?page={odd}")).await;
+        assert_eq!(
+            page.matches("data-testid=\"invoice-row\"").count(),
+            10,
+            "page={odd}"
+        );
+    }
 }
 
 #[tokio::test]
