@@ -73,7 +73,7 @@ pub async fn apply_product_event(
             match stripe.get(&RetrieveProduct::new(product.id.clone())).await {
                 Ok(current) => write_product(conn, &current, as_of).await?,
                 Err(stripe::StripeError::Stripe(_, 404)) => {
-                    deactivate(conn, "products", product.id.as_str()).await?
+                    deactivate(conn, "products", product.id.as_str(), as_of).await?
                 }
                 Err(e) => return Err(e.into()),
             }
@@ -98,7 +98,7 @@ pub async fn apply_price_event(
             match stripe.get(&RetrievePrice::new(price.id.clone())).await {
                 Ok(current) => write_price(conn, &current, as_of).await?,
                 Err(stripe::StripeError::Stripe(_, 404)) => {
-                    deactivate(conn, "prices", price.id.as_str()).await?
+                    deactivate(conn, "prices", price.id.as_str(), as_of).await?
                 }
                 Err(e) => return Err(e.into()),
             }
@@ -108,12 +108,20 @@ pub async fn apply_price_event(
 }
 
 /// `product.deleted` / `price.deleted`: the row stays (orders and subscriptions refer to it)
-/// but is no longer on sale.
-pub async fn deactivate(conn: &mut PgConnection, table: &str, id: &str) -> sqlx::Result<()> {
+/// but is no longer on sale. The deletion counts as Stripe's word at `as_of`, so an older
+/// snapshot delivered after it (a late `product.created`) is refetched, not applied.
+pub async fn deactivate(
+    conn: &mut PgConnection,
+    table: &str,
+    id: &str,
+    as_of: i64,
+) -> sqlx::Result<()> {
     sqlx::query(&format!(
-        "update {table} set active = false, updated_at = now() where id = $1"
+        "update {table} set active = false, stripe_as_of = greatest(stripe_as_of, $2), updated_at = now()
+         where id = $1"
     ))
     .bind(id)
+    .bind(as_of)
     .execute(conn)
     .await?;
     Ok(())

@@ -256,8 +256,8 @@ async fn apply(
                 .map(|_| ())
                 .map_err(|e| e.to_string())
         }
-        "product.deleted" => deactivate(conn, "products", parsed).await,
-        "price.deleted" => deactivate(conn, "prices", parsed).await,
+        "product.deleted" => deactivate(conn, "products", parsed, event.created).await,
+        "price.deleted" => deactivate(conn, "prices", parsed, event.created).await,
         _ => Ok(()),
     }
 }
@@ -272,8 +272,9 @@ async fn deactivate(
     conn: &mut PgConnection,
     table: &str,
     object: &serde_json::Value,
+    as_of: i64,
 ) -> Result<(), String> {
-    sync::deactivate(conn, table, object_id(object)?)
+    sync::deactivate(conn, table, object_id(object)?, as_of)
         .await
         .map_err(|e| e.to_string())
 }

@@ -22,6 +22,7 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
 
 /// An instance on an existing database: two of them are a scaled-out deployment.
 pub async fn spawn_app_on(db_url: &str, tweak: impl FnOnce(&mut Config)) -> TestApp {
+    init_test_log();
     let db_url = db_url.to_owned();
     let mut config = Config::from_lookup(|name| match name {
         "DATABASE_URL" => Some(db_url.clone()),
@@ -45,6 +46,20 @@ pub async fn spawn_app_on(db_url: &str, tweak: impl FnOnce(&mut Config)) -> Test
     };
     app.wait_until_ready().await;
     app
+}
+
+/// `TEST_LOG=tower_http=debug,saas_billing=debug cargo test …`: the server's log, printed
+/// with a failing test's output (each test's runtime, app included, runs on its thread).
+fn init_test_log() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        if let Ok(filter) = std::env::var("TEST_LOG") {
+            let _ = tracing_subscriber::fmt()
+                .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+                .with_test_writer()
+                .try_init();
+        }
+    });
 }
 
 pub fn new_client() -> Client {
@@ -130,6 +145,22 @@ impl TestApp {
     /// Polls a page until it shows `text` (webhooks arrive asynchronously); false after 10 s.
     pub async fn page_eventually_contains(&self, path: &str, text: &str) -> bool {
         eventually(|| async { self.page(path).await.contains(text) }).await
+    }
+
+    /// Waits until the sandbox has delivered every event so far (start-up's catalog seed
+    /// included), so a test's own events cannot race them.
+    pub async fn webhooks_settled(&self) {
+        let settled = eventually(|| async {
+            sqlx::query_scalar::<_, i64>(
+                "select count(*) from stripe_sandbox.deliveries where status = 'pending'",
+            )
+            .fetch_one(&self.db)
+            .await
+            .unwrap()
+                == 0
+        })
+        .await;
+        assert!(settled, "the sandbox's deliveries settled");
     }
 
     /// A value the app generated for itself (its sandbox key, its webhook secret).

@@ -24,7 +24,11 @@ async fn deliver(app: &TestApp, body: &str, secret: &str) -> reqwest::Response {
 }
 
 fn event(id: &str, kind: &str, object: Value) -> String {
-    json!({ "id": id, "object": "event", "type": kind, "created": now(), "livemode": false,
+    event_at(id, kind, object, now())
+}
+
+fn event_at(id: &str, kind: &str, object: Value, created: i64) -> String {
+    json!({ "id": id, "object": "event", "type": kind, "created": created, "livemode": false,
             "api_version": "2026-09-30.endive", "pending_webhooks": 1, "data": { "object": object } })
     .to_string()
 }
@@ -206,6 +210,8 @@ async fn events_in_reverse_order_end_in_stripes_current_state() {
 #[tokio::test]
 async fn a_failed_event_answers_500_and_its_retry_is_processed() {
     let app = spawn_app().await;
+    // The fake deletion below contradicts the sandbox: a late seed event would refetch it.
+    app.webhooks_settled().await;
     let secret = app.setting("sandbox_webhook_secret").await;
     // A price that cannot be decoded (no currency): our failure, so Stripe must retry.
     let broken = event(
@@ -249,6 +255,44 @@ async fn a_failed_event_answers_500_and_its_retry_is_processed() {
         .await
         .unwrap();
     assert!(!active);
+}
+
+#[tokio::test]
+async fn a_stale_snapshot_delivered_after_a_deletion_does_not_bring_the_product_back() {
+    let app = spawn_app().await;
+    let secret = app.setting("sandbox_webhook_secret").await;
+    let t0 = now() - 100;
+    let ghost = |active: bool| {
+        json!({ "id": "prod_ghost", "object": "product", "active": active, "name": "Ghost",
+                "created": t0, "updated": t0, "livemode": false, "metadata": {}, "images": [],
+                "marketing_features": [], "package_dimensions": null, "shippable": null,
+                "type": "service", "url": null, "description": null, "default_price": null,
+                "statement_descriptor": null, "tax_code": null, "unit_label": null })
+    };
+    // Stripe created it, then deleted it (it is gone from Stripe now)...
+    let created = event_at("evt_ghost_1", "product.created", ghost(true), t0);
+    assert_eq!(
+        deliver(&app, &created, &secret).await.status(),
+        StatusCode::OK
+    );
+    let deleted = event_at(
+        "evt_ghost_3",
+        "product.deleted",
+        json!({ "id": "prod_ghost", "object": "product", "deleted": true }),
+        t0 + 20,
+    );
+    assert_eq!(
+        deliver(&app, &deleted, &secret).await.status(),
+        StatusCode::OK
+    );
+    // ...and an update from between the two arrives last.
+    let late = event_at("evt_ghost_2", "product.updated", ghost(true), t0 + 10);
+    assert_eq!(deliver(&app, &late, &secret).await.status(), StatusCode::OK);
+    let active: bool = sqlx::query_scalar("select active from products where id = 'prod_ghost'")
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    assert!(!active, "the deletion is newer than the late snapshot");
 }
 
 #[tokio::test]
