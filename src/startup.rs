@@ -12,12 +12,12 @@ use crate::{
 };
 use axum::{routing::get, Router};
 use leptos::prelude::*;
-use leptos_axum::{generate_route_list, LeptosRoutes};
+use leptos_axum::{generate_route_list, AxumRouteListing, LeptosRoutes};
 use secrecy::ExposeSecret;
 use sqlx::{postgres::PgPoolOptions, PgPool};
 use std::{
     net::SocketAddr,
-    sync::{Arc, RwLock},
+    sync::{Arc, OnceLock, RwLock},
     time::Duration,
 };
 use tokio::net::TcpListener;
@@ -195,9 +195,18 @@ async fn connect_and_migrate(config: &Config) -> Result<PgPool, StartupError> {
     Ok(db)
 }
 
+/// The pages Leptos derives from `<App/>`, worked out once per process. While it runs,
+/// leptos_server sets a process-global flag, and any `Resource` first polled in that window
+/// waits forever (leptos#4773). So a second instance in the same process (the integration
+/// tests start dozens) must not regenerate it while another instance renders pages.
+fn route_list() -> Vec<AxumRouteListing> {
+    static ROUTES: OnceLock<Vec<AxumRouteListing>> = OnceLock::new();
+    ROUTES.get_or_init(|| generate_route_list(App)).clone()
+}
+
 /// The route table. Plain axum routes come first so Leptos never sees them.
 fn router(state: AppState) -> Router {
-    let routes = generate_route_list(App);
+    let routes = route_list();
     let context = {
         let state = state.clone();
         move || provide_context(state.clone())
