@@ -161,6 +161,16 @@ async fn emails(app: &TestApp, user: uuid::Uuid, kind: &str) -> i64 {
         .unwrap()
 }
 
+/// The plain-text body of the user's email of `kind`, once queued.
+pub(crate) async fn email_body(app: &TestApp, user: uuid::Uuid, kind: &str) -> Option<String> {
+    sqlx::query_scalar("select body_text from email_outbox where user_id = $1 and kind = $2")
+        .bind(user)
+        .bind(kind)
+        .fetch_optional(&app.db)
+        .await
+        .unwrap()
+}
+
 pub(crate) async fn eventually_status(app: &TestApp, customer: &str, status: &str) -> bool {
     eventually(|| async { app_status(app, customer).await.as_deref() == Some(status) }).await
 }
@@ -210,13 +220,7 @@ async fn a_failed_renewal_goes_past_due_emails_once_and_recovers_with_a_new_card
         Some(b.start + 14 * DAY + 3 * DAY),
         "first retry three days later"
     );
-    let body: String = sqlx::query_scalar(
-        "select body_text from email_outbox where user_id = $1 and kind = 'payment_failed'",
-    )
-    .bind(b.user.id)
-    .fetch_one(&app.db)
-    .await
-    .unwrap();
+    let body = email_body(&app, b.user.id, "payment_failed").await.unwrap();
     assert!(
         body.contains("Amount due: $") && body.contains("/sandbox/invoices/in_"),
         "{body}"
@@ -316,13 +320,9 @@ async fn every_dunning_email_goes_out_once_however_often_its_event_arrives() {
     for (user, kind) in expected {
         assert_eq!(emails(&app, user, kind).await, 1, "{kind}");
     }
-    let body: String = sqlx::query_scalar(
-        "select body_text from email_outbox where user_id = $1 and kind = 'payment_action_required'",
-    )
-    .bind(secure.user.id)
-    .fetch_one(&app.db)
-    .await
-    .unwrap();
+    let body = email_body(&app, secure.user.id, "payment_action_required")
+        .await
+        .unwrap();
     assert!(
         body.contains("3-D Secure") && body.contains("/sandbox/invoices/in_"),
         "{body}"

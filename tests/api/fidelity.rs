@@ -8,7 +8,7 @@
 //! warning, not an error, so the walk also records those warnings and allows none.
 
 use crate::{
-    billing::{advance_clock_to, eventually_status, ok},
+    billing::{advance_clock_to, email_body, eventually_status, ok},
     helpers::*,
     sandbox::{register_endpoint, spawn_receiver, wait_for_hits},
 };
@@ -193,14 +193,9 @@ async fn every_app_request_and_every_event_it_causes_decode_in_async_stripe() {
     advance_clock_to(&app, &clock, start + 15 * DAY).await;
     assert!(eventually_status(&app, &customer, "past_due").await);
     let failed_email_has_reason = eventually(|| async {
-        sqlx::query_scalar::<_, String>(
-            "select body_text from email_outbox where user_id = $1 and kind = 'payment_failed'",
-        )
-        .bind(user.id)
-        .fetch_optional(&app.db)
-        .await
-        .unwrap()
-        .is_some_and(|b| b.contains("Reason: Your card was declined."))
+        email_body(&app, user.id, "payment_failed")
+            .await
+            .is_some_and(|b| b.contains("Reason: Your card was declined."))
     })
     .await;
     assert!(
