@@ -76,8 +76,7 @@ async fn main() {
         .map(|body| {
             let client = client.clone();
             let url = format!("{app_url}/api/webhooks/stripe");
-            let header =
-                saas_billing::sandbox::delivery::signature_header(&secret, now, body.as_bytes());
+            let header = stripe_sandbox::signature_header(&secret, now, body.as_bytes());
             async move {
                 let t = Instant::now();
                 let res = client

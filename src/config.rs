@@ -51,7 +51,7 @@ pub struct Config {
     /// time can be advanced from the sandbox dashboard (default on).
     pub sandbox_test_clocks: bool,
     /// Webhook delivery and chaos knobs of the built-in Stripe sandbox (`SANDBOX_*`).
-    pub sandbox: crate::sandbox::Settings,
+    pub sandbox: stripe_sandbox::Settings,
 }
 
 impl Config {
@@ -172,7 +172,7 @@ impl Config {
                 Some(v) => parse_bool("SANDBOX_TEST_CLOCKS", &v)?,
                 None => true,
             },
-            sandbox: crate::sandbox::Settings::from_lookup(&get).map_err(|reason| {
+            sandbox: stripe_sandbox::Settings::from_lookup(&get).map_err(|reason| {
                 ConfigError::Invalid {
                     name: "SANDBOX_*",
                     reason,

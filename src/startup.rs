@@ -1,7 +1,6 @@
 //! Builds the whole application from a [`Config`] and hands it back unstarted, so `main`
 //! and the integration tests (on port 0, against a fresh database) run the same thing.
 
-use crate::sandbox::Sandbox;
 use crate::stripe::Stripe;
 use crate::{
     accounts,
@@ -20,6 +19,7 @@ use std::{
     sync::{Arc, OnceLock, RwLock},
     time::Duration,
 };
+use stripe_sandbox::Sandbox;
 use tokio::net::TcpListener;
 use tower_sessions::{cookie::SameSite, Expiry, SessionManagerLayer};
 use tower_sessions_sqlx_store::PostgresStore;
@@ -49,6 +49,9 @@ pub struct Application {
 impl Application {
     pub async fn build(config: Config) -> Result<Self, StartupError> {
         let db = connect_and_migrate(&config).await?;
+        if config.stripe_mode == StripeMode::Sandbox {
+            Sandbox::migrate(&db).await?;
+        }
         let session_store = PostgresStore::new(db.clone());
         session_store.migrate().await?;
 
@@ -102,7 +105,7 @@ impl Application {
         };
         let mut router = router(state.clone());
         if let Some(sandbox) = sandbox {
-            sandbox.start_delivery();
+            sandbox.start_workers();
             router = router
                 .nest_service("/sandbox/v1", sandbox.api())
                 .merge(sandbox.pages());
@@ -120,22 +123,14 @@ impl Application {
     /// The sandbox alone, serving Stripe's API at `/v1` for any SDK (`saas-billing sandbox`).
     pub async fn build_sandbox(config: Config) -> Result<Self, StartupError> {
         let db = connect_and_migrate(&config).await?;
+        Sandbox::migrate(&db).await?;
         let listener = TcpListener::bind(config.addr).await?;
         let url = format!("http://{}", listener.local_addr()?);
         let sandbox = Sandbox::new(db, config.sandbox.clone(), &url);
-        sandbox.start_delivery();
-        let router = Router::new()
-            .route(
-                "/",
-                get(|| async {
-                    "saas-billing Stripe sandbox: the API is under /v1 (Bearer sk_test_...)\n"
-                }),
-            )
-            .nest_service("/v1", sandbox.api())
-            .merge(sandbox.pages());
+        sandbox.start_workers();
         Ok(Self {
             listener,
-            router: middleware::outer_layers(router),
+            router: middleware::outer_layers(sandbox.standalone()),
             url,
             bootstrap: None,
         })
@@ -191,8 +186,32 @@ async fn connect_and_migrate(config: &Config) -> Result<PgPool, StartupError> {
         .acquire_timeout(Duration::from_secs(5))
         .connect(config.database_url())
         .await?;
-    sqlx::migrate!().run(&db).await?;
+    app_migrator(&db).await?.run(&db).await?;
     Ok(db)
+}
+
+/// The app's migrations. 0003 and 0008 created the sandbox's tables before the sandbox
+/// became a crate with migrations of its own (`stripe_sandbox._sqlx_migrations`); databases
+/// that applied them keep those tables and their record here. Only those two versions may
+/// be applied yet missing: any other missing migration is still an error.
+async fn app_migrator(db: &PgPool) -> Result<sqlx::migrate::Migrator, StartupError> {
+    const MOVED_TO_THE_SANDBOX: [i64; 2] = [3, 8];
+    let mut migrator = sqlx::migrate!();
+    // A fresh database has no bookkeeping table yet: nothing is recorded.
+    let recorded: Vec<i64> = sqlx::query_scalar("select version from _sqlx_migrations")
+        .fetch_all(db)
+        .await
+        .unwrap_or_default();
+    let missing = recorded
+        .iter()
+        .find(|v| !MOVED_TO_THE_SANDBOX.contains(v) && !migrator.iter().any(|m| m.version == **v));
+    if let Some(version) = missing {
+        return Err(StartupError::Migrate(
+            sqlx::migrate::MigrateError::VersionMissing(*version),
+        ));
+    }
+    migrator.set_ignore_missing(true);
+    Ok(migrator)
 }
 
 /// The pages Leptos derives from `<App/>`, worked out once per process. While it runs,

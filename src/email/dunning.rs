@@ -2,7 +2,8 @@
 //! transaction, so the email is queued exactly when the event is first processed.
 
 use super::outbox::{enqueue, Email};
-use crate::{catalog::money::format_money, sandbox::html_escape};
+use crate::catalog::money::format_money;
+use maud::html;
 use serde_json::Value;
 use sqlx::PgConnection;
 use uuid::Uuid;
@@ -22,19 +23,14 @@ fn date(unix: i64) -> String {
 /// Paragraphs and one call to action, as plain text and HTML.
 fn bodies(paragraphs: &[String], link: Option<(&str, &str)>) -> (String, String) {
     let mut text = paragraphs.join("\n\n");
-    let mut html: String = paragraphs
-        .iter()
-        .map(|p| format!("<p>{}</p>", html_escape(p)))
-        .collect();
     if let Some((label, url)) = link {
         text.push_str(&format!("\n\n{label}: {url}"));
-        html.push_str(&format!(
-            r#"<p><a href="{}">{}</a></p>"#,
-            html_escape(url),
-            html_escape(label)
-        ));
     }
-    (text, html)
+    let html = html! {
+        @for p in paragraphs { p { (p) } }
+        @if let Some((label, url)) = link { p { a href=(url) { (label) } } }
+    };
+    (text, html.into_string())
 }
 
 async fn recipient(

@@ -180,7 +180,7 @@ async fn deliver_again(app: &TestApp, event_id: &str) {
     let event = ok(app, Method::GET, &format!("/events/{event_id}"), &[]).await;
     let secret = app.setting("sandbox_webhook_secret").await;
     let body = event.to_string();
-    let header = saas_billing::sandbox::delivery::signature_header(&secret, now(), body.as_bytes());
+    let header = stripe_sandbox::signature_header(&secret, now(), body.as_bytes());
     let res = app
         .client
         .post(app.at("/api/webhooks/stripe"))

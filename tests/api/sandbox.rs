@@ -252,7 +252,7 @@ async fn events_record_every_change_and_decode() {
     let update = &body["data"][0];
     assert_eq!(update["data"]["previous_attributes"]["name"], "Evented");
     assert_eq!(update["data"]["object"]["name"], "Evented 2");
-    assert_eq!(update["api_version"], saas_billing::sandbox::API_VERSION);
+    assert_eq!(update["api_version"], stripe_sandbox::API_VERSION);
 }
 
 #[tokio::test]
@@ -764,6 +764,7 @@ async fn the_standalone_sandbox_serves_any_sdk_at_v1() {
 #[tokio::test]
 async fn the_dashboard_lists_events_with_deliveries_and_resends() {
     let app = spawn_app().await;
+    app.webhooks_settled().await;
     let page = assert_status(app.get("/sandbox").await, StatusCode::OK).await;
     // The app's own seed catalog, delivered to its own endpoint.
     assert!(

@@ -12,7 +12,7 @@ fn now() -> i64 {
 }
 
 async fn deliver(app: &TestApp, body: &str, secret: &str) -> reqwest::Response {
-    let header = saas_billing::sandbox::delivery::signature_header(secret, now(), body.as_bytes());
+    let header = stripe_sandbox::signature_header(secret, now(), body.as_bytes());
     app.client
         .post(app.at("/api/webhooks/stripe"))
         .header("stripe-signature", header)
@@ -106,7 +106,7 @@ async fn unsigned_or_forged_webhooks_change_nothing() {
         deliver(&app, &body, "whsec_not_ours").await.status(),
         StatusCode::BAD_REQUEST
     );
-    let stale = saas_billing::sandbox::delivery::signature_header(
+    let stale = stripe_sandbox::signature_header(
         &app.setting("sandbox_webhook_secret").await,
         now() - 3600,
         body.as_bytes(),

@@ -1,0 +1,113 @@
+//! `/v1/checkout/sessions`: create (subscription and payment mode), retrieve, expire. The
+//! customer pays on the hosted page (`hosted::checkout`).
+
+use super::{respond, retrieve};
+use crate::{
+    engine::checkout::{self, NewSession},
+    http::{Account, ApiResult, Params, RequestInfo, StripeError},
+    kind::Kind,
+    Sandbox,
+};
+use axum::{
+    extract::{Path, State},
+    routing::post,
+    Router,
+};
+use serde_json::json;
+
+pub fn routes() -> Router<Sandbox> {
+    Router::new()
+        .route("/checkout/sessions", post(create_session))
+        .route("/checkout/sessions/{id}", retrieve(Kind::CheckoutSession))
+        .route("/checkout/sessions/{id}/expire", post(expire_session))
+}
+
+async fn create_session(
+    State(sandbox): State<Sandbox>,
+    account: Account,
+    params: Params,
+) -> ApiResult {
+    let mode = params
+        .one_of("mode", &["subscription", "payment", "setup"])?
+        .ok_or_else(|| StripeError::missing("mode"))?;
+    if mode == "setup" {
+        return Err(StripeError::invalid(
+            "mode",
+            "The sandbox supports Checkout in subscription and payment modes.",
+        ));
+    }
+    let success_url = params.required_str("success_url")?;
+    let subscription_data = params.object("subscription_data");
+    if mode == "payment" && subscription_data.is_some() {
+        return Err(StripeError::invalid(
+            "subscription_data",
+            "subscription_data can only be used in subscription mode.",
+        ));
+    }
+    let line_items = line_items(&params, "line_items")?;
+    let flag = |key: &str| -> Result<bool, StripeError> {
+        Ok(params
+            .object(key)
+            .map(|o| o.bool("enabled"))
+            .transpose()?
+            .flatten()
+            .unwrap_or(false))
+    };
+    let new = NewSession {
+        mode,
+        line_items,
+        success_url,
+        cancel_url: params.str("cancel_url"),
+        customer: params.str("customer"),
+        customer_email: params.str("customer_email"),
+        client_reference_id: params.str("client_reference_id"),
+        expires_at: params.i64("expires_at")?,
+        allow_promotion_codes: params.bool("allow_promotion_codes")?,
+        automatic_tax: flag("automatic_tax")?,
+        billing_address_collection: params
+            .one_of("billing_address_collection", &["auto", "required"])?,
+        invoice_creation: flag("invoice_creation")?,
+        trial_period_days: subscription_data
+            .as_ref()
+            .map(|d| d.i64("trial_period_days"))
+            .transpose()?
+            .flatten(),
+        subscription_metadata: subscription_data
+            .as_ref()
+            .and_then(|d| d.get("metadata").cloned())
+            .unwrap_or(json!({})),
+        customer_update: params.get("customer_update").cloned(),
+        payment_intent_metadata: params
+            .object("payment_intent_data")
+            .and_then(|d| d.get("metadata").cloned()),
+        metadata: params.metadata()?,
+    };
+    let session = checkout::create(&sandbox.db, &account, &sandbox.public_url, new).await?;
+    respond(&sandbox, &account, session, &params).await
+}
+
+/// `<key>[i][price]` and `<key>[i][quantity]` as `(price, quantity)` pairs.
+pub(super) fn line_items(params: &Params, key: &str) -> Result<Vec<(String, i64)>, StripeError> {
+    params
+        .objects(key)
+        .iter()
+        .enumerate()
+        .map(|(i, item)| {
+            let price = item
+                .required_str("price")
+                .map_err(|_| StripeError::missing(&format!("{key}[{i}][price]")))?;
+            Ok((price, item.i64("quantity")?.unwrap_or(1)))
+        })
+        .collect()
+}
+
+async fn expire_session(
+    State(sandbox): State<Sandbox>,
+    account: Account,
+    req: RequestInfo,
+    Path(id): Path<String>,
+    params: Params,
+) -> ApiResult {
+    let session = checkout::expire(&sandbox.db, &account, &req, &id).await?;
+    respond(&sandbox, &account, session, &params).await
+}

@@ -1,0 +1,73 @@
+//! `/v1/invoices`: list (by customer, subscription, status), retrieve, and pay.
+
+use super::{list_objects, respond, retrieve};
+use crate::{
+    engine::{invoices, payments::Outcome},
+    http::{Account, ApiResult, Params, RequestInfo, StripeError},
+    kind::Kind,
+    store::Filter,
+    Sandbox,
+};
+use axum::{
+    extract::{Path, State},
+    routing::{get, post},
+    Router,
+};
+use serde_json::json;
+
+pub fn routes() -> Router<Sandbox> {
+    Router::new()
+        .route("/invoices", get(list_invoices))
+        .route("/invoices/{id}", retrieve(Kind::Invoice))
+        .route("/invoices/{id}/pay", post(pay_invoice))
+}
+
+async fn list_invoices(
+    State(sandbox): State<Sandbox>,
+    account: Account,
+    params: Params,
+) -> ApiResult {
+    let mut contains = json!({});
+    for key in ["customer", "status"] {
+        if let Some(v) = params.str(key) {
+            contains[key] = json!(v);
+        }
+    }
+    if let Some(sub) = params.str("subscription") {
+        contains["parent"] = json!({ "subscription_details": { "subscription": sub } });
+    }
+    list_objects(
+        &sandbox,
+        &account,
+        Kind::Invoice,
+        "/v1/invoices",
+        &params,
+        Filter::containing(contains),
+    )
+    .await
+}
+
+/// `POST /v1/invoices/{id}/pay`: charge the default payment method (or `payment_method`).
+async fn pay_invoice(
+    State(sandbox): State<Sandbox>,
+    account: Account,
+    req: RequestInfo,
+    Path(id): Path<String>,
+    params: Params,
+) -> ApiResult {
+    let mut tx = sandbox.db.begin().await?;
+    let pm_id = params.str("payment_method");
+    let (invoice, outcome) =
+        invoices::settle(&mut tx, &account, &req, &id, pm_id.as_deref(), false).await?;
+    tx.commit().await?;
+    if let Outcome::Failed { decline_code, .. } = outcome {
+        return Err(StripeError::card_declined(
+            if decline_code == "insufficient_funds" {
+                "insufficient_funds"
+            } else {
+                "generic_decline"
+            },
+        ));
+    }
+    respond(&sandbox, &account, invoice, &params).await
+}

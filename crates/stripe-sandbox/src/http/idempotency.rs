@@ -1,0 +1,150 @@
+//! Idempotency-Key replay, as Stripe does it: the first response to a key is kept for 24
+//! hours and replayed; the same key with other parameters is refused; a key whose first
+//! request is still running answers 409.
+
+use super::{
+    error::StripeError,
+    extract::{Account, MAX_BODY},
+};
+use axum::{
+    body::{to_bytes, Body},
+    extract::{FromRequestParts, Request},
+    http::{HeaderValue, Method, StatusCode},
+    middleware::Next,
+    response::{IntoResponse, Response},
+    Json,
+};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use sqlx::PgPool;
+
+/// Idempotency-Key: the first response to a key is stored and replayed for 24 hours; a key
+/// reused with different parameters is refused; a key whose first request is still running
+/// answers 409. Only POSTs take part, as on Stripe.
+pub async fn idempotency(
+    axum::extract::State(db): axum::extract::State<PgPool>,
+    req: Request,
+    next: Next,
+) -> Response {
+    if req.method() != Method::POST {
+        return next.run(req).await;
+    }
+    let Some(key) = req
+        .headers()
+        .get("idempotency-key")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+    else {
+        return next.run(req).await;
+    };
+    if key.is_empty() || key.len() > 255 {
+        return StripeError::idempotency(
+            StatusCode::BAD_REQUEST,
+            "Idempotency keys must be 1 to 255 characters long.",
+        )
+        .into_response();
+    }
+    let (mut parts, body) = req.into_parts();
+    let account = match Account::from_request_parts(&mut parts, &()).await {
+        Ok(a) => a,
+        Err(e) => return e.into_response(),
+    };
+    let Ok(bytes) = to_bytes(body, MAX_BODY).await else {
+        return StripeError::invalid("body", "The request body is too large.").into_response();
+    };
+    let fingerprint = hex::encode(Sha256::digest(
+        [parts.uri.path().as_bytes(), b"\n", &bytes].concat(),
+    ));
+    match claim_key(&db, &account, &key, &fingerprint).await {
+        Ok(Claim::Fresh) => {}
+        Ok(Claim::Replay(status, body)) => {
+            let mut res = (StatusCode::from_u16(status as u16).unwrap_or(StatusCode::OK), Json(body)).into_response();
+            res.headers_mut().insert("idempotent-replayed", HeaderValue::from_static("true"));
+            return res;
+        }
+        Ok(Claim::Mismatch) => {
+            return StripeError::idempotency(
+                StatusCode::BAD_REQUEST,
+                format!("Keys for idempotent requests can only be used with the same parameters they were first used with. Try using a key other than '{key}' if you meant to execute a different request."),
+            )
+            .into_response()
+        }
+        Ok(Claim::InFlight) => {
+            return StripeError::idempotency(
+                StatusCode::CONFLICT,
+                "There is currently another in-progress request using this Idempotent Key (that probably means you submitted twice, and the other request is still going through): please try again later.",
+            )
+            .into_response()
+        }
+        Err(e) => return StripeError::from(e).into_response(),
+    }
+
+    let res = next
+        .run(Request::from_parts(parts, Body::from(bytes)))
+        .await;
+    let (parts, body) = res.into_parts();
+    let bytes = to_bytes(body, usize::MAX).await.unwrap_or_default();
+    let stored: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+    let saved = sqlx::query(
+        "update stripe_sandbox.idempotency_keys set status = $3, body = $4 where account = $1 and key = $2",
+    )
+    .bind(&account.0)
+    .bind(&key)
+    .bind(i32::from(parts.status.as_u16()))
+    .bind(&stored)
+    .execute(&db)
+    .await;
+    if let Err(e) = saved {
+        tracing::warn!(error = %e, "could not save an idempotent response");
+    }
+    Response::from_parts(parts, Body::from(bytes))
+}
+
+enum Claim {
+    Fresh,
+    Replay(i32, Value),
+    Mismatch,
+    InFlight,
+}
+
+async fn claim_key(
+    db: &PgPool,
+    account: &Account,
+    key: &str,
+    fingerprint: &str,
+) -> sqlx::Result<Claim> {
+    // A key is remembered for 24 hours; after that it may be used afresh.
+    sqlx::query(
+        "delete from stripe_sandbox.idempotency_keys
+         where account = $1 and key = $2 and created_at < now() - interval '24 hours'",
+    )
+    .bind(&account.0)
+    .bind(key)
+    .execute(db)
+    .await?;
+    let inserted = sqlx::query(
+        "insert into stripe_sandbox.idempotency_keys (account, key, fingerprint) values ($1, $2, $3)
+         on conflict (account, key) do nothing",
+    )
+    .bind(&account.0)
+    .bind(key)
+    .bind(fingerprint)
+    .execute(db)
+    .await?
+    .rows_affected();
+    if inserted == 1 {
+        return Ok(Claim::Fresh);
+    }
+    let (stored_fp, status, body): (String, Option<i32>, Option<Value>) = sqlx::query_as(
+        "select fingerprint, status, body from stripe_sandbox.idempotency_keys where account = $1 and key = $2",
+    )
+    .bind(&account.0)
+    .bind(key)
+    .fetch_one(db)
+    .await?;
+    Ok(match (stored_fp == fingerprint, status) {
+        (false, _) => Claim::Mismatch,
+        (true, None) => Claim::InFlight,
+        (true, Some(s)) => Claim::Replay(s, body.unwrap_or(Value::Null)),
+    })
+}

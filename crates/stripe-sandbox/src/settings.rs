@@ -1,0 +1,80 @@
+//! The sandbox's knobs: webhook retries and the chaos that reliability tests turn on.
+
+use std::time::Duration;
+
+/// Delivery and chaos knobs, from the environment (all off or Stripe-like by default).
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Waits between delivery attempts (`SANDBOX_WEBHOOK_RETRY_SECONDS`, comma-separated).
+    pub retry_schedule: Vec<Duration>,
+    pub delivery_timeout: Duration,
+    pub poll_interval: Duration,
+    /// Probability of delivering an event twice (`SANDBOX_CHAOS_DUPLICATE`).
+    pub chaos_duplicate: f64,
+    /// Delay before each delivery (`SANDBOX_CHAOS_DELAY_MS`).
+    pub chaos_delay: Duration,
+    /// Hold new deliveries this long, then send them newest first (`SANDBOX_CHAOS_REORDER_MS`):
+    /// Stripe does not promise order, and this makes disorder happen on purpose.
+    pub chaos_reorder: Duration,
+    /// Probability that an API request fails with a 500, a 429 or a dropped connection
+    /// (`SANDBOX_FAULT_RATE`).
+    pub fault_rate: f64,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            // Test mode retries for a few hours; so do we.
+            retry_schedule: [60, 300, 1800, 3600, 7200]
+                .map(Duration::from_secs)
+                .to_vec(),
+            delivery_timeout: Duration::from_secs(10),
+            poll_interval: Duration::from_millis(250),
+            chaos_duplicate: 0.0,
+            chaos_delay: Duration::ZERO,
+            chaos_reorder: Duration::ZERO,
+            fault_rate: 0.0,
+        }
+    }
+}
+
+impl Settings {
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, String> {
+        let mut s = Self::default();
+        if let Some(raw) = get("SANDBOX_WEBHOOK_RETRY_SECONDS") {
+            s.retry_schedule = raw
+                .split(',')
+                .map(|p| p.trim().parse::<f64>().map(Duration::from_secs_f64))
+                .collect::<Result<_, _>>()
+                .map_err(|_| {
+                    "SANDBOX_WEBHOOK_RETRY_SECONDS must be comma-separated seconds".to_owned()
+                })?;
+        }
+        let probability = |name: &str| -> Result<f64, String> {
+            match get(name) {
+                None => Ok(0.0),
+                Some(raw) => match raw.trim().parse::<f64>() {
+                    Ok(p) if (0.0..=1.0).contains(&p) => Ok(p),
+                    _ => Err(format!("{name} must be a probability between 0 and 1")),
+                },
+            }
+        };
+        s.chaos_duplicate = probability("SANDBOX_CHAOS_DUPLICATE")?;
+        s.fault_rate = probability("SANDBOX_FAULT_RATE")?;
+        if let Some(ms) = get("SANDBOX_CHAOS_REORDER_MS") {
+            s.chaos_reorder = Duration::from_millis(
+                ms.trim()
+                    .parse()
+                    .map_err(|_| "SANDBOX_CHAOS_REORDER_MS must be milliseconds")?,
+            );
+        }
+        if let Some(ms) = get("SANDBOX_CHAOS_DELAY_MS") {
+            s.chaos_delay = Duration::from_millis(
+                ms.trim()
+                    .parse()
+                    .map_err(|_| "SANDBOX_CHAOS_DELAY_MS must be milliseconds")?,
+            );
+        }
+        Ok(s)
+    }
+}
