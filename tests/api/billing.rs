@@ -4,39 +4,9 @@
 
 use crate::helpers::*;
 use reqwest::{Method, StatusCode};
-use serde_json::{json, Value};
+use serde_json::json;
 
 const DAY: i64 = 86_400;
-
-/// A call on the in-app sandbox with the app's key (so its webhooks reach the app).
-pub(crate) async fn api(
-    app: &TestApp,
-    method: Method,
-    path: &str,
-    form: &[(&str, &str)],
-) -> (StatusCode, Value) {
-    let key = app.setting("sandbox_secret_key").await;
-    let res = app
-        .client
-        .request(method, app.at(&format!("/sandbox/v1{path}")))
-        .bearer_auth(key)
-        .form(form)
-        .send()
-        .await
-        .expect("request goes through");
-    let status = res.status();
-    (status, res.json().await.unwrap_or(Value::Null))
-}
-
-pub(crate) async fn ok(app: &TestApp, method: Method, path: &str, form: &[(&str, &str)]) -> Value {
-    let (status, body) = api(app, method, path, form).await;
-    assert!(status.is_success(), "{path}: {status} {body}");
-    body
-}
-
-fn now() -> i64 {
-    time::OffsetDateTime::now_utc().unix_timestamp()
-}
 
 struct Billed {
     user: saas_billing::accounts::User,
@@ -118,79 +88,6 @@ async fn set_card(app: &TestApp, customer: &str, card: &str) {
 /// Advances the clock to `start + days` and waits until the sandbox is done with it.
 async fn advance(app: &TestApp, b: &Billed, days: i64) {
     advance_clock_to(app, &b.clock, b.start + days * DAY).await;
-}
-
-/// Advances a test clock to `to` and waits until it is `ready`.
-pub(crate) async fn advance_clock_to(app: &TestApp, clock: &str, to: i64) {
-    ok(
-        app,
-        Method::POST,
-        &format!("/test_helpers/test_clocks/{clock}/advance"),
-        &[("frozen_time", &to.to_string())],
-    )
-    .await;
-    let ready = eventually(|| async {
-        api(
-            app,
-            Method::GET,
-            &format!("/test_helpers/test_clocks/{clock}"),
-            &[],
-        )
-        .await
-        .1["status"]
-            == "ready"
-    })
-    .await;
-    assert!(ready, "the clock became ready");
-}
-
-async fn app_status(app: &TestApp, customer: &str) -> Option<String> {
-    sqlx::query_scalar("select status from subscriptions where stripe_customer_id = $1 order by updated_at desc limit 1")
-        .bind(customer)
-        .fetch_optional(&app.db)
-        .await
-        .unwrap()
-}
-
-async fn emails(app: &TestApp, user: uuid::Uuid, kind: &str) -> i64 {
-    sqlx::query_scalar("select count(*) from email_outbox where user_id = $1 and kind = $2")
-        .bind(user)
-        .bind(kind)
-        .fetch_one(&app.db)
-        .await
-        .unwrap()
-}
-
-/// The plain-text body of the user's email of `kind`, once queued.
-pub(crate) async fn email_body(app: &TestApp, user: uuid::Uuid, kind: &str) -> Option<String> {
-    sqlx::query_scalar("select body_text from email_outbox where user_id = $1 and kind = $2")
-        .bind(user)
-        .bind(kind)
-        .fetch_optional(&app.db)
-        .await
-        .unwrap()
-}
-
-pub(crate) async fn eventually_status(app: &TestApp, customer: &str, status: &str) -> bool {
-    eventually(|| async { app_status(app, customer).await.as_deref() == Some(status) }).await
-}
-
-/// Sends the event to the app's webhook once more, signed as Stripe signs it.
-async fn deliver_again(app: &TestApp, event_id: &str) {
-    let event = ok(app, Method::GET, &format!("/events/{event_id}"), &[]).await;
-    let secret = app.setting("sandbox_webhook_secret").await;
-    let body = event.to_string();
-    let header = stripe_sandbox::signature_header(&secret, now(), body.as_bytes());
-    let res = app
-        .client
-        .post(app.at("/api/webhooks/stripe"))
-        .header("stripe-signature", header)
-        .header("content-type", "application/json")
-        .body(body)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), StatusCode::OK, "{event_id}");
 }
 
 #[tokio::test]

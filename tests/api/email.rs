@@ -94,13 +94,13 @@ async fn statuses(app: &TestApp) -> Vec<(String, i32)> {
 #[tokio::test]
 async fn two_instances_send_each_queued_email_once_over_smtp() {
     let (url, smtp) = spawn_smtp(0).await;
-    let db_url = fresh_database_url().await;
+    let database = TestDatabase::create().await;
     let with_smtp = |c: &mut saas_billing::config::Config| {
         c.smtp_url = Some(url.clone().into());
         c.email_from = "Billing <billing@saas.example>".into();
     };
-    let one = spawn_app_on(&db_url, with_smtp).await;
-    let _two = spawn_app_on(&db_url, with_smtp).await;
+    let one = spawn_app_on(&database, with_smtp).await;
+    let _two = spawn_app_on(&database, with_smtp).await;
     let user = signed_up_user(&one, "mail").await;
     let mut conn = one.db.acquire().await.unwrap();
     for n in 0..12 {

@@ -7,11 +7,7 @@
 //! A value async-stripe does not know in one of its enums decodes to `Unknown(..)` with a
 //! warning, not an error, so the walk also records those warnings and allows none.
 
-use crate::{
-    billing::{advance_clock_to, email_body, eventually_status, ok},
-    helpers::*,
-    sandbox::{register_endpoint, spawn_receiver, wait_for_hits},
-};
+use crate::helpers::*;
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 use std::{

@@ -7,5 +7,4 @@ mod email;
 mod fidelity;
 mod helpers;
 mod pages;
-mod sandbox;
 mod webhooks;

@@ -1,37 +1,11 @@
 //! The app's webhook route, fed by the sandbox's real deliveries and by events we sign here.
 
 use crate::helpers::*;
-use reqwest::StatusCode;
+use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use std::time::Duration;
 use stripe_core::customer::CreateCustomer;
 use stripe_product::product::{CreateProduct, UpdateProduct};
-
-fn now() -> i64 {
-    time::OffsetDateTime::now_utc().unix_timestamp()
-}
-
-async fn deliver(app: &TestApp, body: &str, secret: &str) -> reqwest::Response {
-    let header = stripe_sandbox::signature_header(secret, now(), body.as_bytes());
-    app.client
-        .post(app.at("/api/webhooks/stripe"))
-        .header("stripe-signature", header)
-        .header("content-type", "application/json")
-        .body(body.to_owned())
-        .send()
-        .await
-        .unwrap()
-}
-
-fn event(id: &str, kind: &str, object: Value) -> String {
-    event_at(id, kind, object, now())
-}
-
-fn event_at(id: &str, kind: &str, object: Value, created: i64) -> String {
-    json!({ "id": id, "object": "event", "type": kind, "created": created, "livemode": false,
-            "api_version": "2026-09-30.endive", "pending_webhooks": 1, "data": { "object": object } })
-    .to_string()
-}
 
 async fn product_name(app: &TestApp, id: &str) -> Option<String> {
     sqlx::query_scalar("select name from products where id = $1")
@@ -184,7 +158,7 @@ async fn events_in_reverse_order_end_in_stripes_current_state() {
         eventually(|| async { product_name(&app, "prod_order").await.as_deref() == Some("Third") })
             .await
     );
-    let events = app.app_sandbox_get("/events?type=product.*&limit=3").await;
+    let events = ok(&app, Method::GET, "/events?type=product.*&limit=3", &[]).await;
     let secret = app.setting("sandbox_webhook_secret").await;
     sqlx::query("delete from stripe_events")
         .execute(&app.db)
@@ -355,7 +329,7 @@ async fn replay_applies_the_events_the_app_missed() {
         .await
         .unwrap();
     let undelivered = || async {
-        let list = app.app_sandbox_get("/events?delivery_success=false").await;
+        let list = ok(&app, Method::GET, "/events?delivery_success=false", &[]).await;
         !list["data"].as_array().unwrap().is_empty()
     };
     assert!(
@@ -708,7 +682,7 @@ async fn a_deleted_customer_is_unlinked_and_the_next_one_is_new() {
         .await
         .unwrap();
     assert_ne!(again, customer);
-    let fresh = app.app_sandbox_get(&format!("/customers/{again}")).await;
+    let fresh = ok(&app, Method::GET, &format!("/customers/{again}"), &[]).await;
     assert!(fresh.get("deleted").is_none(), "{fresh}");
     assert_eq!(fresh["metadata"]["user_id"], user.id.to_string());
     let pro = price_id(&app, "pro_monthly").await;
@@ -767,4 +741,84 @@ async fn invoice_events_refresh_their_subscription_from_stripe() {
         .status(),
         StatusCode::OK
     );
+}
+
+#[tokio::test]
+async fn reordered_deliveries_still_leave_the_app_with_stripes_truth() {
+    let app = spawn_app_with(|c| c.sandbox.chaos_reorder = Duration::from_millis(400)).await;
+    let key = test_key();
+    let (url, hits) = spawn_receiver(0).await;
+    register_endpoint(&app, &key, &url).await;
+    let client = stripe_client(&format!("{}/sandbox", app.url), &key);
+    for i in 0..4 {
+        CreateProduct::new(format!("P{i}"))
+            .send(&client)
+            .await
+            .unwrap();
+    }
+    let got = wait_for_hits(&hits, 4).await;
+    let names: Vec<String> = got
+        .iter()
+        .map(|(_, b)| {
+            serde_json::from_str::<Value>(b).unwrap()["data"]["object"]["name"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(
+        names,
+        vec!["P3", "P2", "P1", "P0"],
+        "delivered newest first"
+    );
+
+    // The app's own catalog, changed three times in quick succession and told backwards.
+    let stripe = app.stripe().await;
+    for (i, name) in ["A", "B", "C"].iter().enumerate() {
+        stripe
+            .post(
+                &UpdateProduct::new("prod_pro").name(*name),
+                &format!("reorder-{i}"),
+            )
+            .await
+            .unwrap();
+    }
+    let mut name = String::new();
+    for _ in 0..60 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let pending: i64 = sqlx::query_scalar(
+            "select count(*) from stripe_sandbox.deliveries where status = 'pending'",
+        )
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+        name = sqlx::query_scalar("select name from products where id = 'prod_pro'")
+            .fetch_one(&app.db)
+            .await
+            .unwrap();
+        if pending == 0 {
+            break;
+        }
+    }
+    assert_eq!(
+        name, "C",
+        "the last change wins even when its event arrives first"
+    );
+    // And they really did arrive backwards: the ledger saw the newest update first.
+    let created_order: Vec<String> = sqlx::query_scalar(
+        "select id from stripe_sandbox.events where type = 'product.updated' and data -> 'data' -> 'object' ->> 'id' = 'prod_pro' order by seq",
+    )
+    .fetch_all(&app.db)
+    .await
+    .unwrap();
+    let received_order: Vec<String> = sqlx::query_scalar(
+        "select id from stripe_events where id = any($1) order by received_at, id",
+    )
+    .bind(&created_order)
+    .fetch_all(&app.db)
+    .await
+    .unwrap();
+    let mut reversed = created_order.clone();
+    reversed.reverse();
+    assert_eq!(received_order, reversed);
 }

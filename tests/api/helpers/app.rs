@@ -1,8 +1,10 @@
-use reqwest::{header, Client, Response, StatusCode};
+//! The app under test: the real server on a free port against a fresh database.
+
+use super::{eventually, unique_email, PASSWORD};
+use reqwest::{Client, Response, StatusCode};
 use saas_billing::{config::Config, startup::Application};
 use sqlx::{Connection, Executor, PgConnection, PgPool};
-
-pub const PASSWORD: &str = "correct horse battery";
+use std::sync::Arc;
 
 pub struct TestApp {
     pub url: String,
@@ -10,6 +12,8 @@ pub struct TestApp {
     pub client: Client,
     pub db: PgPool,
     pub db_url: String,
+    /// Held so the database outlives every instance using it.
+    _database: Arc<TestDatabase>,
 }
 
 pub async fn spawn_app() -> TestApp {
@@ -17,13 +21,16 @@ pub async fn spawn_app() -> TestApp {
 }
 
 pub async fn spawn_app_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
-    spawn_app_on(&fresh_database_url().await, tweak).await
+    spawn_app_on(&TestDatabase::create().await, tweak).await
 }
 
 /// An instance on an existing database: two of them are a scaled-out deployment.
-pub async fn spawn_app_on(db_url: &str, tweak: impl FnOnce(&mut Config)) -> TestApp {
+pub async fn spawn_app_on(
+    database: &Arc<TestDatabase>,
+    tweak: impl FnOnce(&mut Config),
+) -> TestApp {
     init_test_log();
-    let db_url = db_url.to_owned();
+    let db_url = database.url.clone();
     let mut config = Config::from_lookup(|name| match name {
         "DATABASE_URL" => Some(db_url.clone()),
         "PORT" => Some("0".into()),
@@ -43,6 +50,7 @@ pub async fn spawn_app_on(db_url: &str, tweak: impl FnOnce(&mut Config)) -> Test
         client: new_client(),
         db,
         db_url,
+        _database: database.clone(),
     };
     app.wait_until_ready().await;
     app
@@ -72,22 +80,57 @@ pub fn new_client() -> Client {
         .expect("client builds")
 }
 
-/// A new, empty database on the server DATABASE_URL points at (scripts/test sets it).
-pub async fn fresh_database_url() -> String {
-    let base = std::env::var("DATABASE_URL")
-        .expect("DATABASE_URL must point at a Postgres server (scripts/test sets it)");
-    let mut url = url::Url::parse(&base).expect("DATABASE_URL is a URL");
-    url.set_path("/postgres");
-    let mut admin = PgConnection::connect(url.as_str())
-        .await
-        .expect("connects to Postgres");
-    let name = format!("test_{}", uuid::Uuid::new_v4().simple());
-    admin
-        .execute(format!(r#"create database "{name}""#).as_str())
-        .await
-        .expect("creates the test database");
-    url.set_path(&format!("/{name}"));
-    url.to_string()
+/// A database of the test's own on the server DATABASE_URL points at (scripts/test sets
+/// it), dropped with whatever still holds it open when the last handle goes, even when the
+/// test fails, so a shared Postgres does not fill up with test databases.
+pub struct TestDatabase {
+    pub url: String,
+    admin_url: String,
+    name: String,
+}
+
+impl TestDatabase {
+    pub async fn create() -> Arc<Self> {
+        let base = std::env::var("DATABASE_URL")
+            .expect("DATABASE_URL must point at a Postgres server (scripts/test sets it)");
+        let mut url = url::Url::parse(&base).expect("DATABASE_URL is a URL");
+        url.set_path("/postgres");
+        let admin_url = url.to_string();
+        let mut admin = PgConnection::connect(&admin_url)
+            .await
+            .expect("connects to Postgres");
+        let name = format!("test_{}", uuid::Uuid::new_v4().simple());
+        admin
+            .execute(format!(r#"create database "{name}""#).as_str())
+            .await
+            .expect("creates the test database");
+        url.set_path(&format!("/{name}"));
+        Arc::new(Self {
+            url: url.to_string(),
+            admin_url,
+            name,
+        })
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        let (admin_url, name) = (self.admin_url.clone(), self.name.clone());
+        // Drop runs inside the test's runtime, which cannot be blocked on: a thread with its own.
+        let _ = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("a runtime");
+            runtime.block_on(async {
+                if let Ok(mut admin) = PgConnection::connect(&admin_url).await {
+                    let drop = format!(r#"drop database if exists "{name}" with (force)"#);
+                    let _ = admin.execute(drop.as_str()).await;
+                }
+            });
+        })
+        .join();
+    }
 }
 
 impl TestApp {
@@ -103,26 +146,6 @@ impl TestApp {
             tokio::time::sleep(std::time::Duration::from_millis(100)).await;
         }
         panic!("the app did not become ready within 30 s");
-    }
-
-    /// The app's own Stripe client (its sandbox key, its in-app sandbox), built as the app builds it.
-    pub async fn stripe(&self) -> saas_billing::stripe::Stripe {
-        let key = self.setting("sandbox_secret_key").await;
-        saas_billing::stripe::Stripe::new(&key, Some(&format!("{}/sandbox/", self.url)))
-            .expect("client builds")
-    }
-
-    /// A GET on the in-app sandbox's API with the app's own key, as JSON.
-    pub async fn app_sandbox_get(&self, path: &str) -> serde_json::Value {
-        let key = self.setting("sandbox_secret_key").await;
-        let res = self
-            .client
-            .get(self.at(&format!("/sandbox/v1{path}")))
-            .bearer_auth(key)
-            .send()
-            .await
-            .expect("GET succeeds");
-        res.json().await.expect("JSON")
     }
 
     /// The body of a GET with this client's cookies (`path` or an absolute URL).
@@ -145,22 +168,6 @@ impl TestApp {
     /// Polls a page until it shows `text` (webhooks arrive asynchronously); false after 10 s.
     pub async fn page_eventually_contains(&self, path: &str, text: &str) -> bool {
         eventually(|| async { self.page(path).await.contains(text) }).await
-    }
-
-    /// Waits until the sandbox has delivered every event so far (start-up's catalog seed
-    /// included), so a test's own events cannot race them.
-    pub async fn webhooks_settled(&self) {
-        let settled = eventually(|| async {
-            sqlx::query_scalar::<_, i64>(
-                "select count(*) from stripe_sandbox.deliveries where status = 'pending'",
-            )
-            .fetch_one(&self.db)
-            .await
-            .unwrap()
-                == 0
-        })
-        .await;
-        assert!(settled, "the sandbox's deliveries settled");
     }
 
     /// A value the app generated for itself (its sandbox key, its webhook secret).
@@ -203,26 +210,6 @@ impl TestApp {
             .expect("POST succeeds")
     }
 
-    /// Pays on the sandbox's hosted Checkout page as a browser would: `card` and a US
-    /// billing address (and `email` when the session has no customer yet).
-    pub async fn pay_checkout(&self, url: &str, email: Option<&str>, card: &str) -> Response {
-        let mut form = vec![
-            ("card_number", card),
-            ("card_expiry", "12 / 40"),
-            ("card_cvc", "123"),
-            ("name", "Ann Buyer"),
-            ("country", "US"),
-            ("postal_code", "10001"),
-        ];
-        form.extend(email.map(|e| ("email", e)));
-        self.client
-            .post(url)
-            .form(&form)
-            .send()
-            .await
-            .expect("POST succeeds")
-    }
-
     pub async fn signup(&self, email: &str, password: &str) -> Response {
         self.call("signup", &[("email", email), ("password", password)])
             .await
@@ -239,43 +226,6 @@ impl TestApp {
             .await
             .expect("counts users")
     }
-}
-
-pub fn unique_email(prefix: &str) -> String {
-    format!("{prefix}-{}@example.com", uuid::Uuid::new_v4().simple())
-}
-
-pub fn location(res: &Response) -> &str {
-    res.headers()
-        .get(header::LOCATION)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-}
-
-pub fn session_cookie(res: &Response) -> Option<String> {
-    res.cookies()
-        .find(|c| c.name() == "sb_session")
-        .map(|c| c.value().to_owned())
-}
-
-pub async fn assert_status(res: Response, status: StatusCode) -> String {
-    let got = res.status();
-    let body = res.text().await.unwrap_or_default();
-    assert_eq!(got, status, "unexpected status; body: {body}");
-    body
-}
-
-/// Polls `check` every 100 ms until it holds; false after 10 s.
-pub async fn eventually<F: std::future::Future<Output = bool>>(
-    mut check: impl FnMut() -> F,
-) -> bool {
-    for _ in 0..100 {
-        if check().await {
-            return true;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-    false
 }
 
 /// Signs a new user up through the real server function and returns their row.

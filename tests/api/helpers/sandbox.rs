@@ -1,0 +1,118 @@
+//! A second webhook receiver beside the app's, on any sandbox account, and what the app's
+//! own sandbox has left to deliver.
+
+use super::{eventually, sandbox_api, TestApp};
+use axum::{http::HeaderMap, routing::post, Router};
+use reqwest::{Method, Response, StatusCode};
+use std::{
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+use stripe::{Client, ClientBuilder};
+
+impl TestApp {
+    /// Waits until the sandbox has delivered every event so far (start-up's catalog seed
+    /// included), so a test's own events cannot race them.
+    pub async fn webhooks_settled(&self) {
+        let settled = eventually(|| async {
+            sqlx::query_scalar::<_, i64>(
+                "select count(*) from stripe_sandbox.deliveries where status = 'pending'",
+            )
+            .fetch_one(&self.db)
+            .await
+            .unwrap()
+                == 0
+        })
+        .await;
+        assert!(settled, "the sandbox's deliveries settled");
+    }
+
+    /// Pays on the sandbox's hosted Checkout page as a browser would: `card` and a US
+    /// billing address (and `email` when the session has no customer yet).
+    pub async fn pay_checkout(&self, url: &str, email: Option<&str>, card: &str) -> Response {
+        let mut form = vec![
+            ("card_number", card),
+            ("card_expiry", "12 / 40"),
+            ("card_cvc", "123"),
+            ("name", "Ann Buyer"),
+            ("country", "US"),
+            ("postal_code", "10001"),
+        ];
+        form.extend(email.map(|e| ("email", e)));
+        self.client
+            .post(url)
+            .form(&form)
+            .send()
+            .await
+            .expect("POST succeeds")
+    }
+}
+
+/// A fresh test-mode key: an account of its own in the sandbox.
+pub fn test_key() -> String {
+    format!("sk_test_{}", uuid::Uuid::new_v4().simple())
+}
+
+/// The client exactly as the app builds it: only the base URL points at the sandbox.
+pub fn stripe_client(base: &str, key: &str) -> Client {
+    ClientBuilder::new(key)
+        .url(format!("{base}/"))
+        .build()
+        .expect("client builds")
+}
+
+pub type Hits = Arc<Mutex<Vec<(HeaderMap, String)>>>;
+
+/// A webhook receiver that answers 500 to its first `fail_first` requests, then 200.
+pub async fn spawn_receiver(fail_first: usize) -> (String, Hits) {
+    let hits: Hits = Arc::default();
+    let recorded = hits.clone();
+    let app = Router::new().route(
+        "/hook",
+        post(move |headers: HeaderMap, body: String| {
+            let recorded = recorded.clone();
+            async move {
+                let mut all = recorded.lock().unwrap();
+                all.push((headers, body));
+                if all.len() <= fail_first {
+                    StatusCode::INTERNAL_SERVER_ERROR
+                } else {
+                    StatusCode::OK
+                }
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (url, hits)
+}
+
+pub async fn wait_for_hits(hits: &Hits, n: usize) -> Vec<(HeaderMap, String)> {
+    for _ in 0..150 {
+        if hits.lock().unwrap().len() >= n {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    hits.lock().unwrap().clone()
+}
+
+/// Registers a webhook endpoint on `key`'s sandbox account and returns its signing secret.
+pub async fn register_endpoint(app: &TestApp, key: &str, url: &str) -> String {
+    let (status, body) = sandbox_api(
+        app,
+        Method::POST,
+        "/webhook_endpoints",
+        key,
+        &[("url", url), ("enabled_events[]", "*")],
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let secret = body["secret"]
+        .as_str()
+        .expect("create returns the secret")
+        .to_owned();
+    assert!(secret.starts_with("whsec_"));
+    secret
+}
