@@ -107,6 +107,9 @@ mod server {
         Database(#[from] sqlx::Error),
         #[error("session store: {0}")]
         Session(#[from] tower_sessions::session::Error),
+        /// Stripe (or the network to it) failed us; the user can only try again later.
+        #[error("stripe: {0}")]
+        Stripe(#[from] stripe::StripeError),
         #[error("{0}")]
         Internal(String),
     }
@@ -131,6 +134,7 @@ mod server {
                 Self::Forbidden => StatusCode::FORBIDDEN,
                 Self::NotFound => StatusCode::NOT_FOUND,
                 Self::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+                Self::Stripe(_) => StatusCode::BAD_GATEWAY,
                 Self::Database(_) | Self::Session(_) | Self::Internal(_) => {
                     StatusCode::INTERNAL_SERVER_ERROR
                 }
@@ -147,7 +151,7 @@ mod server {
                 Self::Forbidden => ApiError::Forbidden,
                 Self::NotFound => ApiError::NotFound,
                 Self::RateLimited => ApiError::RateLimited,
-                Self::Database(_) | Self::Session(_) | Self::Internal(_) => {
+                Self::Database(_) | Self::Session(_) | Self::Stripe(_) | Self::Internal(_) => {
                     tracing::error!(error = %self, "request failed");
                     ApiError::Internal
                 }

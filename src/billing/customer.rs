@@ -36,8 +36,7 @@ pub async fn ensure_customer(
                     .name(format!("user {}", user.id)),
                 &key("clock"),
             )
-            .await
-            .map_err(crate::stripe::bootstrap::stripe_failure)?;
+            .await?;
         Some(clock.id.as_str().to_owned())
     } else {
         None
@@ -48,10 +47,7 @@ pub async fn ensure_customer(
     if let Some(clock) = clock {
         create = create.test_clock(clock);
     }
-    let customer = stripe
-        .post(&create, &key("customer"))
-        .await
-        .map_err(crate::stripe::bootstrap::stripe_failure)?;
+    let customer = stripe.post(&create, &key("customer")).await?;
     // Either unique constraint may be the one a concurrent twin trips first; both mean
     // "already recorded", and the select below returns the winner.
     sqlx::query("insert into customers (user_id, stripe_customer_id) values ($1, $2) on conflict do nothing")

@@ -1,7 +1,7 @@
 //! The Customer Portal: its configuration, kept in code (`configure-portal`), and sessions
 //! for the signed-in user's own customer only.
 
-use crate::{catalog::sync::SyncError, error::AppError, stripe::Stripe};
+use crate::{error::AppError, stripe::Stripe};
 use sha2::{Digest, Sha256};
 use sqlx::PgPool;
 use stripe_billing::billing_portal_configuration::{
@@ -64,7 +64,7 @@ pub async fn configure_portal(
             {
                 Ok(config) if config.active => return Ok(id.clone()),
                 Ok(_) | Err(stripe::StripeError::Stripe(_, 404)) => {}
-                Err(e) => return Err(crate::stripe::bootstrap::stripe_failure(e)),
+                Err(e) => return Err(e.into()),
             }
         }
     }
@@ -101,8 +101,7 @@ pub async fn configure_portal(
         .default_return_url(return_url);
     let config = stripe
         .post(&create, &format!("portal-configuration-{fingerprint}"))
-        .await
-        .map_err(crate::stripe::bootstrap::stripe_failure)?;
+        .await?;
     sqlx::query(
         "insert into app_settings (name, value) values ('portal_configuration_id', $1), ('portal_configuration_fingerprint', $2)
          on conflict (name) do update set value = excluded.value, updated_at = now()",
@@ -137,7 +136,6 @@ pub async fn portal_url(
             &create,
             &format!("portal-{customer}-{}", uuid::Uuid::new_v4().simple()),
         )
-        .await
-        .map_err(|e| AppError::internal(SyncError::from(e).to_string()))?;
+        .await?;
     Ok(session.url)
 }

@@ -2,34 +2,56 @@
 //! the same freshness rule as subscriptions.
 
 use crate::{
-    catalog::sync::{freshness, stored_as_of, Freshness, SyncError},
-    stripe::Stripe,
+    stripe::{
+        freshness::{choose, read_ahead, Current, SyncError, Write},
+        Stripe,
+    },
+    webhooks::event::{id_of_expandable, invoice_subscription},
 };
-use serde_json::Value;
-use sqlx::PgConnection;
+use sqlx::{PgConnection, PgPool};
 use stripe_billing::invoice::RetrieveInvoice;
+use stripe_shared::Invoice;
 
-/// `invoice.*`: stores the invoice. A snapshot no newer than what we hold is replaced by
-/// Stripe's current one, so `invoice.finalized` arriving after `invoice.paid` in the same
-/// second cannot make a paid invoice look open again.
-pub async fn apply_invoice_event(
-    conn: &mut PgConnection,
+/// Before the transaction: Stripe's current invoice, when the event's may not be newest, so
+/// `invoice.finalized` arriving after `invoice.paid` in the same second cannot make a paid
+/// invoice look open again.
+pub async fn read_invoice(
+    db: &PgPool,
     stripe: &Stripe,
-    invoice: &Value,
+    invoice: &Invoice,
     as_of: i64,
+    again: bool,
+) -> Result<Option<Current<Invoice>>, SyncError> {
+    let Some(id) = invoice.id.as_ref() else {
+        return Ok(None);
+    };
+    let request = RetrieveInvoice::new(id.clone());
+    read_ahead(
+        db,
+        "invoices",
+        id.as_str(),
+        as_of,
+        again,
+        stripe.get(&request),
+    )
+    .await
+}
+
+/// `invoice.*`: stores the invoice under the freshness rule.
+pub async fn apply_invoice(
+    conn: &mut PgConnection,
+    invoice: &Invoice,
+    as_of: i64,
+    current: Option<&Current<Invoice>>,
 ) -> Result<(), SyncError> {
-    let Some(id) = invoice["id"].as_str() else {
+    // A draft preview has no id yet: nothing to keep.
+    let Some(id) = invoice.id.as_ref() else {
         return Ok(());
     };
-    let current = match freshness(stored_as_of(conn, "invoices", id).await?, as_of) {
-        Freshness::Newer => invoice.clone(),
-        Freshness::Tie | Freshness::Older => {
-            let fetched = stripe.get(&RetrieveInvoice::new(id)).await?;
-            serde_json::to_value(InvoiceView::from(&fetched))
-                .map_err(|e| SyncError::Decode(e.to_string()))?
-        }
-    };
-    write(conn, &current, as_of).await?;
+    match choose(conn, "invoices", id.as_str(), as_of, invoice, current).await? {
+        Write::Snapshot(i) | Write::Current(i) => write(conn, i, as_of).await?,
+        Write::Gone => {}
+    }
     Ok(())
 }
 
@@ -37,14 +59,14 @@ pub async fn apply_invoice_event(
 /// (`last_payment_error.message`), when Stripe knows. An invoice's `payments` are includable,
 /// never in an event, so the invoice is fetched with its payments' intents expanded. A failed
 /// look-up costs the email only its reason line: logged, not worth a webhook retry.
-pub async fn failure_reason(stripe: &Stripe, invoice: &Value) -> Option<String> {
-    let id = invoice["id"].as_str()?;
-    let request =
-        RetrieveInvoice::new(id).expand(vec!["payments.data.payment.payment_intent".to_owned()]);
+pub async fn failure_reason(stripe: &Stripe, invoice: &Invoice) -> Option<String> {
+    let id = invoice.id.as_ref()?;
+    let request = RetrieveInvoice::new(id.clone())
+        .expand(vec!["payments.data.payment.payment_intent".to_owned()]);
     let fetched = match stripe.get(&request).await {
         Ok(fetched) => fetched,
         Err(e) => {
-            tracing::warn!(invoice = id, error = %e, "could not look up why a payment failed");
+            tracing::warn!(invoice = id.as_str(), error = %e, "could not look up why a payment failed");
             return None;
         }
     };
@@ -59,58 +81,8 @@ pub async fn failure_reason(stripe: &Stripe, invoice: &Value) -> Option<String> 
     }
 }
 
-/// The fields we keep, named as in Stripe's JSON, so a typed invoice and an event's JSON
-/// go through the same `write`.
-#[derive(serde::Serialize)]
-struct InvoiceView {
-    id: Option<String>,
-    customer: Option<String>,
-    parent: Value,
-    number: Option<String>,
-    status: Option<String>,
-    currency: String,
-    total: i64,
-    amount_due: i64,
-    amount_paid: i64,
-    amount_remaining: i64,
-    attempt_count: u64,
-    next_payment_attempt: Option<i64>,
-    hosted_invoice_url: Option<String>,
-    invoice_pdf: Option<String>,
-    period_end: i64,
-    created: i64,
-}
-
-impl From<&stripe_shared::Invoice> for InvoiceView {
-    fn from(i: &stripe_shared::Invoice) -> Self {
-        let subscription = i
-            .parent
-            .as_ref()
-            .and_then(|p| p.subscription_details.as_ref())
-            .map(|d| d.subscription.id().as_str().to_owned());
-        Self {
-            id: i.id.as_ref().map(|id| id.as_str().to_owned()),
-            customer: i.customer.as_ref().map(|c| c.id().as_str().to_owned()),
-            parent: serde_json::json!({ "subscription_details": { "subscription": subscription } }),
-            number: i.number.clone(),
-            status: i.status.as_ref().map(|s| s.as_str().to_owned()),
-            currency: i.currency.to_string(),
-            total: i.total,
-            amount_due: i.amount_due,
-            amount_paid: i.amount_paid,
-            amount_remaining: i.amount_remaining,
-            attempt_count: i.attempt_count,
-            next_payment_attempt: i.next_payment_attempt,
-            hosted_invoice_url: i.hosted_invoice_url.clone(),
-            invoice_pdf: i.invoice_pdf.clone(),
-            period_end: i.period_end,
-            created: i.created,
-        }
-    }
-}
-
-async fn write(conn: &mut PgConnection, i: &Value, as_of: i64) -> sqlx::Result<()> {
-    let Some(customer) = i["customer"].as_str() else {
+async fn write(conn: &mut PgConnection, i: &Invoice, as_of: i64) -> sqlx::Result<()> {
+    let (Some(id), Some(customer)) = (i.id.as_ref(), i.customer.as_ref()) else {
         return Ok(());
     };
     sqlx::query(
@@ -124,23 +96,38 @@ async fn write(conn: &mut PgConnection, i: &Value, as_of: i64) -> sqlx::Result<(
              hosted_invoice_url = excluded.hosted_invoice_url, invoice_pdf = excluded.invoice_pdf,
              stripe_as_of = greatest(invoices.stripe_as_of, excluded.stripe_as_of), updated_at = now()",
     )
-    .bind(i["id"].as_str())
-    .bind(customer)
-    .bind(i["parent"]["subscription_details"]["subscription"].as_str())
-    .bind(i["number"].as_str())
-    .bind(i["status"].as_str().unwrap_or("draft"))
-    .bind(i["currency"].as_str().unwrap_or("usd"))
-    .bind(i["total"].as_i64().unwrap_or(0))
-    .bind(i["amount_due"].as_i64().unwrap_or(0))
-    .bind(i["amount_paid"].as_i64().unwrap_or(0))
-    .bind(i["amount_remaining"].as_i64().unwrap_or(0))
-    .bind(i["attempt_count"].as_i64().unwrap_or(0) as i32)
-    .bind(i["next_payment_attempt"].as_i64().map(|t| t as f64))
-    .bind(i["hosted_invoice_url"].as_str())
-    .bind(i["invoice_pdf"].as_str())
-    .bind(i["period_end"].as_i64().map(|t| t as f64))
-    .bind(i["created"].as_i64().unwrap_or(0) as f64)
+    .bind(id.as_str())
+    .bind(id_of_expandable(customer))
+    .bind(invoice_subscription(i))
+    .bind(&i.number)
+    .bind(i.status.as_ref().map(|s| s.as_str()).unwrap_or("draft"))
+    .bind(i.currency.to_string())
+    .bind(i.total)
+    .bind(i.amount_due)
+    .bind(i.amount_paid)
+    .bind(i.amount_remaining)
+    .bind(i.attempt_count as i32)
+    .bind(i.next_payment_attempt.map(|t| t as f64))
+    .bind(&i.hosted_invoice_url)
+    .bind(&i.invoice_pdf)
+    .bind(i.period_end as f64)
+    .bind(i.created as f64)
     .bind(as_of)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// `customer.deleted`: the link goes; Stripe cancels the customer's subscriptions with
+/// their own events. A later customer for the same user needs new idempotency keys, so the
+/// user's customer generation moves on.
+pub async fn unlink_customer(conn: &mut PgConnection, customer: &str) -> sqlx::Result<()> {
+    sqlx::query(
+        "with gone as (delete from customers where stripe_customer_id = $1 returning user_id)
+         update users set stripe_customer_generation = stripe_customer_generation + 1
+         where id in (select user_id from gone)",
+    )
+    .bind(customer)
     .execute(conn)
     .await?;
     Ok(())

@@ -1,7 +1,12 @@
 //! Keeping `products` and `prices` equal to Stripe's catalog: a full sync at start-up (and on
 //! demand), then one object at a time from `product.*` / `price.*` webhooks.
 
-use crate::stripe::Stripe;
+use crate::stripe::{
+    freshness::{
+        choose, freshness, read_ahead, stored_as_of, Current, Freshness, SyncError, Write,
+    },
+    Stripe,
+};
 use futures::TryStreamExt;
 use sqlx::{PgConnection, PgPool};
 use stripe_product::{
@@ -11,108 +16,116 @@ use stripe_product::{
 };
 use stripe_types::Expandable;
 
-#[derive(Debug, thiserror::Error)]
-pub enum SyncError {
-    #[error("stripe: {0}")]
-    Stripe(#[from] stripe::StripeError),
-    #[error("database: {0}")]
-    Database(#[from] sqlx::Error),
-    #[error("payload: {0}")]
-    Decode(String),
-}
-
-/// How a snapshot taken at `incoming` relates to a row that reflects `stored`. Stripe's
-/// timestamps have one-second resolution, so two changes in one second look equal: a tie
-/// cannot be settled from the payload, only by asking Stripe for the object as it is now.
-#[derive(Debug, PartialEq, Eq)]
-pub enum Freshness {
-    Newer,
-    Tie,
-    Older,
-}
-
-pub fn freshness(stored: Option<i64>, incoming: i64) -> Freshness {
-    match stored {
-        None => Freshness::Newer,
-        Some(s) if incoming > s => Freshness::Newer,
-        Some(s) if incoming == s => Freshness::Tie,
-        Some(_) => Freshness::Older,
-    }
-}
-
-/// The Stripe time a row reflects, locked until the transaction ends so concurrent events
-/// for the same object apply one after the other.
-pub(crate) async fn stored_as_of(
-    conn: &mut PgConnection,
-    table: &str,
-    id: &str,
-) -> sqlx::Result<Option<i64>> {
-    sqlx::query_scalar(&format!(
-        "select stripe_as_of from {table} where id = $1 for update"
-    ))
-    .bind(id)
-    .fetch_optional(conn)
-    .await
-}
-
-/// Applies a product snapshot from an event created at `as_of`. A newer snapshot is stored
-/// as is; on a tie or an older-looking event the product is fetched from Stripe and what
-/// Stripe says now is stored.
-pub async fn apply_product_event(
-    conn: &mut PgConnection,
+/// Before the transaction: Stripe's current product, when the event's may not be newest.
+pub async fn read_product(
+    db: &PgPool,
     stripe: &Stripe,
     product: &Product,
     as_of: i64,
-) -> Result<(), SyncError> {
-    match freshness(
-        stored_as_of(conn, "products", product.id.as_str()).await?,
+    again: bool,
+) -> Result<Option<Current<Product>>, SyncError> {
+    let request = RetrieveProduct::new(product.id.clone());
+    read_ahead(
+        db,
+        "products",
+        product.id.as_str(),
         as_of,
-    ) {
-        Freshness::Newer => write_product(conn, product, as_of).await?,
-        Freshness::Tie | Freshness::Older => {
-            match stripe.get(&RetrieveProduct::new(product.id.clone())).await {
-                Ok(current) => write_product(conn, &current, as_of).await?,
-                Err(stripe::StripeError::Stripe(_, 404)) => {
-                    deactivate(conn, "products", product.id.as_str(), as_of).await?
-                }
-                Err(e) => return Err(e.into()),
-            }
-        }
+        again,
+        stripe.get(&request),
+    )
+    .await
+}
+
+/// Applies a product snapshot from an event created at `as_of`, under the freshness rule.
+pub async fn apply_product(
+    conn: &mut PgConnection,
+    product: &Product,
+    as_of: i64,
+    current: Option<&Current<Product>>,
+) -> Result<(), SyncError> {
+    let id = product.id.as_str();
+    match choose(conn, "products", id, as_of, product, current).await? {
+        Write::Snapshot(p) | Write::Current(p) => write_product(conn, p, as_of).await?,
+        Write::Gone => deactivate(conn, "products", id, as_of).await?,
     }
     Ok(())
 }
 
-pub async fn apply_price_event(
-    conn: &mut PgConnection,
+/// Before the transaction: Stripe's current price when the event's may not be newest, and
+/// its product when the app does not know it yet (a price event can arrive before its
+/// product's; the foreign key needs the product).
+pub async fn read_price(
+    db: &PgPool,
     stripe: &Stripe,
     price: &Price,
     as_of: i64,
-) -> Result<(), SyncError> {
-    ensure_product(conn, stripe, price).await?;
-    match freshness(
-        stored_as_of(conn, "prices", price.id.as_str()).await?,
+    again: bool,
+) -> Result<(Option<Current<Price>>, Option<Product>), SyncError> {
+    let request = RetrievePrice::new(price.id.clone());
+    let current = read_ahead(
+        db,
+        "prices",
+        price.id.as_str(),
         as_of,
-    ) {
-        Freshness::Newer => write_price(conn, price, as_of).await?,
-        Freshness::Tie | Freshness::Older => {
-            match stripe.get(&RetrievePrice::new(price.id.clone())).await {
-                Ok(current) => write_price(conn, &current, as_of).await?,
-                Err(stripe::StripeError::Stripe(_, 404)) => {
-                    deactivate(conn, "prices", price.id.as_str(), as_of).await?
-                }
-                Err(e) => return Err(e.into()),
-            }
-        }
+        again,
+        stripe.get(&request),
+    )
+    .await?;
+    let product = match product_known(db, &product_id(price)).await? {
+        true => None,
+        false => Some(stripe.get(&RetrieveProduct::new(product_id(price))).await?),
+    };
+    Ok((current, product))
+}
+
+pub async fn apply_price(
+    conn: &mut PgConnection,
+    price: &Price,
+    as_of: i64,
+    current: Option<&Current<Price>>,
+    product: Option<&Product>,
+) -> Result<(), SyncError> {
+    if !product_known(&mut *conn, &product_id(price)).await? {
+        let Some(product) = product else {
+            return Err(SyncError::Stale {
+                table: "products",
+                id: product_id(price),
+            });
+        };
+        write_product(conn, product, 0).await?;
+    }
+    let id = price.id.as_str();
+    match choose(conn, "prices", id, as_of, price, current).await? {
+        Write::Snapshot(p) | Write::Current(p) => write_price(conn, p, as_of).await?,
+        Write::Gone => deactivate(conn, "prices", id, as_of).await?,
     }
     Ok(())
 }
 
-/// `product.deleted` / `price.deleted`: the row stays (orders and subscriptions refer to it)
-/// but is no longer on sale. The deletion counts as Stripe's word at `as_of`, so an older
-/// snapshot delivered after it (a late `product.created`) is refetched, not applied.
-pub async fn deactivate(
+/// `product.deleted`: see [`deactivate`].
+pub async fn deactivate_product(
     conn: &mut PgConnection,
-    table: &str,
+    id: &str,
+    as_of: i64,
+) -> Result<(), SyncError> {
+    Ok(deactivate(conn, "products", id, as_of).await?)
+}
+
+/// `price.deleted`: see [`deactivate`].
+pub async fn deactivate_price(
+    conn: &mut PgConnection,
+    id: &str,
+    as_of: i64,
+) -> Result<(), SyncError> {
+    Ok(deactivate(conn, "prices", id, as_of).await?)
+}
+
+/// The row stays (orders and subscriptions refer to it) but is no longer on sale. The
+/// deletion counts as Stripe's word at `as_of`, so an older snapshot delivered after it (a
+/// late `product.created`) is refetched, not applied.
+async fn deactivate(
+    conn: &mut PgConnection,
+    table: &'static str,
     id: &str,
     as_of: i64,
 ) -> sqlx::Result<()> {
@@ -127,23 +140,12 @@ pub async fn deactivate(
     Ok(())
 }
 
-/// A price event can arrive before its product's: fetch the product first so the foreign
-/// key holds and nothing is dropped.
-async fn ensure_product(
-    conn: &mut PgConnection,
-    stripe: &Stripe,
-    price: &Price,
-) -> Result<(), SyncError> {
-    let product_id = product_id(price);
+async fn product_known(db: impl sqlx::PgExecutor<'_>, id: &str) -> sqlx::Result<bool> {
     let known: Option<i64> = sqlx::query_scalar("select 1::bigint from products where id = $1")
-        .bind(&product_id)
-        .fetch_optional(&mut *conn)
+        .bind(id)
+        .fetch_optional(db)
         .await?;
-    if known.is_none() {
-        let product = stripe.get(&RetrieveProduct::new(product_id)).await?;
-        write_product(conn, &product, 0).await?;
-    }
-    Ok(())
+    Ok(known.is_some())
 }
 
 fn product_id(price: &Price) -> String {
@@ -238,7 +240,7 @@ pub async fn sync_catalog(stripe: &Stripe, db: &PgPool) -> Result<(usize, usize)
     let mut tx = db.begin().await?;
     for p in &products {
         if freshness(
-            stored_as_of(&mut tx, "products", p.id.as_str()).await?,
+            stored_as_of(&mut *tx, "products", p.id.as_str(), true).await?,
             as_of,
         ) != Freshness::Older
         {
@@ -246,8 +248,10 @@ pub async fn sync_catalog(stripe: &Stripe, db: &PgPool) -> Result<(usize, usize)
         }
     }
     for p in &prices {
-        if freshness(stored_as_of(&mut tx, "prices", p.id.as_str()).await?, as_of)
-            != Freshness::Older
+        if freshness(
+            stored_as_of(&mut *tx, "prices", p.id.as_str(), true).await?,
+            as_of,
+        ) != Freshness::Older
         {
             write_price(&mut tx, p, as_of).await?;
         }
@@ -270,18 +274,4 @@ pub async fn sync_catalog(stripe: &Stripe, db: &PgPool) -> Result<(usize, usize)
     .await?;
     tx.commit().await?;
     Ok((products.len(), prices.len()))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::{freshness, Freshness};
-
-    #[test]
-    fn only_strictly_newer_snapshots_apply_directly() {
-        assert_eq!(freshness(None, 100), Freshness::Newer);
-        assert_eq!(freshness(Some(99), 100), Freshness::Newer);
-        // Same second: could be before or after what we have; ask Stripe.
-        assert_eq!(freshness(Some(100), 100), Freshness::Tie);
-        assert_eq!(freshness(Some(101), 100), Freshness::Older);
-    }
 }

@@ -80,7 +80,7 @@ pub async fn start_subscription_checkout(price_id: String) -> Result<(), ApiErro
         .stripe
         .post(&create, &key)
         .await
-        .map_err(crate::stripe::bootstrap::stripe_failure)?;
+        .map_err(AppError::from)?;
     let url = session
         .url
         .ok_or_else(|| AppError::internal("checkout session without a url"))?;

@@ -2,23 +2,14 @@
 //! transaction, so the email is queued exactly when the event is first processed.
 
 use super::outbox::{enqueue, Email};
-use crate::catalog::money::format_money;
+use crate::{
+    catalog::money::format_money, ui::format::long_date_unix as date,
+    webhooks::event::id_of_expandable,
+};
 use maud::html;
-use serde_json::Value;
 use sqlx::PgConnection;
+use stripe_shared::{Invoice, Subscription};
 use uuid::Uuid;
-
-fn date(unix: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp(unix)
-        .ok()
-        .and_then(|t| {
-            t.format(time::macros::format_description!(
-                "[month repr:long] [day padding:none], [year]"
-            ))
-            .ok()
-        })
-        .unwrap_or_default()
-}
 
 /// Paragraphs and one call to action, as plain text and HTML.
 fn bodies(paragraphs: &[String], link: Option<(&str, &str)>) -> (String, String) {
@@ -45,36 +36,44 @@ async fn recipient(
     .await
 }
 
-/// Queues the email an event calls for, if any. `app_url` ends without a slash; `reason` is
-/// Stripe's customer-facing words for a failed charge, when known.
-pub async fn on_event(
+/// One message before it has a recipient.
+struct Message {
+    kind: &'static str,
+    subject: String,
+    paragraphs: Vec<String>,
+    link: Option<(&'static str, String)>,
+}
+
+/// `invoice.*`: a failed payment, a payment that needs 3-D Secure, or a payment that
+/// recovers after a failure. `reason` is Stripe's customer-facing words for a failed
+/// charge, when known. `app_url` ends without a slash.
+pub async fn for_invoice(
     conn: &mut PgConnection,
     app_url: &str,
     event_id: &str,
     kind: &str,
-    object: &Value,
+    invoice: &Invoice,
     reason: Option<&str>,
 ) -> sqlx::Result<()> {
-    let Some(customer) = object["customer"].as_str() else {
+    let Some(customer) = invoice.customer.as_ref().map(id_of_expandable) else {
         return Ok(());
     };
-    let billing = format!("{app_url}/settings/billing");
-    let currency = object["currency"].as_str().unwrap_or("usd");
-    let money = |v: &Value| format_money(v.as_i64().unwrap_or(0), currency);
-    let pay_link = object["hosted_invoice_url"]
-        .as_str()
-        .unwrap_or(&billing)
-        .to_owned();
-    let (email_kind, subject, paragraphs, link): (&'static str, String, Vec<String>, Option<(&str, String)>) = match kind {
+    let currency = invoice.currency.to_string();
+    let money = |amount: i64| format_money(amount, &currency);
+    let number = invoice.number.as_deref().unwrap_or("");
+    let pay_link = invoice
+        .hosted_invoice_url
+        .clone()
+        .unwrap_or_else(|| format!("{app_url}/settings/billing"));
+    let message = match kind {
         "invoice.payment_failed" => {
-            let due = money(&object["amount_remaining"]);
-            let next = match object["next_payment_attempt"].as_i64() {
+            let due = money(invoice.amount_remaining);
+            let next = match invoice.next_payment_attempt {
                 Some(t) => format!("We will try your card again on {}.", date(t)),
                 None => "We will not retry this payment automatically.".to_owned(),
             };
             let mut paragraphs = vec![format!(
-                "We could not charge your card for invoice {}. Amount due: {due}.",
-                object["number"].as_str().unwrap_or("")
+                "We could not charge your card for invoice {number}. Amount due: {due}."
             )];
             paragraphs.extend(reason.map(|r| format!("Reason: {r}")));
             paragraphs.push(next);
@@ -82,76 +81,114 @@ pub async fn on_event(
                 "Pay now, or update your card in billing settings, to keep your subscription."
                     .to_owned(),
             );
-            (
-                "payment_failed",
-                format!("Your payment of {due} failed"),
+            Message {
+                kind: "payment_failed",
+                subject: format!("Your payment of {due} failed"),
                 paragraphs,
-                Some(("Pay now", pay_link)),
-            )
+                link: Some(("Pay now", pay_link)),
+            }
         }
-        "invoice.payment_action_required" => (
-            "payment_action_required",
-            "Confirm your payment".to_owned(),
-            vec![format!(
+        "invoice.payment_action_required" => Message {
+            kind: "payment_action_required",
+            subject: "Confirm your payment".to_owned(),
+            paragraphs: vec![format!(
                 "Your bank asks you to confirm the payment of {} (3-D Secure). Your subscription stays active once you do.",
-                money(&object["amount_remaining"])
+                money(invoice.amount_remaining)
             )],
-            Some(("Confirm payment", pay_link)),
-        ),
+            link: Some(("Confirm payment", pay_link)),
+        },
         // Paid after at least one failed attempt: the customer heard about the failure.
-        "invoice.paid" if object["attempt_count"].as_i64().unwrap_or(0) > 1 => (
-            "payment_recovered",
-            "Payment received: you're all set".to_owned(),
-            vec![format!(
-                "We received your payment of {} for invoice {}. Your subscription is active again, with full access.",
-                money(&object["amount_paid"]),
-                object["number"].as_str().unwrap_or("")
+        "invoice.paid" if invoice.attempt_count > 1 => Message {
+            kind: "payment_recovered",
+            subject: "Payment received: you're all set".to_owned(),
+            paragraphs: vec![format!(
+                "We received your payment of {} for invoice {number}. Your subscription is active again, with full access.",
+                money(invoice.amount_paid),
             )],
-            Some(("Billing settings", billing.clone())),
-        ),
+            link: Some(("Billing settings", format!("{app_url}/settings/billing"))),
+        },
+        _ => return Ok(()),
+    };
+    send(conn, event_id, &customer, message).await
+}
+
+/// `customer.subscription.*`: the trial ends in three days, or the subscription ended.
+pub async fn for_subscription(
+    conn: &mut PgConnection,
+    app_url: &str,
+    event_id: &str,
+    kind: &str,
+    sub: &Subscription,
+) -> sqlx::Result<()> {
+    let message = match kind {
         "customer.subscription.trial_will_end" => {
-            let item = &object["items"]["data"][0];
-            let amount = item["price"]["unit_amount"].as_i64().unwrap_or(0) * item["quantity"].as_i64().unwrap_or(1);
-            let ends = object["trial_end"].as_i64().unwrap_or(0);
-            (
-                "trial_will_end",
-                format!("Your trial ends on {}", date(ends)),
-                vec![format!(
-                    "Your free trial ends on {}. Your card will then be charged {} (plus any tax). Nothing to do if you want to continue; you can cancel any time before then.",
-                    date(ends),
-                    format_money(amount, item["price"]["currency"].as_str().unwrap_or(currency)),
+            let amount = sub
+                .items
+                .data
+                .first()
+                .map(|item| {
+                    let quantity = item.quantity.unwrap_or(1) as i64;
+                    let unit = item.price.unit_amount.unwrap_or(0);
+                    format_money(unit * quantity, &item.price.currency.to_string())
+                })
+                .unwrap_or_default();
+            let ends = date(sub.trial_end.unwrap_or(0));
+            Message {
+                kind: "trial_will_end",
+                subject: format!("Your trial ends on {ends}"),
+                paragraphs: vec![format!(
+                    "Your free trial ends on {ends}. Your card will then be charged {amount} (plus any tax). Nothing to do if you want to continue; you can cancel any time before then."
                 )],
-                Some(("Manage billing", billing.clone())),
-            )
+                link: Some(("Manage billing", format!("{app_url}/settings/billing"))),
+            }
         }
         "customer.subscription.deleted" => {
-            let why = if object["cancellation_details"]["reason"] == "payment_failed" {
+            let unpaid = sub
+                .cancellation_details
+                .as_ref()
+                .and_then(|d| d.reason.as_ref())
+                .is_some_and(|r| r.as_str() == "payment_failed");
+            let why = if unpaid {
                 "We could not collect payment after several attempts, so your subscription has ended and paid features are no longer available."
             } else {
                 "Your subscription has ended and paid features are no longer available."
             };
-            (
-                "subscription_ended",
-                "Your subscription has ended".to_owned(),
-                vec![why.to_owned(), "You can subscribe again at any time.".to_owned()],
-                Some(("See plans", format!("{app_url}/pricing"))),
-            )
+            Message {
+                kind: "subscription_ended",
+                subject: "Your subscription has ended".to_owned(),
+                paragraphs: vec![
+                    why.to_owned(),
+                    "You can subscribe again at any time.".to_owned(),
+                ],
+                link: Some(("See plans", format!("{app_url}/pricing"))),
+            }
         }
         _ => return Ok(()),
     };
+    send(conn, event_id, &id_of_expandable(&sub.customer), message).await
+}
+
+/// Queues the message for the user behind `customer`, once per event and kind.
+async fn send(
+    conn: &mut PgConnection,
+    event_id: &str,
+    customer: &str,
+    message: Message,
+) -> sqlx::Result<()> {
     let Some((user_id, to)) = recipient(conn, customer).await? else {
         // A customer not (yet) linked to a user: nobody to write to.
         return Ok(());
     };
-    let (text, html) = bodies(&paragraphs, link.as_ref().map(|(l, u)| (*l, u.as_str())));
+    let link = message.link.as_ref().map(|(l, u)| (*l, u.as_str()));
+    let (text, html) = bodies(&message.paragraphs, link);
     enqueue(
         conn,
         &Email {
-            dedupe_key: format!("{event_id}:{email_kind}"),
+            dedupe_key: format!("{event_id}:{}", message.kind),
             user_id,
             to,
-            kind: email_kind,
-            subject,
+            kind: message.kind,
+            subject: message.subject,
             text,
             html,
         },

@@ -34,9 +34,7 @@ pub async fn run(state: &AppState, webhook_url: &str) -> Result<(), AppError> {
     if state.config.stripe_mode == StripeMode::Sandbox {
         let secret = ensure_sandbox_endpoint(&state.stripe, &state.db, webhook_url).await?;
         state.add_webhook_secret(secret);
-        catalog::seed_sandbox_catalog(&state.stripe)
-            .await
-            .map_err(stripe_failure)?;
+        catalog::seed_sandbox_catalog(&state.stripe).await?;
     }
     let (products, prices) = catalog::sync::sync_catalog(&state.stripe, &state.db)
         .await
@@ -86,12 +84,11 @@ async fn ensure_sandbox_endpoint(
                         &UpdateWebhookEndpoint::new(id.as_str()).url(url),
                         &format!("repoint-{id}-{url}"),
                     )
-                    .await
-                    .map_err(stripe_failure)?;
+                    .await?;
                 return Ok(SecretString::from(secret));
             }
             Err(stripe::StripeError::Stripe(_, 404)) => {}
-            Err(e) => return Err(stripe_failure(e)),
+            Err(e) => return Err(e.into()),
         }
     }
     let endpoint = stripe
@@ -99,8 +96,7 @@ async fn ensure_sandbox_endpoint(
             &CreateWebhookEndpoint::new(vec![CreateWebhookEndpointEnabledEvents::All], url),
             &format!("app-endpoint-{}", uuid::Uuid::new_v4()),
         )
-        .await
-        .map_err(stripe_failure)?;
+        .await?;
     let secret = endpoint
         .secret
         .ok_or_else(|| AppError::internal("the created endpoint came without a secret"))?;
@@ -113,8 +109,4 @@ async fn ensure_sandbox_endpoint(
     .execute(db)
     .await?;
     Ok(SecretString::from(secret))
-}
-
-pub fn stripe_failure(e: stripe::StripeError) -> AppError {
-    AppError::internal(format!("stripe: {e}"))
 }

@@ -19,4 +19,6 @@ pub mod bootstrap;
 #[cfg(feature = "ssr")]
 mod client;
 #[cfg(feature = "ssr")]
+pub mod freshness;
+#[cfg(feature = "ssr")]
 pub use client::Stripe;

@@ -1,47 +1,65 @@
 //! Subscription rows, written only from Stripe's snapshots (webhooks), under the same
 //! freshness rule as the catalog.
 
-use crate::{
-    catalog::sync::{freshness, stored_as_of, Freshness, SyncError},
-    stripe::Stripe,
+use crate::stripe::{
+    freshness::{choose, read_ahead, Current, SyncError, Write},
+    Stripe,
 };
-use sqlx::PgConnection;
+use sqlx::{PgConnection, PgPool};
 use stripe_billing::subscription::RetrieveSubscription;
 use stripe_shared::Subscription;
 use stripe_types::Expandable;
 
-pub async fn apply_subscription_event(
-    conn: &mut PgConnection,
+/// Before the transaction: Stripe's current subscription, when the event's may not be newest.
+pub async fn read_subscription(
+    db: &PgPool,
     stripe: &Stripe,
     sub: &Subscription,
     as_of: i64,
-) -> Result<(), SyncError> {
-    match freshness(
-        stored_as_of(conn, "subscriptions", sub.id.as_str()).await?,
+    again: bool,
+) -> Result<Option<Current<Subscription>>, SyncError> {
+    let request = RetrieveSubscription::new(sub.id.clone());
+    read_ahead(
+        db,
+        "subscriptions",
+        sub.id.as_str(),
         as_of,
-    ) {
-        Freshness::Newer => write(conn, sub, as_of).await?,
-        Freshness::Tie | Freshness::Older => {
-            let current = stripe
-                .get(&RetrieveSubscription::new(sub.id.clone()))
-                .await?;
-            write(conn, &current, as_of).await?;
-        }
+        again,
+        stripe.get(&request),
+    )
+    .await
+}
+
+/// `customer.subscription.*`: stores the subscription under the freshness rule and links
+/// its customer to our user when the metadata names one.
+pub async fn apply_subscription(
+    conn: &mut PgConnection,
+    sub: &Subscription,
+    as_of: i64,
+    current: Option<&Current<Subscription>>,
+) -> Result<(), SyncError> {
+    match choose(conn, "subscriptions", sub.id.as_str(), as_of, sub, current).await? {
+        Write::Snapshot(s) | Write::Current(s) => write(conn, s, as_of).await?,
+        // Stripe keeps canceled subscriptions; a 404 means another account's or a typo.
+        Write::Gone => return Ok(()),
     }
     link_customer(conn, sub).await?;
     Ok(())
 }
 
-/// Stores the subscription as Stripe has it now (for events that name it but do not carry it).
-pub async fn refresh_subscription(
+/// The subscription as Stripe has it now, for events that name it but do not carry it.
+pub async fn fetch(stripe: &Stripe, id: &str) -> Result<Subscription, SyncError> {
+    Ok(stripe.get(&RetrieveSubscription::new(id)).await?)
+}
+
+/// Stores a subscription read from Stripe (see [`fetch`]) as of the event that asked for it.
+pub async fn write_current(
     conn: &mut PgConnection,
-    stripe: &Stripe,
-    id: &str,
+    sub: &Subscription,
     as_of: i64,
 ) -> Result<(), SyncError> {
-    let current = stripe.get(&RetrieveSubscription::new(id)).await?;
-    write(conn, &current, as_of).await?;
-    link_customer(conn, &current).await?;
+    write(conn, sub, as_of).await?;
+    link_customer(conn, sub).await?;
     Ok(())
 }
 

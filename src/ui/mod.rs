@@ -1,5 +1,7 @@
 //! Shared components: the page frame, the mode banner, form pieces and notices.
 
+#[cfg(feature = "ssr")]
+pub mod format;
 mod forms;
 mod layout;
 mod pages;

@@ -49,3 +49,4 @@ pub fn NotFound() -> impl IntoView {
         </section>
     }
 }
+// rebuild probe 1

@@ -1,6 +1,6 @@
 //! The event ledger: each Stripe event id is processed once.
 
-use super::Envelope;
+use super::event::Event;
 use sqlx::{PgConnection, PgPool};
 
 #[derive(Debug, PartialEq, Eq)]
@@ -12,9 +12,20 @@ pub enum Claim {
     AlreadyProcessed,
 }
 
+/// Whether the event was already processed: a plain read, so a duplicate delivery costs no
+/// Stripe reads. [`claim`] still decides, under the row lock.
+pub async fn is_processed(db: &PgPool, id: &str) -> sqlx::Result<bool> {
+    let processed: Option<bool> =
+        sqlx::query_scalar("select processed_at is not null from stripe_events where id = $1")
+            .bind(id)
+            .fetch_optional(db)
+            .await?;
+    Ok(processed == Some(true))
+}
+
 /// Records the event (or finds it) and locks its row for this transaction. A concurrent
 /// delivery of the same id waits on the row, then sees it processed.
-pub async fn claim(conn: &mut PgConnection, event: &Envelope) -> sqlx::Result<Claim> {
+pub async fn claim(conn: &mut PgConnection, event: &Event) -> sqlx::Result<Claim> {
     let inserted = sqlx::query(
         "insert into stripe_events (id, type, created, livemode, api_version)
          values ($1, $2, to_timestamp($3), $4, $5)
@@ -51,7 +62,7 @@ pub async fn mark_processed(conn: &mut PgConnection, id: &str, claim: Claim) -> 
 }
 
 /// Outside the rolled-back transaction: count the attempt and keep the error (never the payload).
-pub async fn record_failure(db: &PgPool, event: &Envelope, error: &str) -> sqlx::Result<()> {
+pub async fn record_failure(db: &PgPool, event: &Event, error: &str) -> sqlx::Result<()> {
     sqlx::query(
         "insert into stripe_events (id, type, created, livemode, api_version, last_error)
          values ($1, $2, to_timestamp($3), $4, $5, $6)

@@ -2,7 +2,7 @@
 //! list them from Stripe and feed each through the same processing as the webhook route.
 //! The ledger makes this safe to run at any time: processed events are skipped.
 
-use super::{process, Envelope, EnvelopeData};
+use super::{event::Event, process, Outcome};
 use crate::stripe::Stripe;
 use futures::TryStreamExt;
 use sqlx::PgPool;
@@ -43,24 +43,25 @@ pub async fn replay_events(
         seen: events.len(),
         ..Default::default()
     };
-    for event in events {
-        let object = miniserde::json::to_string(&event.data.object);
-        let envelope = Envelope {
-            id: event.id.as_str().to_owned(),
-            kind: event.type_.to_string(),
-            created: event.created,
-            livemode: event.livemode,
-            api_version: event.api_version.map(|v| v.to_string()),
-            data: EnvelopeData {
-                object: serde_json::value::RawValue::from_string(object)
-                    .map_err(|e| stripe::StripeError::ClientError(e.to_string()))?,
-            },
-        };
-        match process(db, stripe, app_url, &envelope).await {
-            Ok(true) => report.already_processed += 1,
-            Ok(false) => report.applied += 1,
+    for listed in events {
+        let body = serde_json::json!({
+            "id": listed.id.as_str(),
+            "type": listed.type_.to_string(),
+            "created": listed.created,
+            "livemode": listed.livemode,
+            "api_version": listed.api_version.map(|v| v.to_string()),
+            "data": { "object": serde_json::value::RawValue::from_string(
+                miniserde::json::to_string(&listed.data.object),
+            )
+            .map_err(|e| stripe::StripeError::ClientError(e.to_string()))? },
+        });
+        let event = Event::decode(body.to_string().as_bytes())
+            .map_err(|e| stripe::StripeError::ClientError(e.to_string()))?;
+        match process(db, stripe, app_url, &event).await {
+            Ok(Outcome::AlreadyProcessed) => report.already_processed += 1,
+            Ok(Outcome::Applied) => report.applied += 1,
             Err(e) => {
-                tracing::error!(event_id = %envelope.id, error = %e, "replay could not apply an event");
+                tracing::error!(event_id = %event.id, error = %e, "replay could not apply an event");
                 report.failed += 1;
             }
         }

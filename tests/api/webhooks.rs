@@ -708,12 +708,23 @@ async fn invoice_events_refresh_their_subscription_from_stripe() {
         .await
         .unwrap();
     let secret = app.setting("sandbox_webhook_secret").await;
-    let invoice = json!({ "id": "in_1", "object": "invoice",
-                          "parent": { "type": "subscription_details", "subscription_details": { "subscription": sub.id.as_str() } } });
+    // The subscription's first invoice, whole, as Stripe's events carry it.
+    let listed = ok(
+        &app,
+        Method::GET,
+        &format!("/invoices?subscription={}", sub.id.as_str()),
+        &[],
+    )
+    .await;
+    let mut invoice = listed["data"][0].clone();
+    assert_eq!(
+        invoice["parent"]["subscription_details"]["subscription"],
+        sub.id.as_str()
+    );
     assert_eq!(
         deliver(
             &app,
-            &event("evt_inv_paid", "invoice.paid", invoice),
+            &event("evt_inv_paid", "invoice.paid", invoice.clone()),
             &secret
         )
         .await
@@ -730,11 +741,12 @@ async fn invoice_events_refresh_their_subscription_from_stripe() {
         "Stripe's current status, not our stale one"
     );
     // An invoice outside any subscription is acknowledged and changes nothing.
-    let one_off = json!({ "id": "in_2", "object": "invoice", "parent": null });
+    invoice["id"] = json!("in_one_off");
+    invoice["parent"] = Value::Null;
     assert_eq!(
         deliver(
             &app,
-            &event("evt_inv_other", "invoice.payment_failed", one_off),
+            &event("evt_inv_other", "invoice.payment_failed", invoice),
             &secret
         )
         .await
