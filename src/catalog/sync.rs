@@ -60,7 +60,7 @@ pub async fn read_price(
     price: &Price,
     as_of: i64,
     again: bool,
-) -> Result<(Option<Current<Price>>, Option<Product>), SyncError> {
+) -> Result<(Option<Current<Price>>, Option<Box<Product>>), SyncError> {
     let request = RetrievePrice::new(price.id.clone());
     let current = read_ahead(
         db,
@@ -73,7 +73,9 @@ pub async fn read_price(
     .await?;
     let product = match product_known(db, &product_id(price)).await? {
         true => None,
-        false => Some(stripe.get(&RetrieveProduct::new(product_id(price))).await?),
+        false => Some(Box::new(
+            stripe.get(&RetrieveProduct::new(product_id(price))).await?,
+        )),
     };
     Ok((current, product))
 }

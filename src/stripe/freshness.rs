@@ -65,7 +65,7 @@ pub async fn stored_as_of(
 /// gone (404).
 #[derive(Debug, Clone)]
 pub enum Current<T> {
-    Found(T),
+    Found(Box<T>),
     Gone,
 }
 
@@ -87,7 +87,7 @@ where
         return Ok(None);
     }
     match fetch.await {
-        Ok(current) => Ok(Some(Current::Found(current))),
+        Ok(current) => Ok(Some(Current::Found(Box::new(current)))),
         Err(stripe::StripeError::Stripe(_, 404)) => Ok(Some(Current::Gone)),
         Err(e) => Err(e.into()),
     }

@@ -21,13 +21,13 @@ pub(super) enum ReadAhead {
     Price {
         current: Option<Current<Price>>,
         /// The price's product, when the app does not know it yet.
-        product: Option<Product>,
+        product: Option<Box<Product>>,
     },
     Subscription(Option<Current<Subscription>>),
     Invoice {
         current: Option<Current<Invoice>>,
         /// The invoice's subscription as Stripe has it now, for the outcomes that move it.
-        subscription: Option<Subscription>,
+        subscription: Option<Box<Subscription>>,
         /// Why the payment failed, in Stripe's words, for the dunning email.
         failure_reason: Option<String>,
     },
@@ -57,7 +57,7 @@ pub(super) async fn read_ahead(
             let current = billing::sync::read_invoice(db, stripe, i, as_of, again).await?;
             let subscription = match invoice_subscription(i) {
                 Some(id) if moves_subscription(&event.kind) => {
-                    Some(subscriptions::sync::fetch(stripe, &id).await?)
+                    Some(Box::new(subscriptions::sync::fetch(stripe, &id).await?))
                 }
                 _ => None,
             };
@@ -99,7 +99,7 @@ pub(super) async fn apply(
             catalog::sync::apply_product(conn, p, as_of, current.as_ref()).await
         }
         (Object::Price(p), ReadAhead::Price { current, product }) => {
-            catalog::sync::apply_price(conn, p, as_of, current.as_ref(), product.as_ref()).await
+            catalog::sync::apply_price(conn, p, as_of, current.as_ref(), product.as_deref()).await
         }
         (Object::ProductDeleted(id), _) => catalog::sync::deactivate_product(conn, id, as_of).await,
         (Object::PriceDeleted(id), _) => catalog::sync::deactivate_price(conn, id, as_of).await,
