@@ -76,10 +76,7 @@ async fn configure_portal(config: &Config) -> ExitCode {
         crate::catalog::sync::sync_catalog(&stripe, &db)
             .await
             .map_err(|e| e.to_string())?;
-        let back = format!(
-            "{}/settings/billing",
-            config.app_url.as_str().trim_end_matches('/')
-        );
+        let back = config.url("/settings/billing");
         crate::billing::portal::configure_portal(&stripe, &db, &back)
             .await
             .map_err(|e| e.to_string())

@@ -181,6 +181,11 @@ impl Config {
         })
     }
 
+    /// An absolute URL of the app: `APP_URL` joined with `path` (which starts with `/`).
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.app_url.as_str().trim_end_matches('/'))
+    }
+
     pub fn database_url(&self) -> &str {
         self.database_url.expose_secret()
     }

@@ -36,6 +36,7 @@ pub struct SessionInfo {
 }
 
 #[server(prefix = "/api", endpoint = "session")]
+#[cfg_attr(feature = "ssr", tracing::instrument(skip_all, fields(user_id)))]
 pub async fn load_session() -> Result<SessionInfo, ApiError> {
     let state = crate::state::AppState::get()?;
     let user = session::current_user(&state.db)
@@ -48,6 +49,7 @@ pub async fn load_session() -> Result<SessionInfo, ApiError> {
 }
 
 #[server(prefix = "/api", endpoint = "signup")]
+#[cfg_attr(feature = "ssr", tracing::instrument(skip_all, fields(user_id)))]
 pub async fn signup(email: String, password: String, next: Option<String>) -> Result<(), ApiError> {
     let state = crate::state::AppState::get()?;
     let user = service::sign_up(&state.db, &email, &password).await?;
@@ -57,6 +59,7 @@ pub async fn signup(email: String, password: String, next: Option<String>) -> Re
 }
 
 #[server(prefix = "/api", endpoint = "login")]
+#[cfg_attr(feature = "ssr", tracing::instrument(skip_all, fields(user_id)))]
 pub async fn login(email: String, password: String, next: Option<String>) -> Result<(), ApiError> {
     let state = crate::state::AppState::get()?;
     let ip = session::client_ip().await;
@@ -67,6 +70,7 @@ pub async fn login(email: String, password: String, next: Option<String>) -> Res
 }
 
 #[server(prefix = "/api", endpoint = "logout")]
+#[cfg_attr(feature = "ssr", tracing::instrument(skip_all, fields(user_id)))]
 pub async fn logout() -> Result<(), ApiError> {
     session::extract()
         .await?

@@ -49,8 +49,12 @@ pub async fn current_user(db: &PgPool) -> Result<Option<User>, AppError> {
     }
 }
 
+/// The logged-in user, or `Unauthenticated`. Their id goes on the request's span (server
+/// functions declare a `user_id` field), so the log says whose request it was.
 pub async fn require_user(db: &PgPool) -> Result<User, AppError> {
-    current_user(db).await?.ok_or(AppError::Unauthenticated)
+    let user = current_user(db).await?.ok_or(AppError::Unauthenticated)?;
+    tracing::Span::current().record("user_id", tracing::field::display(user.id));
+    Ok(user)
 }
 
 /// Sends anonymous page loads of protected pages to the login page, with a way back.

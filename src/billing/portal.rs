@@ -1,7 +1,13 @@
 //! The Customer Portal: its configuration, kept in code (`configure-portal`), and sessions
 //! for the signed-in user's own customer only.
 
-use crate::{error::AppError, stripe::Stripe};
+use crate::{
+    error::AppError,
+    stripe::{
+        installation::{self, Setting},
+        Stripe,
+    },
+};
 use sha2::{Digest, Sha256};
 use sqlx::PgPool;
 use stripe_billing::billing_portal_configuration::{
@@ -50,13 +56,11 @@ pub async fn configure_portal(
         h.update(format!("{HEADLINE}|{return_url}|{rows:?}"));
         hex::encode(h.finalize())
     };
-    let stored: Option<(String, String)> = sqlx::query_as(
-        "select a.value, b.value from app_settings a join app_settings b on b.name = 'portal_configuration_fingerprint'
-         where a.name = 'portal_configuration_id'",
-    )
-    .fetch_optional(db)
-    .await?;
-    if let Some((id, fp)) = &stored {
+    let stored = (
+        installation::get(db, Setting::PortalConfigurationId).await?,
+        installation::get(db, Setting::PortalConfigurationFingerprint).await?,
+    );
+    if let (Some(id), Some(fp)) = &stored {
         if *fp == fingerprint {
             match stripe
                 .get(&RetrieveBillingPortalConfiguration::new(id.as_str()))
@@ -102,13 +106,16 @@ pub async fn configure_portal(
     let config = stripe
         .post(&create, &format!("portal-configuration-{fingerprint}"))
         .await?;
-    sqlx::query(
-        "insert into app_settings (name, value) values ('portal_configuration_id', $1), ('portal_configuration_fingerprint', $2)
-         on conflict (name) do update set value = excluded.value, updated_at = now()",
+    installation::set(
+        db,
+        &[
+            (Setting::PortalConfigurationId, config.id.as_str()),
+            (
+                Setting::PortalConfigurationFingerprint,
+                fingerprint.as_str(),
+            ),
+        ],
     )
-    .bind(config.id.as_str())
-    .bind(&fingerprint)
-    .execute(db)
     .await?;
     Ok(config.id.as_str().to_owned())
 }
@@ -121,10 +128,7 @@ pub async fn portal_url(
     return_url: &str,
 ) -> Result<String, AppError> {
     use stripe_billing::billing_portal_session::CreateBillingPortalSession;
-    let configuration: Option<String> =
-        sqlx::query_scalar("select value from app_settings where name = 'portal_configuration_id'")
-            .fetch_optional(db)
-            .await?;
+    let configuration = installation::get(db, Setting::PortalConfigurationId).await?;
     let mut create = CreateBillingPortalSession::new()
         .customer(customer)
         .return_url(return_url);

@@ -65,6 +65,7 @@ pub struct Pricing {
 }
 
 #[server(prefix = "/api", endpoint = "pricing")]
+#[cfg_attr(feature = "ssr", tracing::instrument(skip_all, fields(user_id)))]
 pub async fn load_pricing() -> Result<Pricing, ApiError> {
     let state = crate::state::AppState::get()?;
     let plans = repo::subscription_plans(&state.db)

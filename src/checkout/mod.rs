@@ -1,16 +1,21 @@
 //! Subscribing: the server function that sends the user to Stripe Checkout, and the success
 //! page that grants nothing itself and waits for the webhook.
 
-use crate::{error::ApiError, ui::ErrorNotice};
+mod pages;
+#[cfg(feature = "ssr")]
+mod repo;
+
+pub use pages::CheckoutSuccessPage;
+
+use crate::error::ApiError;
 use leptos::prelude::*;
-use leptos_meta::Title;
-use leptos_router::hooks::use_query_map;
 use serde::{Deserialize, Serialize};
 
 /// Creates a Checkout Session for `price_id` and redirects to it. The user comes from the
 /// session; the price must be on sale. Someone who already has access goes to billing
 /// settings instead of buying a second subscription.
 #[server(prefix = "/api", endpoint = "checkout")]
+#[cfg_attr(feature = "ssr", tracing::instrument(skip_all, fields(user_id)))]
 pub async fn start_subscription_checkout(price_id: String) -> Result<(), ApiError> {
     use crate::{billing::customer::ensure_customer, error::AppError};
     use stripe_checkout::checkout_session::{
@@ -21,15 +26,10 @@ pub async fn start_subscription_checkout(price_id: String) -> Result<(), ApiErro
     };
     let state = crate::state::AppState::get()?;
     let user = crate::accounts::require_user(&state.db).await?;
-    let on_sale: Option<bool> = sqlx::query_scalar(
-        "select pr.active and p.active from prices pr join products p on p.id = pr.product_id
-         where pr.id = $1 and pr.kind = 'recurring'",
-    )
-    .bind(&price_id)
-    .fetch_optional(&state.db)
-    .await
-    .map_err(AppError::from)?;
-    if on_sale != Some(true) {
+    if !repo::recurring_price_on_sale(&state.db, &price_id)
+        .await
+        .map_err(AppError::from)?
+    {
         return Err(AppError::BadRequest("That plan is not available.".into()).into());
     }
     if crate::subscriptions::has_access(&state.db, user.id, state.config.grace_days).await? {
@@ -39,7 +39,6 @@ pub async fn start_subscription_checkout(price_id: String) -> Result<(), ApiErro
     let clocks = state.config.stripe_mode == crate::config::StripeMode::Sandbox
         && state.config.sandbox_test_clocks;
     let customer = ensure_customer(&state.db, &state.stripe, &user, clocks).await?;
-    let app = state.config.app_url.as_str().trim_end_matches('/');
     let user_meta = [("user_id".to_owned(), user.id.to_string())];
     let create = CreateCheckoutSession::new()
         .mode(stripe_shared::CheckoutSessionMode::Subscription)
@@ -65,10 +64,12 @@ pub async fn start_subscription_checkout(price_id: String) -> Result<(), ApiErro
             name: Some(CreateCheckoutSessionCustomerUpdateName::Auto),
             shipping: None,
         })
-        .success_url(format!(
-            "{app}/checkout/success?session_id={{CHECKOUT_SESSION_ID}}"
-        ))
-        .cancel_url(format!("{app}/pricing"));
+        .success_url(
+            state
+                .config
+                .url("/checkout/success?session_id={CHECKOUT_SESSION_ID}"),
+        )
+        .cancel_url(state.config.url("/pricing"));
     // One key per click: a retry of this request reuses it, a new click makes a new session.
     let key = format!(
         "checkout-{}-{}-{}",
@@ -100,6 +101,7 @@ pub enum CheckoutProgress {
 }
 
 #[server(prefix = "/api", endpoint = "checkout/poll")]
+#[cfg_attr(feature = "ssr", tracing::instrument(skip_all, fields(user_id)))]
 pub async fn poll_checkout(session_id: String) -> Result<CheckoutProgress, ApiError> {
     use stripe_checkout::checkout_session::RetrieveCheckoutSession;
     let state = crate::state::AppState::get()?;
@@ -131,63 +133,13 @@ pub async fn poll_checkout(session_id: String) -> Result<CheckoutProgress, ApiEr
     else {
         return Ok(CheckoutProgress::NotFound);
     };
-    let stored: Option<Option<String>> = sqlx::query_scalar(
-        "select p.name from subscriptions s left join products p on p.id = s.product_id where s.id = $1",
-    )
-    .bind(&subscription)
-    .fetch_optional(&state.db)
-    .await
-    .map_err(crate::error::AppError::from)?;
+    let stored = repo::stored_subscription_product(&state.db, &subscription)
+        .await
+        .map_err(crate::error::AppError::from)?;
     Ok(match stored {
         Some(product) => CheckoutProgress::Done {
             product: product.unwrap_or_else(|| "your plan".into()),
         },
         None => CheckoutProgress::Finishing,
     })
-}
-
-#[component]
-pub fn CheckoutSuccessPage() -> impl IntoView {
-    let query = use_query_map();
-    let session_id = move || query.with(|q| q.get("session_id").unwrap_or_default());
-    let tick = RwSignal::new(0u32);
-    let status = Resource::new(
-        move || (session_id(), tick.get()),
-        |(id, _)| poll_checkout(id),
-    );
-    // Poll while the webhook is on its way (only in the browser).
-    Effect::new(move |_| {
-        if let Some(Ok(CheckoutProgress::Finishing)) = status.get() {
-            set_timeout(
-                move || tick.update(|t| *t += 1),
-                std::time::Duration::from_millis(800),
-            );
-        }
-    });
-    view! {
-        <Title text="Subscription"/>
-        <section class="narrow">
-            <Transition fallback=|| view! { <p class="loading" aria-busy="true">"Checking your subscription…"</p> }>
-                {move || status.get().map(|r| match r {
-                    Ok(CheckoutProgress::Finishing) => view! {
-                        <h1>"Finishing your subscription…"</h1>
-                        <p class="loading" aria-busy="true" data-testid="checkout-finishing">
-                            "Stripe has your payment details. We are waiting for its confirmation; this takes a few seconds."
-                        </p>
-                    }.into_any(),
-                    Ok(CheckoutProgress::Done { product }) => view! {
-                        <h1>"You're subscribed"</h1>
-                        <p data-testid="checkout-done">{format!("Welcome to {product}. Your free trial has started.")}</p>
-                        <p><a class="button" href="/dashboard">"Go to your dashboard"</a></p>
-                    }.into_any(),
-                    Ok(CheckoutProgress::NotFound) => view! {
-                        <h1>"Nothing to show here"</h1>
-                        <p data-testid="checkout-unknown">"We could not find a completed checkout for your account."</p>
-                        <p><a class="button" href="/pricing">"See plans"</a></p>
-                    }.into_any(),
-                    Err(e) => view! { <ErrorNotice error=e back_to="/checkout/success"/> }.into_any(),
-                })}
-            </Transition>
-        </section>
-    }
 }

@@ -1,7 +1,10 @@
 //! What the app does with Stripe once it is listening: in sandbox mode, register its own
 //! webhook endpoint and seed the demo catalog; in every mode, sync the catalog.
 
-use super::Stripe;
+use super::{
+    installation::{self, Setting},
+    Stripe,
+};
 use crate::{catalog, config::StripeMode, error::AppError, state::AppState};
 use secrecy::SecretString;
 use sqlx::PgPool;
@@ -16,13 +19,7 @@ const BOOTSTRAP_LOCK: i64 = 0x5AA5_B111;
 /// The sandbox account this installation uses: one secret key, generated once and kept.
 pub async fn sandbox_secret_key(db: &PgPool) -> sqlx::Result<String> {
     let fresh = format!("sk_test_{}", uuid::Uuid::new_v4().simple());
-    sqlx::query("insert into app_settings (name, value) values ('sandbox_secret_key', $1) on conflict (name) do nothing")
-        .bind(&fresh)
-        .execute(db)
-        .await?;
-    sqlx::query_scalar("select value from app_settings where name = 'sandbox_secret_key'")
-        .fetch_one(db)
-        .await
+    installation::get_or_init(db, Setting::SandboxSecretKey, &fresh).await
 }
 
 pub async fn run(state: &AppState, webhook_url: &str) -> Result<(), AppError> {
@@ -41,10 +38,7 @@ pub async fn run(state: &AppState, webhook_url: &str) -> Result<(), AppError> {
         .map_err(|e| AppError::internal(format!("catalog sync: {e}")))?;
     tracing::info!(products, prices, "catalog synced from Stripe");
     if state.config.stripe_mode == StripeMode::Sandbox {
-        let back = format!(
-            "{}/settings/billing",
-            state.config.app_url.as_str().trim_end_matches('/')
-        );
+        let back = state.config.url("/settings/billing");
         let id = crate::billing::portal::configure_portal(&state.stripe, &state.db, &back).await?;
         tracing::info!(configuration = %id, "customer portal configured");
     }
@@ -60,20 +54,9 @@ async fn ensure_sandbox_endpoint(
     db: &PgPool,
     url: &str,
 ) -> Result<SecretString, AppError> {
-    let stored: Vec<(String, String)> = sqlx::query_as(
-        "select name, value from app_settings where name in ('sandbox_webhook_endpoint', 'sandbox_webhook_secret')",
-    )
-    .fetch_all(db)
-    .await?;
-    let get = |n: &str| {
-        stored
-            .iter()
-            .find(|(name, _)| name == n)
-            .map(|(_, v)| v.clone())
-    };
     if let (Some(id), Some(secret)) = (
-        get("sandbox_webhook_endpoint"),
-        get("sandbox_webhook_secret"),
+        installation::get(db, Setting::SandboxWebhookEndpoint).await?,
+        installation::get(db, Setting::SandboxWebhookSecret).await?,
     ) {
         match stripe.get(&RetrieveWebhookEndpoint::new(id.as_str())).await {
             Ok(endpoint) if endpoint.url == url => return Ok(SecretString::from(secret)),
@@ -100,13 +83,13 @@ async fn ensure_sandbox_endpoint(
     let secret = endpoint
         .secret
         .ok_or_else(|| AppError::internal("the created endpoint came without a secret"))?;
-    sqlx::query(
-        "insert into app_settings (name, value) values ('sandbox_webhook_endpoint', $1), ('sandbox_webhook_secret', $2)
-         on conflict (name) do update set value = excluded.value, updated_at = now()",
+    installation::set(
+        db,
+        &[
+            (Setting::SandboxWebhookEndpoint, endpoint.id.as_str()),
+            (Setting::SandboxWebhookSecret, secret.as_str()),
+        ],
     )
-    .bind(endpoint.id.as_str())
-    .bind(&secret)
-    .execute(db)
     .await?;
     Ok(SecretString::from(secret))
 }

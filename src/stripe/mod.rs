@@ -21,4 +21,6 @@ mod client;
 #[cfg(feature = "ssr")]
 pub mod freshness;
 #[cfg(feature = "ssr")]
+pub mod installation;
+#[cfg(feature = "ssr")]
 pub use client::Stripe;

@@ -26,6 +26,8 @@ mod money;
 mod settings;
 mod state;
 mod store;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 pub use delivery::signature_header;
 pub use settings::Settings;

@@ -3,8 +3,9 @@
 use super::{eventually, unique_email, PASSWORD};
 use reqwest::{Client, Response, StatusCode};
 use saas_billing::{config::Config, startup::Application};
-use sqlx::{Connection, Executor, PgConnection, PgPool};
+use sqlx::PgPool;
 use std::sync::Arc;
+pub use stripe_sandbox::testing::TestDatabase;
 
 pub struct TestApp {
     pub url: String,
@@ -78,59 +79,6 @@ pub fn new_client() -> Client {
         .timeout(std::time::Duration::from_secs(30))
         .build()
         .expect("client builds")
-}
-
-/// A database of the test's own on the server DATABASE_URL points at (scripts/test sets
-/// it), dropped with whatever still holds it open when the last handle goes, even when the
-/// test fails, so a shared Postgres does not fill up with test databases.
-pub struct TestDatabase {
-    pub url: String,
-    admin_url: String,
-    name: String,
-}
-
-impl TestDatabase {
-    pub async fn create() -> Arc<Self> {
-        let base = std::env::var("DATABASE_URL")
-            .expect("DATABASE_URL must point at a Postgres server (scripts/test sets it)");
-        let mut url = url::Url::parse(&base).expect("DATABASE_URL is a URL");
-        url.set_path("/postgres");
-        let admin_url = url.to_string();
-        let mut admin = PgConnection::connect(&admin_url)
-            .await
-            .expect("connects to Postgres");
-        let name = format!("test_{}", uuid::Uuid::new_v4().simple());
-        admin
-            .execute(format!(r#"create database "{name}""#).as_str())
-            .await
-            .expect("creates the test database");
-        url.set_path(&format!("/{name}"));
-        Arc::new(Self {
-            url: url.to_string(),
-            admin_url,
-            name,
-        })
-    }
-}
-
-impl Drop for TestDatabase {
-    fn drop(&mut self) {
-        let (admin_url, name) = (self.admin_url.clone(), self.name.clone());
-        // Drop runs inside the test's runtime, which cannot be blocked on: a thread with its own.
-        let _ = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("a runtime");
-            runtime.block_on(async {
-                if let Ok(mut admin) = PgConnection::connect(&admin_url).await {
-                    let drop = format!(r#"drop database if exists "{name}" with (force)"#);
-                    let _ = admin.execute(drop.as_str()).await;
-                }
-            });
-        })
-        .join();
-    }
 }
 
 impl TestApp {

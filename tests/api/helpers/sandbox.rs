@@ -2,12 +2,7 @@
 //! own sandbox has left to deliver.
 
 use super::{eventually, sandbox_api, TestApp};
-use axum::{http::HeaderMap, routing::post, Router};
 use reqwest::{Method, Response, StatusCode};
-use std::{
-    sync::{Arc, Mutex},
-    time::Duration,
-};
 use stripe::{Client, ClientBuilder};
 
 impl TestApp {
@@ -61,42 +56,7 @@ pub fn stripe_client(base: &str, key: &str) -> Client {
         .expect("client builds")
 }
 
-pub type Hits = Arc<Mutex<Vec<(HeaderMap, String)>>>;
-
-/// A webhook receiver that answers 500 to its first `fail_first` requests, then 200.
-pub async fn spawn_receiver(fail_first: usize) -> (String, Hits) {
-    let hits: Hits = Arc::default();
-    let recorded = hits.clone();
-    let app = Router::new().route(
-        "/hook",
-        post(move |headers: HeaderMap, body: String| {
-            let recorded = recorded.clone();
-            async move {
-                let mut all = recorded.lock().unwrap();
-                all.push((headers, body));
-                if all.len() <= fail_first {
-                    StatusCode::INTERNAL_SERVER_ERROR
-                } else {
-                    StatusCode::OK
-                }
-            }
-        }),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/hook", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    (url, hits)
-}
-
-pub async fn wait_for_hits(hits: &Hits, n: usize) -> Vec<(HeaderMap, String)> {
-    for _ in 0..150 {
-        if hits.lock().unwrap().len() >= n {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    hits.lock().unwrap().clone()
-}
+pub use stripe_sandbox::testing::{spawn_receiver, wait_for_hits};
 
 /// Registers a webhook endpoint on `key`'s sandbox account and returns its signing secret.
 pub async fn register_endpoint(app: &TestApp, key: &str, url: &str) -> String {

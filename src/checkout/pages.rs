@@ -1,0 +1,53 @@
+//! The page Stripe sends the customer back to: it grants nothing, and waits for the webhook.
+
+use super::{poll_checkout, CheckoutProgress};
+use crate::ui::ErrorNotice;
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::hooks::use_query_map;
+
+#[component]
+pub fn CheckoutSuccessPage() -> impl IntoView {
+    let query = use_query_map();
+    let session_id = move || query.with(|q| q.get("session_id").unwrap_or_default());
+    let tick = RwSignal::new(0u32);
+    let status = Resource::new(
+        move || (session_id(), tick.get()),
+        |(id, _)| poll_checkout(id),
+    );
+    // Poll while the webhook is on its way (only in the browser).
+    Effect::new(move |_| {
+        if let Some(Ok(CheckoutProgress::Finishing)) = status.get() {
+            set_timeout(
+                move || tick.update(|t| *t += 1),
+                std::time::Duration::from_millis(800),
+            );
+        }
+    });
+    view! {
+        <Title text="Subscription"/>
+        <section class="narrow">
+            <Transition fallback=|| view! { <p class="loading" aria-busy="true">"Checking your subscription…"</p> }>
+                {move || status.get().map(|r| match r {
+                    Ok(CheckoutProgress::Finishing) => view! {
+                        <h1>"Finishing your subscription…"</h1>
+                        <p class="loading" aria-busy="true" data-testid="checkout-finishing">
+                            "Stripe has your payment details. We are waiting for its confirmation; this takes a few seconds."
+                        </p>
+                    }.into_any(),
+                    Ok(CheckoutProgress::Done { product }) => view! {
+                        <h1>"You're subscribed"</h1>
+                        <p data-testid="checkout-done">{format!("Welcome to {product}. Your free trial has started.")}</p>
+                        <p><a class="button" href="/dashboard">"Go to your dashboard"</a></p>
+                    }.into_any(),
+                    Ok(CheckoutProgress::NotFound) => view! {
+                        <h1>"Nothing to show here"</h1>
+                        <p data-testid="checkout-unknown">"We could not find a completed checkout for your account."</p>
+                        <p><a class="button" href="/pricing">"See plans"</a></p>
+                    }.into_any(),
+                    Err(e) => view! { <ErrorNotice error=e back_to="/checkout/success"/> }.into_any(),
+                })}
+            </Transition>
+        </section>
+    }
+}

@@ -1,0 +1,89 @@
+//! The dashboard: the plan, its status and timeline, and the paid feature.
+
+use super::{dashboard, entitlement::Entitlement, PlanSummary, RunPaidFeature};
+use crate::ui::ErrorNotice;
+use leptos::prelude::*;
+use leptos_meta::Title;
+
+#[component]
+pub fn DashboardPage() -> impl IntoView {
+    let data = Resource::new(|| (), |_| dashboard());
+    view! {
+        <Title text="Dashboard"/>
+        <Suspense fallback=|| view! { <p class="loading" aria-busy="true">"Loading your dashboard…"</p> }>
+            {move || data.get().map(|r| match r {
+                Ok(d) => view! {
+                    <section>
+                        <header class="page-header">
+                            <h1>"Dashboard"</h1>
+                            <p class="muted" data-testid="dashboard-email">{format!("Signed in as {}", d.email)}</p>
+                        </header>
+                        <PlanCard plan=d.plan.clone()/>
+                        <FeatureArea entitled=d.plan.as_ref().is_some_and(|p| p.entitlement.has_access())/>
+                        <p class="muted small">{format!("Member since {}", d.member_since)}</p>
+                    </section>
+                }.into_any(),
+                Err(e) => view! { <ErrorNotice error=e back_to="/dashboard"/> }.into_any(),
+            })}
+        </Suspense>
+    }
+}
+
+/// The plan, its status and timeline, with a banner when access is at risk or gone.
+#[component]
+pub fn PlanCard(plan: Option<PlanSummary>) -> impl IntoView {
+    match plan {
+        None => view! {
+            <div class="card">
+                <h2>"Your plan"</h2>
+                <p data-testid="plan-status">"You are not subscribed to a plan yet."</p>
+                <a class="button" href="/pricing">"Choose a plan"</a>
+            </div>
+        }
+        .into_any(),
+        Some(p) => {
+            let banner = match p.entitlement {
+                Entitlement::Grace { .. } => Some("Your last payment failed. Update your card in billing settings to keep access."),
+                Entitlement::None => Some("Your subscription no longer gives access. Choose a plan to continue."),
+                Entitlement::Full if p.cancel_at_period_end => Some("Your subscription is set to end; you keep access until then."),
+                Entitlement::Full => None,
+            };
+            view! {
+                <div class="card">
+                    <h2>"Your plan"</h2>
+                    {banner.map(|b| view! { <p class="notice" role="status" data-testid="plan-banner">{b}</p> })}
+                    <p data-testid="plan-status"><strong>{p.product}</strong>" · "{p.status}</p>
+                    {p.timeline.map(|t| view! { <p class="muted" data-testid="plan-timeline">{t}</p> })}
+                </div>
+            }.into_any()
+        }
+    }
+}
+
+#[component]
+fn FeatureArea(entitled: bool) -> impl IntoView {
+    let run = ServerAction::<RunPaidFeature>::new();
+    let result = move || {
+        run.value()
+            .get()
+            .map(|r| r.unwrap_or_else(|e| e.to_string()))
+    };
+    view! {
+        <div class="card" data-testid="feature-area">
+            <h2>"Reports"</h2>
+            {if entitled {
+                view! {
+                    <ActionForm action=run>
+                        <button class="button" type="submit" disabled=move || run.pending().get()>"Run a report"</button>
+                    </ActionForm>
+                    <p role="status" data-testid="feature-result">{result}</p>
+                }.into_any()
+            } else {
+                view! {
+                    <p data-testid="feature-locked">"Reports are part of every paid plan."</p>
+                    <a class="button button-secondary" href="/pricing">"See plans"</a>
+                }.into_any()
+            }}
+        </div>
+    }
+}
