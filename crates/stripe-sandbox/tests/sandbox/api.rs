@@ -607,15 +607,16 @@ async fn errors_speak_stripes_dialect() {
     let key = test_key();
     let key = Some(key.as_str());
     // (method, path, key, form) → (status, a field of the error, its value)
-    let cases: [(
+    type Case<'a> = (
         Method,
-        &str,
-        Option<&str>,
-        &[(&str, &str)],
+        &'a str,
+        Option<&'a str>,
+        &'a [(&'a str, &'a str)],
         StatusCode,
-        &str,
-        &str,
-    ); 7] = [
+        &'a str,
+        &'a str,
+    );
+    let cases: [Case; 7] = [
         (
             Method::GET,
             "/customers",
