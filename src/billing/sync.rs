@@ -3,56 +3,29 @@
 
 use crate::{
     stripe::{
-        freshness::{choose, read_ahead, Current, SyncError, Write},
+        freshness::{apply, newer_only, Fetched, Snapshot, SyncError},
         Stripe,
     },
     webhooks::event::{id_of_expandable, invoice_subscription},
 };
-use sqlx::{PgConnection, PgPool};
+use sqlx::PgConnection;
 use stripe_billing::invoice::RetrieveInvoice;
 use stripe_shared::Invoice;
 
-/// Before the transaction: Stripe's current invoice, when the event's may not be newest, so
-/// `invoice.finalized` arriving after `invoice.paid` in the same second cannot make a paid
-/// invoice look open again.
-pub async fn read_invoice(
-    db: &PgPool,
-    stripe: &Stripe,
-    invoice: &Invoice,
-    as_of: i64,
-    again: bool,
-) -> Result<Option<Current<Invoice>>, SyncError> {
-    let Some(id) = invoice.id.as_ref() else {
-        return Ok(None);
-    };
-    let request = RetrieveInvoice::new(id.clone());
-    read_ahead(
-        db,
-        "invoices",
-        id.as_str(),
-        as_of,
-        again,
-        stripe.get(&request),
-    )
-    .await
-}
-
-/// `invoice.*`: stores the invoice under the freshness rule.
+/// `invoice.*`: stores the invoice under the freshness rule, so `invoice.finalized`
+/// arriving after `invoice.paid` in the same second cannot make a paid invoice look open
+/// again.
 pub async fn apply_invoice(
     conn: &mut PgConnection,
     invoice: &Invoice,
     as_of: i64,
-    current: Option<&Current<Invoice>>,
+    current: Option<&Fetched<Invoice>>,
 ) -> Result<(), SyncError> {
-    // A draft preview has no id yet: nothing to keep.
-    let Some(id) = invoice.id.as_ref() else {
+    // A draft preview without an id, or an invoice without a customer: nothing to keep.
+    if invoice.id.is_none() || invoice.customer.is_none() {
         return Ok(());
-    };
-    match choose(conn, "invoices", id.as_str(), as_of, invoice, current).await? {
-        Write::Snapshot(i) | Write::Current(i) => write(conn, i, as_of).await?,
-        Write::Gone => {}
     }
-    Ok(())
+    apply(conn, invoice, as_of, current).await
 }
 
 /// Why an invoice's latest charge failed, in the words Stripe writes for the customer
@@ -81,41 +54,63 @@ pub async fn failure_reason(stripe: &Stripe, invoice: &Invoice) -> Option<String
     }
 }
 
-async fn write(conn: &mut PgConnection, i: &Invoice, as_of: i64) -> sqlx::Result<()> {
-    let (Some(id), Some(customer)) = (i.id.as_ref(), i.customer.as_ref()) else {
-        return Ok(());
-    };
-    sqlx::query(
-        "insert into invoices (id, stripe_customer_id, subscription_id, number, status, currency, total, amount_due,
-             amount_paid, amount_remaining, attempt_count, next_payment_attempt, hosted_invoice_url, invoice_pdf,
-             period_end, created, stripe_as_of, updated_at)
-         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, to_timestamp($12), $13, $14, to_timestamp($15), to_timestamp($16), $17, now())
-         on conflict (id) do update set status = excluded.status, number = excluded.number, total = excluded.total,
-             amount_due = excluded.amount_due, amount_paid = excluded.amount_paid, amount_remaining = excluded.amount_remaining,
-             attempt_count = excluded.attempt_count, next_payment_attempt = excluded.next_payment_attempt,
-             hosted_invoice_url = excluded.hosted_invoice_url, invoice_pdf = excluded.invoice_pdf,
-             stripe_as_of = greatest(invoices.stripe_as_of, excluded.stripe_as_of), updated_at = now()",
-    )
-    .bind(id.as_str())
-    .bind(id_of_expandable(customer))
-    .bind(invoice_subscription(i))
-    .bind(&i.number)
-    .bind(i.status.as_ref().map(|s| s.as_str()).unwrap_or("draft"))
-    .bind(i.currency.to_string())
-    .bind(i.total)
-    .bind(i.amount_due)
-    .bind(i.amount_paid)
-    .bind(i.amount_remaining)
-    .bind(i.attempt_count as i32)
-    .bind(i.next_payment_attempt.map(|t| t as f64))
-    .bind(&i.hosted_invoice_url)
-    .bind(&i.invoice_pdf)
-    .bind(i.period_end as f64)
-    .bind(i.created as f64)
-    .bind(as_of)
-    .execute(conn)
-    .await?;
-    Ok(())
+impl Snapshot for Invoice {
+    const TABLE: &'static str = "invoices";
+
+    fn row_id(&self) -> String {
+        self.id
+            .as_ref()
+            .map(|id| id.as_str().to_owned())
+            .unwrap_or_default()
+    }
+
+    async fn write(
+        &self,
+        conn: &mut PgConnection,
+        as_of: i64,
+        only_if_newer: bool,
+    ) -> sqlx::Result<bool> {
+        let Some(customer) = self.customer.as_ref() else {
+            return Ok(false);
+        };
+        let written = sqlx::query(&format!(
+            "insert into invoices (id, stripe_customer_id, subscription_id, number, status, currency, total, amount_due,
+                 amount_paid, amount_remaining, attempt_count, next_payment_attempt, hosted_invoice_url, invoice_pdf,
+                 period_end, created, stripe_as_of, updated_at)
+             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, to_timestamp($12), $13, $14, to_timestamp($15), to_timestamp($16), $17, now())
+             on conflict (id) do update set status = excluded.status, number = excluded.number, total = excluded.total,
+                 amount_due = excluded.amount_due, amount_paid = excluded.amount_paid, amount_remaining = excluded.amount_remaining,
+                 attempt_count = excluded.attempt_count, next_payment_attempt = excluded.next_payment_attempt,
+                 hosted_invoice_url = excluded.hosted_invoice_url, invoice_pdf = excluded.invoice_pdf,
+                 stripe_as_of = greatest(invoices.stripe_as_of, excluded.stripe_as_of), updated_at = now(){}",
+            newer_only(Self::TABLE, only_if_newer)
+        ))
+        .bind(self.row_id())
+        .bind(id_of_expandable(customer))
+        .bind(invoice_subscription(self))
+        .bind(&self.number)
+        .bind(self.status.as_ref().map(|s| s.as_str()).unwrap_or("draft"))
+        .bind(self.currency.to_string())
+        .bind(self.total)
+        .bind(self.amount_due)
+        .bind(self.amount_paid)
+        .bind(self.amount_remaining)
+        .bind(self.attempt_count as i32)
+        .bind(self.next_payment_attempt.map(|t| t as f64))
+        .bind(&self.hosted_invoice_url)
+        .bind(&self.invoice_pdf)
+        .bind(self.period_end as f64)
+        .bind(self.created as f64)
+        .bind(as_of)
+        .execute(conn)
+        .await?;
+        Ok(written.rows_affected() == 1)
+    }
+
+    /// Stripe keeps invoices; a 404 is another account's, with nothing here.
+    async fn gone(_: &mut PgConnection, _: &str, _: i64) -> sqlx::Result<()> {
+        Ok(())
+    }
 }
 
 /// `customer.deleted`: the link goes; Stripe cancels the customer's subscriptions with

@@ -1,107 +1,59 @@
 //! Keeping `products` and `prices` equal to Stripe's catalog: a full sync at start-up (and on
 //! demand), then one object at a time from `product.*` / `price.*` webhooks.
 
-use crate::stripe::{
-    freshness::{
-        choose, freshness, read_ahead, stored_as_of, Current, Freshness, SyncError, Write,
+use crate::{
+    stripe::{
+        freshness::{
+            apply, freshness, newer_only, stored_as_of, Current, Fetched, Freshness, Snapshot,
+            SyncError,
+        },
+        Stripe,
     },
-    Stripe,
+    webhooks::event::id_of_expandable,
 };
 use futures::TryStreamExt;
 use sqlx::{PgConnection, PgPool};
-use stripe_product::{
-    price::{ListPrice, RetrievePrice},
-    product::{ListProduct, RetrieveProduct},
-    Price, Product,
-};
-use stripe_types::Expandable;
+use stripe_product::{price::ListPrice, product::ListProduct, Price, Product};
 
-/// Before the transaction: Stripe's current product, when the event's may not be newest.
-pub async fn read_product(
-    db: &PgPool,
-    stripe: &Stripe,
-    product: &Product,
-    as_of: i64,
-    again: bool,
-) -> Result<Option<Current<Product>>, SyncError> {
-    let request = RetrieveProduct::new(product.id.clone());
-    read_ahead(
-        db,
-        "products",
-        product.id.as_str(),
-        as_of,
-        again,
-        stripe.get(&request),
-    )
-    .await
-}
-
-/// Applies a product snapshot from an event created at `as_of`, under the freshness rule.
+/// `product.created` / `product.updated`, under the freshness rule.
 pub async fn apply_product(
     conn: &mut PgConnection,
     product: &Product,
     as_of: i64,
-    current: Option<&Current<Product>>,
+    current: Option<&Fetched<Product>>,
 ) -> Result<(), SyncError> {
-    let id = product.id.as_str();
-    match choose(conn, "products", id, as_of, product, current).await? {
-        Write::Snapshot(p) | Write::Current(p) => write_product(conn, p, as_of).await?,
-        Write::Gone => deactivate(conn, "products", id, as_of).await?,
-    }
-    Ok(())
+    apply(conn, product, as_of, current).await
 }
 
-/// Before the transaction: Stripe's current price when the event's may not be newest, and
-/// its product when the app does not know it yet (a price event can arrive before its
-/// product's; the foreign key needs the product).
-pub async fn read_price(
-    db: &PgPool,
-    stripe: &Stripe,
-    price: &Price,
-    as_of: i64,
-    again: bool,
-) -> Result<(Option<Current<Price>>, Option<Box<Product>>), SyncError> {
-    let request = RetrievePrice::new(price.id.clone());
-    let current = read_ahead(
-        db,
-        "prices",
-        price.id.as_str(),
-        as_of,
-        again,
-        stripe.get(&request),
-    )
-    .await?;
-    let product = match product_known(db, &product_id(price)).await? {
-        true => None,
-        false => Some(Box::new(
-            stripe.get(&RetrieveProduct::new(product_id(price))).await?,
-        )),
-    };
-    Ok((current, product))
-}
-
+/// `price.created` / `price.updated`, under the freshness rule. A price event can arrive
+/// before its product's: the product is read from Stripe first, so the foreign key holds and
+/// nothing is dropped.
 pub async fn apply_price(
     conn: &mut PgConnection,
     price: &Price,
     as_of: i64,
-    current: Option<&Current<Price>>,
-    product: Option<&Product>,
+    current: Option<&Fetched<Price>>,
+    product_read: Option<&Fetched<Product>>,
 ) -> Result<(), SyncError> {
-    if !product_known(&mut *conn, &product_id(price)).await? {
-        let Some(product) = product else {
-            return Err(SyncError::Stale {
-                table: "products",
-                id: product_id(price),
-            });
-        };
-        write_product(conn, product, 0).await?;
+    let product = id_of_expandable(&price.product);
+    if !product_known(&mut *conn, &product).await? {
+        match product_read {
+            Some(Fetched {
+                current: Current::Found(p),
+                ..
+            }) => {
+                p.write(conn, 0, false).await?;
+            }
+            _ => {
+                return Err(SyncError::NeedsCurrent {
+                    table: Product::TABLE,
+                    id: product,
+                    seen: None,
+                })
+            }
+        }
     }
-    let id = price.id.as_str();
-    match choose(conn, "prices", id, as_of, price, current).await? {
-        Write::Snapshot(p) | Write::Current(p) => write_price(conn, p, as_of).await?,
-        Write::Gone => deactivate(conn, "prices", id, as_of).await?,
-    }
-    Ok(())
+    apply(conn, price, as_of, current).await
 }
 
 /// `product.deleted`: see [`deactivate`].
@@ -110,7 +62,7 @@ pub async fn deactivate_product(
     id: &str,
     as_of: i64,
 ) -> Result<(), SyncError> {
-    Ok(deactivate(conn, "products", id, as_of).await?)
+    Ok(deactivate(conn, Product::TABLE, id, as_of).await?)
 }
 
 /// `price.deleted`: see [`deactivate`].
@@ -119,7 +71,7 @@ pub async fn deactivate_price(
     id: &str,
     as_of: i64,
 ) -> Result<(), SyncError> {
-    Ok(deactivate(conn, "prices", id, as_of).await?)
+    Ok(deactivate(conn, Price::TABLE, id, as_of).await?)
 }
 
 /// The row stays (orders and subscriptions refer to it) but is no longer on sale. The
@@ -150,77 +102,102 @@ async fn product_known(db: impl sqlx::PgExecutor<'_>, id: &str) -> sqlx::Result<
     Ok(known.is_some())
 }
 
-fn product_id(price: &Price) -> String {
-    match &price.product {
-        Expandable::Id(id) => id.as_str().to_owned(),
-        Expandable::Object(p) => p.id.as_str().to_owned(),
+impl Snapshot for Product {
+    const TABLE: &'static str = "products";
+
+    fn row_id(&self) -> String {
+        self.id.as_str().to_owned()
+    }
+
+    async fn write(
+        &self,
+        conn: &mut PgConnection,
+        as_of: i64,
+        only_if_newer: bool,
+    ) -> sqlx::Result<bool> {
+        let features: Vec<String> = self
+            .marketing_features
+            .iter()
+            .filter_map(|f| f.name.clone())
+            .collect();
+        let meta = |key: &str| self.metadata.get(key).map(String::as_str);
+        let sort_order: i32 = meta("sort_order").and_then(|v| v.parse().ok()).unwrap_or(0);
+        let written = sqlx::query(&format!(
+            "insert into products (id, name, description, active, features, highlighted, sort_order, stripe_as_of, updated_at)
+             values ($1, $2, $3, $4, $5, $6, $7, $8, now())
+             on conflict (id) do update set name = excluded.name, description = excluded.description,
+                 active = excluded.active, features = excluded.features, highlighted = excluded.highlighted,
+                 sort_order = excluded.sort_order, stripe_as_of = greatest(products.stripe_as_of, excluded.stripe_as_of),
+                 updated_at = now(){}",
+            newer_only(Self::TABLE, only_if_newer)
+        ))
+        .bind(self.id.as_str())
+        .bind(&self.name)
+        .bind(&self.description)
+        .bind(self.active)
+        .bind(sqlx::types::Json(features))
+        .bind(meta("highlight") == Some("true"))
+        .bind(sort_order)
+        .bind(as_of)
+        .execute(conn)
+        .await?;
+        Ok(written.rows_affected() == 1)
+    }
+
+    async fn gone(conn: &mut PgConnection, id: &str, as_of: i64) -> sqlx::Result<()> {
+        deactivate(conn, Self::TABLE, id, as_of).await
     }
 }
 
-async fn write_product(conn: &mut PgConnection, p: &Product, as_of: i64) -> sqlx::Result<()> {
-    let features: Vec<String> = p
-        .marketing_features
-        .iter()
-        .filter_map(|f| f.name.clone())
-        .collect();
-    let highlighted = p.metadata.get("highlight").is_some_and(|v| v == "true");
-    let sort_order: i32 = p
-        .metadata
-        .get("sort_order")
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0);
-    sqlx::query(
-        "insert into products (id, name, description, active, features, highlighted, sort_order, stripe_as_of, updated_at)
-         values ($1, $2, $3, $4, $5, $6, $7, $8, now())
-         on conflict (id) do update set name = excluded.name, description = excluded.description,
-             active = excluded.active, features = excluded.features, highlighted = excluded.highlighted,
-             sort_order = excluded.sort_order, stripe_as_of = greatest(products.stripe_as_of, excluded.stripe_as_of),
-             updated_at = now()",
-    )
-    .bind(p.id.as_str())
-    .bind(&p.name)
-    .bind(&p.description)
-    .bind(p.active)
-    .bind(sqlx::types::Json(features))
-    .bind(highlighted)
-    .bind(sort_order)
-    .bind(as_of)
-    .execute(conn)
-    .await?;
-    Ok(())
-}
+impl Snapshot for Price {
+    const TABLE: &'static str = "prices";
 
-async fn write_price(conn: &mut PgConnection, p: &Price, as_of: i64) -> sqlx::Result<()> {
-    let (interval, count) = match &p.recurring {
-        Some(r) => (
-            Some(r.interval.as_str().to_owned()),
-            Some(r.interval_count as i32),
-        ),
-        None => (None, None),
-    };
-    sqlx::query(
-        "insert into prices (id, product_id, active, currency, unit_amount, kind, recurring_interval,
-                             recurring_interval_count, lookup_key, stripe_as_of, updated_at)
-         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, now())
-         on conflict (id) do update set product_id = excluded.product_id, active = excluded.active,
-             currency = excluded.currency, unit_amount = excluded.unit_amount, kind = excluded.kind,
-             recurring_interval = excluded.recurring_interval,
-             recurring_interval_count = excluded.recurring_interval_count, lookup_key = excluded.lookup_key,
-             stripe_as_of = greatest(prices.stripe_as_of, excluded.stripe_as_of), updated_at = now()",
-    )
-    .bind(p.id.as_str())
-    .bind(product_id(p))
-    .bind(p.active)
-    .bind(p.currency.to_string())
-    .bind(p.unit_amount)
-    .bind(p.type_.as_str())
-    .bind(interval)
-    .bind(count)
-    .bind(&p.lookup_key)
-    .bind(as_of)
-    .execute(conn)
-    .await?;
-    Ok(())
+    fn row_id(&self) -> String {
+        self.id.as_str().to_owned()
+    }
+
+    async fn write(
+        &self,
+        conn: &mut PgConnection,
+        as_of: i64,
+        only_if_newer: bool,
+    ) -> sqlx::Result<bool> {
+        let (interval, count) = match &self.recurring {
+            Some(r) => (
+                Some(r.interval.as_str().to_owned()),
+                Some(r.interval_count as i32),
+            ),
+            None => (None, None),
+        };
+        let written = sqlx::query(&format!(
+            "insert into prices (id, product_id, active, currency, unit_amount, kind, recurring_interval,
+                                 recurring_interval_count, lookup_key, stripe_as_of, updated_at)
+             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, now())
+             on conflict (id) do update set product_id = excluded.product_id, active = excluded.active,
+                 currency = excluded.currency, unit_amount = excluded.unit_amount, kind = excluded.kind,
+                 recurring_interval = excluded.recurring_interval,
+                 recurring_interval_count = excluded.recurring_interval_count, lookup_key = excluded.lookup_key,
+                 stripe_as_of = greatest(prices.stripe_as_of, excluded.stripe_as_of), updated_at = now(){}",
+            newer_only(Self::TABLE, only_if_newer)
+        ))
+        .bind(self.id.as_str())
+        .bind(id_of_expandable(&self.product))
+        .bind(self.active)
+        .bind(self.currency.to_string())
+        .bind(self.unit_amount)
+        .bind(self.type_.as_str())
+        .bind(interval)
+        .bind(count)
+        .bind(&self.lookup_key)
+        .bind(as_of)
+        .execute(conn)
+        .await?;
+        Ok(written.rows_affected() == 1)
+    }
+
+    async fn gone(conn: &mut PgConnection, id: &str, as_of: i64) -> sqlx::Result<()> {
+        deactivate(conn, Self::TABLE, id, as_of).await
+    }
 }
 
 /// Reads the whole catalog from Stripe and makes the tables match it: objects Stripe no
@@ -240,24 +217,8 @@ pub async fn sync_catalog(stripe: &Stripe, db: &PgPool) -> Result<(usize, usize)
         .try_collect()
         .await?;
     let mut tx = db.begin().await?;
-    for p in &products {
-        if freshness(
-            stored_as_of(&mut *tx, "products", p.id.as_str(), true).await?,
-            as_of,
-        ) != Freshness::Older
-        {
-            write_product(&mut tx, p, as_of).await?;
-        }
-    }
-    for p in &prices {
-        if freshness(
-            stored_as_of(&mut *tx, "prices", p.id.as_str(), true).await?,
-            as_of,
-        ) != Freshness::Older
-        {
-            write_price(&mut tx, p, as_of).await?;
-        }
-    }
+    write_unless_newer(&mut tx, &products, as_of).await?;
+    write_unless_newer(&mut tx, &prices, as_of).await?;
     let product_ids: Vec<&str> = products.iter().map(|p| p.id.as_str()).collect();
     let price_ids: Vec<&str> = prices.iter().map(|p| p.id.as_str()).collect();
     sqlx::query(
@@ -276,4 +237,19 @@ pub async fn sync_catalog(stripe: &Stripe, db: &PgPool) -> Result<(usize, usize)
     .await?;
     tx.commit().await?;
     Ok((products.len(), prices.len()))
+}
+
+/// Writes what a full read found, except over rows a webhook made newer meanwhile.
+async fn write_unless_newer<T: Snapshot>(
+    conn: &mut PgConnection,
+    rows: &[T],
+    as_of: i64,
+) -> sqlx::Result<()> {
+    for row in rows {
+        let stored = stored_as_of(&mut *conn, T::TABLE, &row.row_id(), true).await?;
+        if freshness(stored, as_of) != Freshness::Older {
+            row.write(conn, as_of, false).await?;
+        }
+    }
+    Ok(())
 }

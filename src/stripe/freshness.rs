@@ -3,14 +3,16 @@
 //!
 //! Stripe delivers events at least once and in no promised order, and `event.created` has
 //! one-second resolution. Each row remembers the Stripe time of the snapshot it holds
-//! (`stripe_as_of`); a snapshot replaces it only when strictly newer. On a tie, or an
-//! older-looking event, the payload cannot decide: the app asks Stripe for the object as it
-//! is now. That read happens before the transaction opens, so no row lock is held while
-//! Stripe answers; under the lock, the rule decides again which copy to write.
+//! (`stripe_as_of`); a snapshot replaces it only when strictly newer, which one conditional
+//! upsert decides. When it does not write (a tie, or an older-looking event), the payload
+//! cannot decide: the transaction is dropped, the app asks Stripe for the object as it is
+//! now (no row locked meanwhile), and writes that in a second transaction, provided the row
+//! has not moved in between.
 
 use sqlx::{PgConnection, PgExecutor};
 
-/// Why applying a webhook's change failed. Every variant answers 5xx, so Stripe retries.
+/// Why applying a webhook's change did not complete. All but [`SyncError::NeedsCurrent`]
+/// answer 5xx, so Stripe retries.
 #[derive(Debug, thiserror::Error)]
 pub enum SyncError {
     #[error("stripe: {0}")]
@@ -19,10 +21,14 @@ pub enum SyncError {
     Database(#[from] sqlx::Error),
     #[error("could not decode {0}")]
     Decode(&'static str),
-    /// A row changed between the read-ahead and the transaction, so the event's snapshot
-    /// is no longer newer and Stripe's current copy was not fetched: read again.
-    #[error("{table} {id} changed meanwhile; it must be read from Stripe again")]
-    Stale { table: &'static str, id: String },
+    /// The event's snapshot is not newer than the row (`seen` is the row's time): Stripe's
+    /// current copy must be read, outside the transaction, and the event applied again.
+    #[error("{table} {id} needs Stripe's current copy")]
+    NeedsCurrent {
+        table: &'static str,
+        id: String,
+        seen: Option<i64>,
+    },
 }
 
 /// How a snapshot taken at `incoming` relates to a row that reflects `stored`. Stripe's
@@ -45,7 +51,7 @@ pub fn freshness(stored: Option<i64>, incoming: i64) -> Freshness {
 }
 
 /// The Stripe time a row reflects. Inside a transaction (`lock`) the row stays locked until
-/// it ends, so concurrent events for the same object apply one after the other.
+/// it ends, so concurrent writes to the same object apply one after the other.
 pub async fn stored_as_of(
     db: impl PgExecutor<'_>,
     table: &'static str,
@@ -61,70 +67,100 @@ pub async fn stored_as_of(
     .await
 }
 
-/// Stripe's word on an object, read before the transaction: the object as it is now, or
-/// gone (404).
+/// The end of a [`Snapshot::write`] upsert's `on conflict … do update`: with
+/// `only_if_newer`, the update happens only when the row reflects an older Stripe time.
+pub fn newer_only(table: &str, only_if_newer: bool) -> String {
+    if only_if_newer {
+        format!(" where {table}.stripe_as_of < excluded.stripe_as_of")
+    } else {
+        String::new()
+    }
+}
+
+/// An object the app keeps a row of, written from Stripe's snapshots. Crate-private: its
+/// futures are only ever awaited on concrete types, where they are `Send`.
+pub(crate) trait Snapshot {
+    const TABLE: &'static str;
+
+    fn row_id(&self) -> String;
+
+    /// Upserts the row as of Stripe time `as_of`. With `only_if_newer`, an existing row is
+    /// changed only when it reflects an older time (`where stripe_as_of < $as_of`). Returns
+    /// whether it wrote.
+    async fn write(
+        &self,
+        conn: &mut PgConnection,
+        as_of: i64,
+        only_if_newer: bool,
+    ) -> sqlx::Result<bool>;
+
+    /// Stripe no longer has the object (a 404 when it was read).
+    async fn gone(conn: &mut PgConnection, id: &str, as_of: i64) -> sqlx::Result<()>;
+}
+
+/// Stripe's word on an object, read between the two transactions.
 #[derive(Debug, Clone)]
 pub enum Current<T> {
     Found(Box<T>),
     Gone,
 }
 
-/// Reads the object from Stripe when the event's snapshot may not be the newest: when the
-/// row already reflects the event's second or later (or `always`, after a [`SyncError::Stale`]).
-/// No lock is held meanwhile.
-pub async fn read_ahead<T, F>(
-    db: &sqlx::PgPool,
-    table: &'static str,
-    id: &str,
-    as_of: i64,
-    always: bool,
-    fetch: F,
-) -> Result<Option<Current<T>>, SyncError>
-where
-    F: std::future::Future<Output = Result<T, stripe::StripeError>>,
-{
-    if !always && freshness(stored_as_of(db, table, id, false).await?, as_of) == Freshness::Newer {
-        return Ok(None);
-    }
-    match fetch.await {
-        Ok(current) => Ok(Some(Current::Found(Box::new(current)))),
-        Err(stripe::StripeError::Stripe(_, 404)) => Ok(Some(Current::Gone)),
-        Err(e) => Err(e.into()),
+impl<T> Current<T> {
+    /// A read's result: the object, or gone on a 404.
+    pub fn from_read(read: Result<T, stripe::StripeError>) -> Result<Self, SyncError> {
+        match read {
+            Ok(object) => Ok(Self::Found(Box::new(object))),
+            Err(stripe::StripeError::Stripe(_, 404)) => Ok(Self::Gone),
+            Err(e) => Err(e.into()),
+        }
     }
 }
 
-/// Which copy to write, decided under the row lock.
-pub enum Write<'a, T> {
-    /// The event's snapshot is strictly newer than the row.
-    Snapshot(&'a T),
-    /// Stripe's current copy (the snapshot tied or was older).
-    Current(&'a T),
-    /// Stripe no longer has the object.
-    Gone,
+/// Stripe's current copy, and the row time it was read against.
+#[derive(Debug, Clone)]
+pub struct Fetched<T> {
+    pub current: Current<T>,
+    pub seen: Option<i64>,
 }
 
-/// Locks the row and applies the freshness rule to the event's `snapshot` and what
-/// [`read_ahead`] found.
-pub async fn choose<'a, T>(
+/// Applies an event's `snapshot` taken at `as_of` under the freshness rule. Without
+/// `fetched`, the snapshot is written only if strictly newer (one statement), else this
+/// asks for Stripe's current copy. With it, the current copy is written, unless the row
+/// moved since it was read (then it asks again).
+pub(crate) async fn apply<T: Snapshot>(
     conn: &mut PgConnection,
-    table: &'static str,
-    id: &str,
+    snapshot: &T,
     as_of: i64,
-    snapshot: &'a T,
-    current: Option<&'a Current<T>>,
-) -> Result<Write<'a, T>, SyncError> {
-    match (
-        freshness(stored_as_of(&mut *conn, table, id, true).await?, as_of),
-        current,
-    ) {
-        (Freshness::Newer, _) => Ok(Write::Snapshot(snapshot)),
-        (_, Some(Current::Found(current))) => Ok(Write::Current(current)),
-        (_, Some(Current::Gone)) => Ok(Write::Gone),
-        (_, None) => Err(SyncError::Stale {
-            table,
-            id: id.to_owned(),
-        }),
+    fetched: Option<&Fetched<T>>,
+) -> Result<(), SyncError> {
+    let id = snapshot.row_id();
+    let needs_current = |seen| SyncError::NeedsCurrent {
+        table: T::TABLE,
+        id: id.clone(),
+        seen,
+    };
+    match fetched {
+        None => {
+            if !snapshot.write(conn, as_of, true).await? {
+                return Err(needs_current(
+                    stored_as_of(&mut *conn, T::TABLE, &id, false).await?,
+                ));
+            }
+        }
+        Some(Fetched { current, seen }) => {
+            let stored = stored_as_of(&mut *conn, T::TABLE, &id, true).await?;
+            if stored != *seen {
+                return Err(needs_current(stored));
+            }
+            match current {
+                Current::Found(object) => {
+                    object.write(conn, as_of, false).await?;
+                }
+                Current::Gone => T::gone(conn, &id, as_of).await?,
+            }
+        }
     }
+    Ok(())
 }
 
 #[cfg(test)]

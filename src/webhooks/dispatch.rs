@@ -1,79 +1,55 @@
-//! Which capability handles which event, in two steps: what must be read from Stripe (before
-//! the transaction, with no row locked), then what is written (inside it, with the ledger).
+//! Which capability handles which event: what each writes inside the event's transaction,
+//! and what each needs read from Stripe between transactions when the event alone cannot
+//! decide.
 
 use super::event::{invoice_subscription, Event, Object};
 use crate::{
     billing, catalog, email,
     stripe::{
-        freshness::{Current, SyncError},
+        freshness::{Current, Fetched, Snapshot, SyncError},
         Stripe,
     },
     subscriptions,
 };
-use sqlx::{PgConnection, PgPool};
-use stripe_product::{Price, Product};
+use sqlx::PgConnection;
+use stripe_billing::{invoice::RetrieveInvoice, subscription::RetrieveSubscription};
+use stripe_product::{price::RetrievePrice, product::RetrieveProduct, Price, Product};
 use stripe_shared::{Invoice, Subscription};
 
-/// What an event's handlers need from Stripe, read before the transaction opens.
-pub(super) enum ReadAhead {
-    Nothing,
-    Product(Option<Current<Product>>),
-    Price {
-        current: Option<Current<Price>>,
-        /// The price's product, when the app does not know it yet.
-        product: Option<Box<Product>>,
-    },
-    Subscription(Option<Current<Subscription>>),
-    Invoice {
-        current: Option<Current<Invoice>>,
-        /// The invoice's subscription as Stripe has it now, for the outcomes that move it.
-        subscription: Option<Box<Subscription>>,
-        /// Why the payment failed, in Stripe's words, for the dunning email.
-        failure_reason: Option<String>,
-    },
+/// What was read from Stripe for one event, outside any transaction. Each field is only
+/// ever filled for the kinds of event that need it.
+#[derive(Default)]
+pub(super) struct Reads {
+    pub product: Option<Fetched<Product>>,
+    pub price: Option<Fetched<Price>>,
+    pub subscription: Option<Fetched<Subscription>>,
+    pub invoice: Option<Fetched<Invoice>>,
+    /// An invoice's subscription as Stripe has it now, for the outcomes that move it.
+    pub invoice_subscription: Option<Box<Subscription>>,
+    /// Why an invoice's payment failed, in Stripe's words, for the dunning email.
+    pub failure_reason: Option<String>,
 }
 
-/// `again`: a first attempt found a row changed under it ([`SyncError::Stale`]), so read
-/// Stripe's current copy whatever the row says now.
-pub(super) async fn read_ahead(
-    db: &PgPool,
-    stripe: &Stripe,
-    event: &Event,
-    again: bool,
-) -> Result<ReadAhead, SyncError> {
-    let as_of = event.created;
-    Ok(match &event.object {
-        Object::Product(p) => {
-            ReadAhead::Product(catalog::sync::read_product(db, stripe, p, as_of, again).await?)
-        }
-        Object::Price(p) => {
-            let (current, product) = catalog::sync::read_price(db, stripe, p, as_of, again).await?;
-            ReadAhead::Price { current, product }
-        }
-        Object::Subscription(s) => ReadAhead::Subscription(
-            subscriptions::sync::read_subscription(db, stripe, s, as_of, again).await?,
-        ),
-        Object::Invoice(i) => {
-            let current = billing::sync::read_invoice(db, stripe, i, as_of, again).await?;
-            let subscription = match invoice_subscription(i) {
-                Some(id) if moves_subscription(&event.kind) => {
-                    Some(Box::new(subscriptions::sync::fetch(stripe, &id).await?))
-                }
-                _ => None,
-            };
-            let failure_reason = if event.kind == "invoice.payment_failed" {
-                billing::sync::failure_reason(stripe, i).await
-            } else {
-                None
-            };
-            ReadAhead::Invoice {
-                current,
-                subscription,
-                failure_reason,
+/// Reads every event of its kind needs, before the first transaction. Only invoice outcomes
+/// need any: the subscription they move, and why a payment failed.
+pub(super) fn needs_reads_first(event: &Event) -> bool {
+    matches!(event.object, Object::Invoice(_)) && moves_subscription(&event.kind)
+}
+
+pub(super) async fn read_first(stripe: &Stripe, event: &Event) -> Result<Reads, SyncError> {
+    let mut reads = Reads::default();
+    if let Object::Invoice(invoice) = &event.object {
+        if moves_subscription(&event.kind) {
+            if let Some(id) = invoice_subscription(invoice) {
+                reads.invoice_subscription =
+                    Some(Box::new(stripe.get(&RetrieveSubscription::new(id)).await?));
             }
         }
-        _ => ReadAhead::Nothing,
-    })
+        if event.kind == "invoice.payment_failed" {
+            reads.failure_reason = billing::sync::failure_reason(stripe, invoice).await;
+        }
+    }
+    Ok(reads)
 }
 
 /// An invoice's outcome changes its subscription (active, past_due, …). Stripe also sends
@@ -86,42 +62,77 @@ fn moves_subscription(kind: &str) -> bool {
     )
 }
 
+/// Reads Stripe's current copy of what a transaction asked for ([`SyncError::NeedsCurrent`]).
+pub(super) async fn read_current(
+    stripe: &Stripe,
+    reads: &mut Reads,
+    table: &'static str,
+    id: &str,
+    seen: Option<i64>,
+) -> Result<(), SyncError> {
+    match table {
+        Product::TABLE => {
+            let read = stripe.get(&RetrieveProduct::new(id)).await;
+            reads.product = Some(fetched(read, seen)?);
+        }
+        Price::TABLE => {
+            let read = stripe.get(&RetrievePrice::new(id)).await;
+            reads.price = Some(fetched(read, seen)?);
+        }
+        Subscription::TABLE => {
+            let read = stripe.get(&RetrieveSubscription::new(id)).await;
+            reads.subscription = Some(fetched(read, seen)?);
+        }
+        Invoice::TABLE => {
+            let read = stripe.get(&RetrieveInvoice::new(id)).await;
+            reads.invoice = Some(fetched(read, seen)?);
+        }
+        _ => return Err(SyncError::Decode("a request for an unknown table")),
+    }
+    Ok(())
+}
+
+fn fetched<T>(
+    read: Result<T, stripe::StripeError>,
+    seen: Option<i64>,
+) -> Result<Fetched<T>, SyncError> {
+    Ok(Fetched {
+        current: Current::from_read(read)?,
+        seen,
+    })
+}
+
 /// Applies the event's change in the caller's transaction, and queues the email it calls for.
 pub(super) async fn apply(
     conn: &mut PgConnection,
     app_url: &str,
     event: &Event,
-    read: &ReadAhead,
+    reads: &Reads,
 ) -> Result<(), SyncError> {
     let as_of = event.created;
-    match (&event.object, read) {
-        (Object::Product(p), ReadAhead::Product(current)) => {
-            catalog::sync::apply_product(conn, p, as_of, current.as_ref()).await
+    match &event.object {
+        Object::Product(p) => {
+            catalog::sync::apply_product(conn, p, as_of, reads.product.as_ref()).await
         }
-        (Object::Price(p), ReadAhead::Price { current, product }) => {
-            catalog::sync::apply_price(conn, p, as_of, current.as_ref(), product.as_deref()).await
+        Object::Price(p) => {
+            let (price, product) = (reads.price.as_ref(), reads.product.as_ref());
+            catalog::sync::apply_price(conn, p, as_of, price, product).await
         }
-        (Object::ProductDeleted(id), _) => catalog::sync::deactivate_product(conn, id, as_of).await,
-        (Object::PriceDeleted(id), _) => catalog::sync::deactivate_price(conn, id, as_of).await,
-        (Object::Subscription(s), ReadAhead::Subscription(current)) => {
-            subscriptions::sync::apply_subscription(conn, s, as_of, current.as_ref()).await?;
+        Object::ProductDeleted(id) => catalog::sync::deactivate_product(conn, id, as_of).await,
+        Object::PriceDeleted(id) => catalog::sync::deactivate_price(conn, id, as_of).await,
+        Object::Subscription(s) => {
+            subscriptions::sync::apply_subscription(conn, s, as_of, reads.subscription.as_ref())
+                .await?;
             email::dunning::for_subscription(conn, app_url, &event.id, &event.kind, s).await?;
             Ok(())
         }
-        (Object::CheckoutCompleted(session), _) => {
+        Object::CheckoutCompleted(session) => {
             subscriptions::sync::link_checkout_customer(conn, session).await?;
             Ok(())
         }
-        (
-            Object::Invoice(i),
-            ReadAhead::Invoice {
-                current,
-                subscription,
-                failure_reason,
-            },
-        ) => {
-            billing::sync::apply_invoice(conn, i, as_of, current.as_ref()).await?;
-            if let Some(sub) = subscription {
+        Object::Invoice(i) => {
+            billing::sync::apply_invoice(conn, i, as_of, reads.invoice.as_ref()).await?;
+            if let Some(sub) = &reads.invoice_subscription {
                 subscriptions::sync::write_current(conn, sub, as_of).await?;
             }
             email::dunning::for_invoice(
@@ -130,26 +141,24 @@ pub(super) async fn apply(
                 &event.id,
                 &event.kind,
                 i,
-                failure_reason.as_deref(),
+                reads.failure_reason.as_deref(),
             )
             .await?;
             Ok(())
         }
-        (Object::PaymentMethod(pm), _) => {
+        Object::PaymentMethod(pm) => {
             billing::sync::apply_payment_method(conn, pm).await?;
             Ok(())
         }
-        (Object::Customer(c), _) => {
+        Object::Customer(c) => {
             billing::sync::apply_customer(conn, c).await?;
             Ok(())
         }
-        (Object::CustomerDeleted(id), _) => {
+        Object::CustomerDeleted(id) => {
             billing::sync::unlink_customer(conn, id).await?;
             Ok(())
         }
-        (Object::Unhandled, _) => Ok(()),
-        (Object::Malformed(what), _) => Err(SyncError::Decode(what)),
-        // A read-ahead that does not belong to the event cannot happen: both come from it.
-        _ => Err(SyncError::Decode("a read-ahead for another kind of event")),
+        Object::Unhandled => Ok(()),
+        Object::Malformed(what) => Err(SyncError::Decode(what)),
     }
 }

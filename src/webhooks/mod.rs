@@ -1,8 +1,10 @@
 //! `POST /api/webhooks/stripe`: the only source of truth about money.
 //!
-//! Verify the signature over the raw body; decode the event once; read from Stripe what the
-//! handlers will need (no transaction open yet); then, in one transaction, record the event
-//! id in the ledger and apply its change; answer 200 only once that commits. A duplicate
+//! Verify the signature over the raw body; decode the event once; then, in one transaction,
+//! record the event id in the ledger and apply its change; answer 200 only once that
+//! commits. When the event alone cannot decide (a snapshot no newer than the row), the
+//! transaction is dropped, Stripe is read with no transaction open, and the event applied
+//! again with what Stripe said. A duplicate
 //! finds the id already processed and changes nothing. A failure rolls back and answers 500
 //! so Stripe retries. Unknown event types are recorded and acknowledged. Payloads are never
 //! logged.
@@ -32,9 +34,10 @@ use sqlx::PgPool;
 /// Stripe's events are far below this; anything larger is not from Stripe.
 pub const MAX_BODY: usize = 1024 * 1024;
 
-/// A row that changed under a transaction is read from Stripe again and the event applied
-/// again, this many times at most before the delivery fails (and Stripe retries later).
-const ATTEMPTS: usize = 3;
+/// Transactions per event at most: the first, then one after each read from Stripe (a
+/// price's product, then the price; or a row that moved while Stripe was read). After that
+/// the delivery fails and Stripe retries later.
+const ATTEMPTS: usize = 4;
 
 pub fn router() -> Router<AppState> {
     Router::new().route(
@@ -121,17 +124,7 @@ pub async fn process(
     app_url: &str,
     event: &Event,
 ) -> Result<Outcome, SyncError> {
-    let app_url = app_url.trim_end_matches('/');
-    let mut result = Err(SyncError::Decode("no attempt was made"));
-    for attempt in 0..ATTEMPTS {
-        result = attempt_once(db, stripe, app_url, event, attempt > 0).await;
-        match &result {
-            Err(SyncError::Stale { table, id }) => {
-                tracing::info!(table, id, "a row changed meanwhile; reading Stripe again");
-            }
-            _ => break,
-        }
-    }
+    let result = apply_with_reads(db, stripe, app_url.trim_end_matches('/'), event).await;
     if let Err(e) = &result {
         // The transaction rolled back; keep a trace of the failed attempt outside it.
         if let Err(ledger_err) = ledger::record_failure(db, event, &e.to_string()).await {
@@ -141,26 +134,45 @@ pub async fn process(
     result
 }
 
-async fn attempt_once(
+async fn apply_with_reads(
     db: &PgPool,
     stripe: &Stripe,
     app_url: &str,
     event: &Event,
-    again: bool,
 ) -> Result<Outcome, SyncError> {
-    // A duplicate needs no Stripe reads; the claim below still decides under the row lock.
-    if ledger::is_processed(db, &event.id).await? {
-        return Ok(Outcome::AlreadyProcessed);
+    let mut reads = dispatch::Reads::default();
+    if dispatch::needs_reads_first(event) {
+        // A duplicate needs no Stripe reads; the claim below still decides.
+        if ledger::is_processed(db, &event.id).await? {
+            return Ok(Outcome::AlreadyProcessed);
+        }
+        reads = dispatch::read_first(stripe, event).await?;
     }
-    let read = dispatch::read_ahead(db, stripe, event, again).await?;
+    for _ in 1..ATTEMPTS {
+        match apply_once(db, app_url, event, &reads).await {
+            Err(SyncError::NeedsCurrent { table, id, seen }) => {
+                tracing::debug!(table, id, "reading Stripe's current copy");
+                dispatch::read_current(stripe, &mut reads, table, &id, seen).await?;
+            }
+            done => return done,
+        }
+    }
+    apply_once(db, app_url, event, &reads).await
+}
+
+/// One transaction: claim the event in the ledger (marked processed, so claim and mark
+/// commit together), apply its change, commit.
+async fn apply_once(
+    db: &PgPool,
+    app_url: &str,
+    event: &Event,
+    reads: &dispatch::Reads,
+) -> Result<Outcome, SyncError> {
     let mut tx = db.begin().await?;
-    let claim = ledger::claim(&mut tx, event).await?;
-    if claim == ledger::Claim::AlreadyProcessed {
-        tx.commit().await?;
+    if !ledger::claim(&mut tx, event).await? {
         return Ok(Outcome::AlreadyProcessed);
     }
-    dispatch::apply(&mut tx, app_url, event, &read).await?;
-    ledger::mark_processed(&mut tx, &event.id, claim).await?;
+    dispatch::apply(&mut tx, app_url, event, reads).await?;
     tx.commit().await?;
     Ok(Outcome::Applied)
 }

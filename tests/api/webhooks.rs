@@ -61,6 +61,47 @@ async fn the_catalog_follows_stripe_through_signed_webhooks() {
 }
 
 #[tokio::test]
+async fn a_price_that_arrives_before_its_product_brings_the_product_along() {
+    let app = spawn_app().await;
+    let stripe = app.stripe().await;
+    let product = stripe
+        .post(&CreateProduct::new("Lamp").id("prod_lamp"), "t-lamp")
+        .await
+        .unwrap();
+    let create = stripe_product::price::CreatePrice::new(stripe_types::Currency::USD)
+        .product(product.id.as_str())
+        .unit_amount(4_500);
+    let price = stripe.post(&create, "t-lamp-price").await.unwrap();
+    app.webhooks_settled().await;
+    // As if product.created had never arrived: the app knows neither.
+    sqlx::query("delete from prices where id = $1")
+        .bind(price.id.as_str())
+        .execute(&app.db)
+        .await
+        .unwrap();
+    sqlx::query("delete from products where id = 'prod_lamp'")
+        .execute(&app.db)
+        .await
+        .unwrap();
+    let events = ok(&app, Method::GET, "/events?type=price.created&limit=1", &[]).await;
+    let event: String = serde_json::from_value(events["data"][0]["id"].clone()).unwrap();
+    sqlx::query("delete from stripe_events where id = $1")
+        .bind(&event)
+        .execute(&app.db)
+        .await
+        .unwrap();
+    deliver_again(&app, &event).await;
+    let (product_name, unit_amount): (String, i64) = sqlx::query_as(
+        "select p.name, pr.unit_amount from prices pr join products p on p.id = pr.product_id where pr.id = $1",
+    )
+    .bind(price.id.as_str())
+    .fetch_one(&app.db)
+    .await
+    .unwrap();
+    assert_eq!((product_name.as_str(), unit_amount), ("Lamp", 4_500));
+}
+
+#[tokio::test]
 async fn unsigned_or_forged_webhooks_change_nothing() {
     let app = spawn_app().await;
     let body = event(
