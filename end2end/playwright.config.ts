@@ -2,6 +2,18 @@ import { defineConfig, devices } from '@playwright/test';
 
 // scripts/e2e starts the real server (fresh database) and passes its address.
 const baseURL = process.env.BASE_URL ?? 'http://127.0.0.1:3000';
+// The sandbox dashboard and dev mailbox ask for the token the server printed at start-up;
+// scripts/e2e chooses it and every context starts with the cookie that link would set.
+const sandboxToken = process.env.SANDBOX_TOKEN;
+const storageState = sandboxToken
+  ? {
+      cookies: [{
+        name: 'sandbox_token', value: sandboxToken, domain: new URL(baseURL).hostname, path: '/',
+        expires: -1, httpOnly: true, secure: false, sameSite: 'Strict' as const,
+      }],
+      origins: [],
+    }
+  : undefined;
 
 export default defineConfig({
   testDir: './tests',
@@ -13,6 +25,7 @@ export default defineConfig({
   reporter: [['list']],
   use: {
     baseURL,
+    storageState,
     trace: 'retain-on-failure',
     launchOptions: {
       executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',

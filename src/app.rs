@@ -1,7 +1,7 @@
 //! The document shell and the route table.
 
 use crate::{
-    accounts::{provide_auth, LoginPage, SignupPage},
+    accounts::{provide_auth, CheckEmailPage, ConfirmEmailPage, LoginPage, SignupPage},
     billing::BillingSettingsPage,
     catalog::PricingPage,
     checkout::CheckoutSuccessPage,
@@ -16,6 +16,8 @@ use leptos_router::{
 };
 
 pub fn shell(options: LeptosOptions) -> impl IntoView {
+    #[cfg(feature = "ssr")]
+    set_content_security_policy();
     view! {
         <!DOCTYPE html>
         <html lang="en">
@@ -29,6 +31,38 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <App/>
             </body>
         </html>
+    }
+}
+
+/// Each page may run only the scripts this response's nonce allows (the hydration script,
+/// and what it loads), load styles, images and data from this origin, and submit forms to
+/// this origin or to Stripe's hosted pages. No page may be framed.
+#[cfg(feature = "ssr")]
+fn set_content_security_policy() {
+    let Some(nonce) = leptos::nonce::use_nonce() else {
+        return;
+    };
+    let Some(response) = use_context::<leptos_axum::ResponseOptions>() else {
+        return;
+    };
+    // Where a form may lead: here, Stripe's Checkout and Portal, or the Stripe-compatible
+    // server the app was pointed at.
+    let mut form_targets =
+        "'self' https://checkout.stripe.com https://billing.stripe.com".to_owned();
+    if let Some(base) = crate::state::AppState::get()
+        .ok()
+        .and_then(|s| s.config.stripe_api_base.clone())
+    {
+        form_targets.push(' ');
+        form_targets.push_str(&base.origin().ascii_serialization());
+    }
+    let policy = format!(
+        "default-src 'self'; script-src 'self' 'nonce-{nonce}' 'wasm-unsafe-eval'; style-src 'self'; \
+         img-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'self'; \
+         frame-ancestors 'none'; form-action {form_targets}"
+    );
+    if let Ok(value) = http::HeaderValue::from_str(&policy) {
+        response.insert_header(http::header::CONTENT_SECURITY_POLICY, value);
     }
 }
 
@@ -59,6 +93,8 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("pricing") view=PricingPage ssr=SsrMode::Async/>
                     <Route path=path!("signup") view=SignupPage ssr=SsrMode::Async/>
                     <Route path=path!("login") view=LoginPage ssr=SsrMode::Async/>
+                    <Route path=path!("signup/check-email") view=CheckEmailPage ssr=SsrMode::Async/>
+                    <Route path=path!("verify-email") view=ConfirmEmailPage ssr=SsrMode::Async/>
                     <Route path=path!("dashboard") view=DashboardPage ssr=SsrMode::Async/>
                     <Route path=path!("settings/billing") view=BillingSettingsPage ssr=SsrMode::Async/>
                     <Route path=path!("checkout/success") view=CheckoutSuccessPage ssr=SsrMode::Async/>

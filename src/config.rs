@@ -35,9 +35,26 @@ pub struct Config {
     pub stripe_api_base: Option<Url>,
     /// Webhook signing secrets (`STRIPE_WEBHOOK_SECRET`, comma-separated while rotating).
     pub stripe_webhook_secrets: Vec<SecretString>,
-    /// Failed logins allowed per email and IP within `login_window` before we answer 429.
+    /// Login attempts allowed per email from one network within `login_window` before the
+    /// answer is 429 (`LOGIN_MAX_FAILURES`), per email from anywhere
+    /// (`LOGIN_MAX_FAILURES_PER_EMAIL`) and per network for any email
+    /// (`LOGIN_MAX_FAILURES_PER_NETWORK`). Successful logins are not counted.
     pub login_max_failures: i64,
+    pub login_max_failures_per_email: i64,
+    pub login_max_failures_per_network: i64,
     pub login_window: Duration,
+    /// Proxies whose `X-Forwarded-For` is believed (`TRUSTED_PROXIES`, comma-separated
+    /// addresses or CIDR ranges; none by default, so the header is ignored).
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// A request taking longer is answered 503 (`REQUEST_TIMEOUT_SECS`).
+    pub request_timeout: Duration,
+    /// A login lasts at most this long, however active (`SESSION_MAX_AGE_DAYS`).
+    pub session_max_age: Duration,
+    /// One free trial per user, ever (`TRIAL_ONCE_PER_USER`, default true).
+    pub one_trial_per_user: bool,
+    /// Serve the sandbox on a public address anyway (`SANDBOX_PUBLIC=1`): anyone could then
+    /// subscribe with test cards, and the sandbox's token guards its dashboard only.
+    pub sandbox_public: bool,
     /// Free trial length for new subscriptions (`TRIAL_DAYS`).
     pub trial_days: u32,
     /// Access kept after a failed payment while the card is retried (`GRACE_DAYS`).
@@ -115,6 +132,10 @@ impl Config {
             None => app_url.scheme() == "https",
         };
 
+        let sandbox_public = match get("SANDBOX_PUBLIC") {
+            Some(v) => parse_bool("SANDBOX_PUBLIC", &v)?,
+            None => false,
+        };
         let stripe_secret_key = get("STRIPE_SECRET_KEY");
         let stripe_mode = match stripe_secret_key.as_deref() {
             None => StripeMode::Sandbox,
@@ -127,6 +148,26 @@ impl Config {
                 })
             }
         };
+
+        // Without a key the app runs its own Stripe, where anyone could subscribe with a test
+        // card and the dashboard shows every customer: never on a public address by accident.
+        let public = !addr.ip().is_loopback() || app_url.scheme() == "https";
+        if stripe_mode == StripeMode::Sandbox && public && !sandbox_public {
+            return Err(ConfigError::Invalid {
+                name: "STRIPE_SECRET_KEY",
+                reason: format!(
+                    "is not set, so the app would serve its offline Stripe sandbox on a public address ({}, APP_URL {app_url}). Set STRIPE_SECRET_KEY, or HOST=127.0.0.1 with an http APP_URL, or SANDBOX_PUBLIC=1 to expose the sandbox on purpose",
+                    addr.ip()
+                ),
+            });
+        }
+        let stripe_webhook_secrets = webhook_secrets(get("STRIPE_WEBHOOK_SECRET"))?;
+        if stripe_mode != StripeMode::Sandbox && stripe_webhook_secrets.is_empty() {
+            return Err(ConfigError::Missing(
+                "STRIPE_WEBHOOK_SECRET",
+                " (with a Stripe key every webhook needs it: `stripe listen` prints one for local use; `saas-billing register-webhook` creates the endpoint in production)",
+            ));
+        }
 
         Ok(Self {
             addr,
@@ -154,14 +195,35 @@ impl Config {
                     Some(url)
                 }
             },
-            stripe_webhook_secrets: get("STRIPE_WEBHOOK_SECRET")
-                .map(|raw| {
-                    raw.split(',')
-                        .map(|s| SecretString::from(s.trim().to_owned()))
-                        .collect()
-                })
-                .unwrap_or_default(),
+            stripe_webhook_secrets,
             login_max_failures: parse(&get, "LOGIN_MAX_FAILURES", 5)?,
+            login_max_failures_per_email: parse(&get, "LOGIN_MAX_FAILURES_PER_EMAIL", 20)?,
+            login_max_failures_per_network: parse(&get, "LOGIN_MAX_FAILURES_PER_NETWORK", 50)?,
+            trusted_proxies: match get("TRUSTED_PROXIES") {
+                None => Vec::new(),
+                Some(raw) => raw
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(|s| {
+                        s.parse::<ipnet::IpNet>()
+                            .or_else(|_| s.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                            .map_err(|_| ConfigError::Invalid {
+                                name: "TRUSTED_PROXIES",
+                                reason: format!("{s:?} is not an address or a CIDR range"),
+                            })
+                    })
+                    .collect::<Result<_, _>>()?,
+            },
+            request_timeout: Duration::from_secs(parse(&get, "REQUEST_TIMEOUT_SECS", 30)?),
+            session_max_age: Duration::from_secs(
+                60 * 60 * 24 * parse::<u64>(&get, "SESSION_MAX_AGE_DAYS", 30)?,
+            ),
+            one_trial_per_user: match get("TRIAL_ONCE_PER_USER") {
+                Some(v) => parse_bool("TRIAL_ONCE_PER_USER", &v)?,
+                None => true,
+            },
+            sandbox_public,
             login_window: Duration::from_secs(60 * parse::<u64>(&get, "LOGIN_WINDOW_MINUTES", 15)?),
             trial_days: parse(&get, "TRIAL_DAYS", 14)?,
             grace_days: parse(&get, "GRACE_DAYS", 3)?,
@@ -179,6 +241,17 @@ impl Config {
                 }
             })?,
         })
+    }
+
+    /// The app's origin (`scheme://host:port`): the only one its pages post from.
+    pub fn origin(&self) -> String {
+        self.app_url.origin().ascii_serialization()
+    }
+
+    /// Whether an address must be confirmed before Checkout: with real Stripe, yes (billing
+    /// email must reach its owner); in sandbox mode a local demo stays one click.
+    pub fn requires_confirmed_email(&self) -> bool {
+        self.stripe_mode != StripeMode::Sandbox
     }
 
     /// An absolute URL of the app: `APP_URL` joined with `path` (which starts with `/`).
@@ -209,6 +282,27 @@ where
                 reason: e.to_string(),
             }),
     }
+}
+
+/// `STRIPE_WEBHOOK_SECRET`: one or more `whsec_` secrets, comma-separated while rotating.
+/// An empty entry is dropped rather than kept: HMAC accepts an empty key, and anyone can
+/// sign with that.
+fn webhook_secrets(raw: Option<String>) -> Result<Vec<SecretString>, ConfigError> {
+    raw.unwrap_or_default()
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            if s.starts_with("whsec_") && s.len() > "whsec_".len() {
+                Ok(SecretString::from(s.to_owned()))
+            } else {
+                Err(ConfigError::Invalid {
+                    name: "STRIPE_WEBHOOK_SECRET",
+                    reason: "each secret must start with whsec_".into(),
+                })
+            }
+        })
+        .collect()
 }
 
 fn parse_bool(name: &'static str, raw: &str) -> Result<bool, ConfigError> {
@@ -265,10 +359,12 @@ mod tests {
 
     #[test]
     fn https_app_url_makes_cookies_secure_unless_overridden() {
-        let c = config(&[DB, ("APP_URL", "https://billing.example.com")]).unwrap();
+        let public = ("SANDBOX_PUBLIC", "1");
+        let c = config(&[DB, public, ("APP_URL", "https://billing.example.com")]).unwrap();
         assert!(c.cookie_secure);
         let c = config(&[
             DB,
+            public,
             ("APP_URL", "https://billing.example.com"),
             ("COOKIE_SECURE", "false"),
         ])
@@ -277,21 +373,70 @@ mod tests {
         assert!(config(&[DB, ("COOKIE_SECURE", "maybe")]).is_err());
     }
 
+    const HOOK: (&str, &str) = ("STRIPE_WEBHOOK_SECRET", "whsec_abc");
+
     #[test]
     fn stripe_key_prefix_decides_the_mode() {
         assert_eq!(
-            config(&[DB, ("STRIPE_SECRET_KEY", "sk_test_abc")])
+            config(&[DB, HOOK, ("STRIPE_SECRET_KEY", "sk_test_abc")])
                 .unwrap()
                 .stripe_mode,
             StripeMode::Test
         );
         assert_eq!(
-            config(&[DB, ("STRIPE_SECRET_KEY", "sk_live_abc")])
+            config(&[DB, HOOK, ("STRIPE_SECRET_KEY", "sk_live_abc")])
                 .unwrap()
                 .stripe_mode,
             StripeMode::Live
         );
-        assert!(config(&[DB, ("STRIPE_SECRET_KEY", "pk_live_abc")]).is_err());
+        assert!(config(&[DB, HOOK, ("STRIPE_SECRET_KEY", "pk_live_abc")]).is_err());
+    }
+
+    #[test]
+    fn a_stripe_key_needs_a_real_webhook_secret() {
+        let key = ("STRIPE_SECRET_KEY", "sk_test_abc");
+        assert!(matches!(
+            config(&[DB, key]),
+            Err(ConfigError::Missing("STRIPE_WEBHOOK_SECRET", _))
+        ));
+        for bad in ["whsec_a,nope", "secret", "whsec_", " , "] {
+            assert!(
+                config(&[DB, key, ("STRIPE_WEBHOOK_SECRET", bad)]).is_err(),
+                "{bad:?}"
+            );
+        }
+        // A trailing comma leaves no empty secret behind.
+        let c = config(&[DB, key, ("STRIPE_WEBHOOK_SECRET", "whsec_a,")]).unwrap();
+        assert_eq!(c.stripe_webhook_secrets.len(), 1);
+    }
+
+    #[test]
+    fn the_sandbox_never_starts_public_unless_asked() {
+        for public in [
+            vec![("HOST", "0.0.0.0")],
+            vec![("APP_URL", "https://billing.example.com")],
+        ] {
+            let mut vars = vec![DB];
+            vars.extend(public.iter().copied());
+            let err = config(&vars).unwrap_err().to_string();
+            assert!(err.contains("SANDBOX_PUBLIC=1"), "{err}");
+            vars.push(("SANDBOX_PUBLIC", "1"));
+            assert!(config(&vars).is_ok());
+        }
+        assert!(config(&[
+            DB,
+            ("HOST", "0.0.0.0"),
+            ("STRIPE_SECRET_KEY", "sk_test_x"),
+            HOOK
+        ])
+        .is_ok());
+    }
+
+    #[test]
+    fn trusted_proxies_are_addresses_or_ranges() {
+        let c = config(&[DB, ("TRUSTED_PROXIES", "10.0.0.0/8, 192.0.2.7")]).unwrap();
+        assert_eq!(c.trusted_proxies.len(), 2);
+        assert!(config(&[DB, ("TRUSTED_PROXIES", "the load balancer")]).is_err());
     }
 
     #[test]
@@ -371,7 +516,7 @@ mod tests {
 
     #[test]
     fn secrets_do_not_show_in_debug_output() {
-        let c = config(&[DB, ("STRIPE_SECRET_KEY", "sk_test_supersecret")]).unwrap();
+        let c = config(&[DB, HOOK, ("STRIPE_SECRET_KEY", "sk_test_supersecret")]).unwrap();
         let shown = format!("{c:?}");
         assert!(!shown.contains("supersecret"));
         assert!(!shown.contains("127.0.0.1/app"));

@@ -9,14 +9,65 @@
 use leptos::server_fn::{codec::JsonEncoding, error::FromServerFnError, error::ServerFnErrorErr};
 use serde::{Deserialize, Serialize};
 
+/// Everything the app says about a request it refuses, one variant per sentence. The wire
+/// carries the variant's name, never text: an error decoded from an address (a form posted
+/// without JavaScript comes back with it in `__err`) can only be one the app defines, so a
+/// crafted link cannot put words in the app's mouth.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Message {
+    EnterEmail,
+    InvalidEmail,
+    EnterPassword,
+    PasswordTooShort,
+    PasswordTooLong,
+    PasswordBlank,
+    PlanUnavailable,
+    NoBillingAccount,
+    MalformedForm,
+    RequestTooLarge,
+    ConfirmEmailFirst,
+    VerificationLinkInvalid,
+}
+
+impl Message {
+    pub fn text(self) -> &'static str {
+        match self {
+            Self::EnterEmail => "Enter your email address.",
+            Self::InvalidEmail => "Enter a valid email address, like name@example.com.",
+            Self::EnterPassword => "Enter your password.",
+            Self::PasswordTooShort => "Use at least 8 characters.",
+            Self::PasswordTooLong => "Use at most 1024 characters.",
+            Self::PasswordBlank => "A password cannot be only spaces.",
+            Self::PlanUnavailable => "That plan is not available.",
+            Self::NoBillingAccount => {
+                "You have no billing account yet: choose a plan on the pricing page first."
+            }
+            Self::MalformedForm => "The form was incomplete or malformed.",
+            Self::RequestTooLarge => "The request is too large.",
+            Self::ConfirmEmailFirst => {
+                "Confirm your email address first: we sent you a link. Open it, then try again."
+            }
+            Self::VerificationLinkInvalid => {
+                "This confirmation link is not valid any more. Log in to get a new one."
+            }
+        }
+    }
+}
+
+impl std::fmt::Display for Message {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.text())
+    }
+}
+
 /// The error a browser sees.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
 pub enum ApiError {
     /// A problem with one form field; pages show it next to that field.
     #[error("{message}")]
-    Field { field: String, message: String },
+    Field { field: String, message: Message },
     #[error("{0}")]
-    BadRequest(String),
+    BadRequest(Message),
     #[error("Please log in to continue.")]
     Unauthenticated,
     #[error("Email or password is incorrect.")]
@@ -27,6 +78,8 @@ pub enum ApiError {
     NotFound,
     #[error("Too many attempts. Please wait a few minutes and try again.")]
     RateLimited,
+    #[error("The request is too large.")]
+    TooLarge,
     #[error("Something went wrong on our side. Please try again in a moment.")]
     Internal,
     /// The request never reached our code, or its answer could not be read.
@@ -35,17 +88,17 @@ pub enum ApiError {
 }
 
 impl ApiError {
-    pub fn field(field: &str, message: impl Into<String>) -> Self {
+    pub fn field(field: &str, message: Message) -> Self {
         Self::Field {
             field: field.to_owned(),
-            message: message.into(),
+            message,
         }
     }
 
     /// The message for `name` if this error is about that form field.
     pub fn message_for(&self, name: &str) -> Option<String> {
         match self {
-            Self::Field { field, message } if field == name => Some(message.clone()),
+            Self::Field { field, message } if field == name => Some(message.to_string()),
             _ => None,
         }
     }
@@ -68,7 +121,7 @@ impl FromServerFnError for ApiError {
             ServerFnErrorErr::Args(_) | ServerFnErrorErr::MissingArg(_) => {
                 #[cfg(feature = "ssr")]
                 set_status(http::StatusCode::BAD_REQUEST);
-                Self::BadRequest("The form was incomplete or malformed.".into())
+                Self::BadRequest(Message::MalformedForm)
             }
             _ => Self::Transport,
         }
@@ -80,7 +133,7 @@ pub use server::*;
 
 #[cfg(feature = "ssr")]
 mod server {
-    use super::ApiError;
+    use super::{ApiError, Message};
     use axum::response::{IntoResponse, Response};
     use http::StatusCode;
 
@@ -89,10 +142,10 @@ mod server {
         #[error("invalid {field}: {message}")]
         Field {
             field: &'static str,
-            message: String,
+            message: Message,
         },
         #[error("bad request: {0}")]
-        BadRequest(String),
+        BadRequest(Message),
         #[error("not logged in")]
         Unauthenticated,
         #[error("wrong email or password")]
@@ -103,6 +156,8 @@ mod server {
         NotFound,
         #[error("rate limited")]
         RateLimited,
+        #[error("request body too large")]
+        TooLarge,
         #[error("database: {0}")]
         Database(#[from] sqlx::Error),
         #[error("session store: {0}")]
@@ -115,11 +170,8 @@ mod server {
     }
 
     impl AppError {
-        pub fn field(field: &'static str, message: impl Into<String>) -> Self {
-            Self::Field {
-                field,
-                message: message.into(),
-            }
+        pub fn field(field: &'static str, message: Message) -> Self {
+            Self::Field { field, message }
         }
 
         pub fn internal(context: impl std::fmt::Display) -> Self {
@@ -134,6 +186,7 @@ mod server {
                 Self::Forbidden => StatusCode::FORBIDDEN,
                 Self::NotFound => StatusCode::NOT_FOUND,
                 Self::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+                Self::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
                 Self::Stripe(_) => StatusCode::BAD_GATEWAY,
                 Self::Database(_) | Self::Session(_) | Self::Internal(_) => {
                     StatusCode::INTERNAL_SERVER_ERROR
@@ -144,13 +197,14 @@ mod server {
         /// What the user may see. Internal details are logged here, once, and dropped.
         pub fn to_api(&self) -> ApiError {
             match self {
-                Self::Field { field, message } => ApiError::field(field, message.clone()),
-                Self::BadRequest(m) => ApiError::BadRequest(m.clone()),
+                Self::Field { field, message } => ApiError::field(field, *message),
+                Self::BadRequest(m) => ApiError::BadRequest(*m),
                 Self::Unauthenticated => ApiError::Unauthenticated,
                 Self::InvalidCredentials => ApiError::InvalidCredentials,
                 Self::Forbidden => ApiError::Forbidden,
                 Self::NotFound => ApiError::NotFound,
                 Self::RateLimited => ApiError::RateLimited,
+                Self::TooLarge => ApiError::TooLarge,
                 Self::Database(_) | Self::Session(_) | Self::Stripe(_) | Self::Internal(_) => {
                     tracing::error!(error = %self, "request failed");
                     ApiError::Internal

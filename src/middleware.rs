@@ -1,95 +1,160 @@
-//! HTTP concerns that wrap every route: request ids and tracing, security headers, and the
-//! same-origin rule for state-changing requests.
+//! HTTP concerns that wrap every route: request ids and tracing, a time limit, security
+//! headers, the same-origin rule for state-changing requests, and body limits.
 
 use crate::error::AppError;
 use axum::{
-    extract::Request,
-    http::{header, HeaderValue, Method},
-    middleware::Next,
+    body::Body,
+    extract::{Request, State},
+    http::{header, HeaderValue, Method, StatusCode},
+    middleware::{self, Next},
     response::{IntoResponse, Response},
     Router,
 };
+use std::{sync::Arc, time::Duration};
 use tower::ServiceBuilder;
 use tower_http::{
     compression::CompressionLayer,
     request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
     set_header::SetResponseHeaderLayer,
+    timeout::TimeoutLayer,
     trace::TraceLayer,
 };
 
-pub fn outer_layers(router: Router) -> Router {
-    router.layer(
-        ServiceBuilder::new()
-            .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
-            .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
-                let id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("-");
-                // The path only: query strings can carry tokens.
-                tracing::info_span!("http", method = %req.method(), path = %req.uri().path(), request_id = %id)
-            }))
-            .layer(PropagateRequestIdLayer::x_request_id())
-            // Pages, JSON and the wasm bundle (865 KB → 330 KB) travel gzipped when the
-            // client accepts it.
-            .layer(CompressionLayer::new().gzip(true))
-            .layer(SetResponseHeaderLayer::if_not_present(
-                header::X_CONTENT_TYPE_OPTIONS,
-                HeaderValue::from_static("nosniff"),
-            ))
-            .layer(SetResponseHeaderLayer::if_not_present(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")))
-            .layer(SetResponseHeaderLayer::if_not_present(
-                header::REFERRER_POLICY,
-                HeaderValue::from_static("strict-origin-when-cross-origin"),
-            )),
-    )
+/// Forms and server functions are far below this; anything larger is refused at once.
+pub const FORM_BODY_LIMIT: usize = 64 * 1024;
+
+/// What every response of a deployment is held to.
+#[derive(Clone)]
+pub struct Protection {
+    /// The public origin (`scheme://host:port` of `APP_URL`): the only one allowed to send
+    /// state-changing requests from a browser.
+    pub origin: Arc<str>,
+    /// `Strict-Transport-Security` when the app is served over https.
+    pub https: bool,
+    /// A request that takes longer is answered 503 and its work dropped.
+    pub request_timeout: Duration,
 }
 
-/// Refuses state-changing requests that a browser sent from another site. SameSite=Lax
-/// cookies already keep the session off such requests; this also stops login CSRF and
-/// keeps a cross-site form from reaching server functions at all. Requests without
-/// browser headers (API clients, Stripe's webhooks) carry no Origin and pass.
-pub async fn same_origin_writes(req: Request, next: Next) -> Response {
+/// The content policy of pages rendered outside Leptos (the sandbox's hosted pages, the dev
+/// mailbox): a stylesheet from this origin, no script at all. Leptos pages set their own,
+/// with the nonce of their hydration script.
+const PLAIN_PAGE_CSP: &str =
+    "default-src 'none'; style-src 'self'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'";
+
+pub fn outer_layers(router: Router, protection: &Protection) -> Router {
+    let hsts = protection.https.then(|| {
+        SetResponseHeaderLayer::if_not_present(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static("max-age=31536000; includeSubDomains"),
+        )
+    });
+    router
+        .layer(middleware::from_fn_with_state(
+            protection.origin.clone(),
+            same_origin_writes,
+        ))
+        .layer(middleware::from_fn(plain_page_policy))
+        .layer(
+            ServiceBuilder::new()
+                .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+                .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
+                    let id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("-");
+                    // The path only: query strings can carry tokens.
+                    tracing::info_span!("http", method = %req.method(), path = %req.uri().path(), request_id = %id)
+                }))
+                .layer(PropagateRequestIdLayer::x_request_id())
+                // A hung handler (a stuck render, a database that does not answer) must not
+                // hold the connection forever.
+                .layer(TimeoutLayer::with_status_code(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    protection.request_timeout,
+                ))
+                // Pages, JSON and the wasm bundle travel gzipped when the client accepts it.
+                .layer(CompressionLayer::new().gzip(true))
+                .option_layer(hsts)
+                .layer(SetResponseHeaderLayer::if_not_present(
+                    header::X_CONTENT_TYPE_OPTIONS,
+                    HeaderValue::from_static("nosniff"),
+                ))
+                .layer(SetResponseHeaderLayer::if_not_present(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")))
+                .layer(SetResponseHeaderLayer::if_not_present(
+                    header::REFERRER_POLICY,
+                    HeaderValue::from_static("strict-origin-when-cross-origin"),
+                )),
+        )
+}
+
+/// Gives HTML without a Content-Security-Policy the plain pages' one.
+async fn plain_page_policy(req: Request, next: Next) -> Response {
+    let mut res = next.run(req).await;
+    let is_html = res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/html"));
+    if is_html && !res.headers().contains_key(header::CONTENT_SECURITY_POLICY) {
+        res.headers_mut().insert(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(PLAIN_PAGE_CSP),
+        );
+    }
+    res
+}
+
+/// Refuses state-changing requests that a browser sent from another origin: the `Origin`
+/// header must be exactly this deployment's (scheme, host and port of `APP_URL`; the `Host`
+/// header proves nothing, an attacker's request can carry any). Without `Origin`, a browser's
+/// `Sec-Fetch-Site` must say same-origin (or none: typed by the user). SameSite=Lax cookies
+/// already keep the session off such requests; this also stops login CSRF and keeps a
+/// cross-site form from reaching server functions or the sandbox's pages at all. Requests
+/// without browser headers (API clients, Stripe's webhooks) pass.
+pub async fn same_origin_writes(
+    State(origin): State<Arc<str>>,
+    req: Request,
+    next: Next,
+) -> Response {
     if matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS) {
         return next.run(req).await;
     }
     let headers = req.headers();
-    let host = headers.get(header::HOST).and_then(|v| v.to_str().ok());
-    let cross_origin = match headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) {
-        // Browsers send "null" for opaque origins (sandboxed frames, some redirects).
-        Some("null") => true,
-        Some(origin) => origin_authority(origin) != host,
-        None => headers.get("sec-fetch-site").and_then(|v| v.to_str().ok()) == Some("cross-site"),
+    let from_elsewhere = match headers.get(header::ORIGIN).map(|v| v.to_str()) {
+        Some(Ok(given)) => given != &*origin,
+        Some(Err(_)) => true,
+        None => !matches!(
+            headers.get("sec-fetch-site").and_then(|v| v.to_str().ok()),
+            None | Some("same-origin" | "none")
+        ),
     };
-    if cross_origin {
+    if from_elsewhere {
         tracing::warn!(path = %req.uri().path(), "refused a cross-origin write");
         return AppError::Forbidden.into_response();
     }
     next.run(req).await
 }
 
-fn origin_authority(origin: &str) -> Option<&str> {
-    origin
-        .split_once("://")
-        .map(|(_, rest)| rest.trim_end_matches('/'))
+/// Refuses a body larger than `max` with a 413, reading at most `max` bytes of it: a
+/// declared length is checked before anything is read, and a streamed body is cut off at
+/// the limit.
+pub async fn limit_body(State(max): State<usize>, req: Request, next: Next) -> Response {
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|len| len > max as u64) {
+        return AppError::TooLarge.into_response();
+    }
+    let (parts, body) = req.into_parts();
+    match axum::body::to_bytes(body, max).await {
+        Ok(bytes) => {
+            next.run(Request::from_parts(parts, Body::from(bytes)))
+                .await
+        }
+        Err(_) => AppError::TooLarge.into_response(),
+    }
 }
 
 /// Unknown `/api/...` paths get JSON, not the HTML 404 page.
 pub async fn api_not_found() -> Response {
     AppError::NotFound.into_response()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::origin_authority;
-
-    #[test]
-    fn origin_authority_is_host_and_port() {
-        assert_eq!(
-            origin_authority("http://127.0.0.1:3000"),
-            Some("127.0.0.1:3000")
-        );
-        assert_eq!(
-            origin_authority("https://evil.example"),
-            Some("evil.example")
-        );
-        assert_eq!(origin_authority("garbage"), None);
-    }
 }

@@ -36,6 +36,14 @@ pub enum StartupError {
     Stripe(String),
     #[error("email: {0}")]
     Email(String),
+    #[error("the sandbox would listen on {0}, a public address: bind HOST=127.0.0.1, or set SANDBOX_PUBLIC=1 to expose it on purpose")]
+    Public(std::net::IpAddr),
+}
+
+impl From<crate::error::AppError> for StartupError {
+    fn from(e: crate::error::AppError) -> Self {
+        Self::Stripe(e.to_string())
+    }
 }
 
 pub struct Application {
@@ -71,7 +79,13 @@ impl Application {
         let url = format!("http://{addr}");
 
         let session_layer = SessionManagerLayer::new(session_store)
-            .with_name("sb_session")
+            // `__Host-` (when Secure) pins the cookie to this exact host, path `/`: no
+            // subdomain can set or overwrite it.
+            .with_name(if config.cookie_secure {
+                "__Host-sb_session"
+            } else {
+                "sb_session"
+            })
             .with_http_only(true)
             // Strict would drop the session on the redirect back from Stripe Checkout.
             .with_same_site(SameSite::Lax)
@@ -91,10 +105,33 @@ impl Application {
         );
         // The app reaches itself (the in-app sandbox, its own webhook) over loopback.
         let internal = format!("http://{}", loopback(addr));
-        let stripe = stripe_client(&config, &db, &format!("{internal}/")).await?;
+        let (key, base) = stripe_account(&config, &db, &format!("{internal}/")).await?;
+        let stripe = Stripe::new(&key, base.as_deref())?;
         // Without a Stripe key the app is its own Stripe: the sandbox API lives beside it.
-        let sandbox = (config.stripe_mode == StripeMode::Sandbox)
-            .then(|| Sandbox::new(db.clone(), config.sandbox.clone(), config.app_url.as_str()));
+        let sandbox = (config.stripe_mode == StripeMode::Sandbox).then(|| {
+            let settings = stripe_sandbox::Settings {
+                // Its pages send customers back to the app only: never an open redirect.
+                redirect_origin: Some(config.origin()),
+                // Its own account delivers to the app on loopback; no other account may
+                // reach a private address.
+                private_webhooks: stripe_sandbox::PrivateWebhooks::ForKeys(vec![key.clone()]),
+                ..config.sandbox.clone()
+            };
+            Sandbox::new(db.clone(), settings, config.app_url.as_str())
+        });
+        let gate = sandbox.as_ref().map(Sandbox::dashboard_gate);
+        if sandbox.is_some() {
+            tracing::info!(
+                dashboard = %config.url(&format!("/sandbox?token={}", config.sandbox.dashboard_token)),
+                mailbox = %config.url(&format!("/dev/mailbox?token={}", config.sandbox.dashboard_token)),
+                "sandbox mode: the dashboard and the dev mailbox open with these links"
+            );
+        }
+        let protection = middleware::Protection {
+            origin: config.origin().into(),
+            https: config.app_url.scheme() == "https",
+            request_timeout: config.request_timeout,
+        };
         let state = AppState {
             leptos_options,
             db,
@@ -103,14 +140,23 @@ impl Application {
             ready: Arc::default(),
             config: Arc::new(config),
         };
-        let mut router = router(state.clone());
+        let mut router = router(state.clone(), gate);
         if let Some(sandbox) = sandbox {
             sandbox.start_workers();
             router = router
-                .nest_service("/sandbox/v1", sandbox.api())
-                .merge(sandbox.pages());
+                .nest_service(
+                    "/sandbox/v1",
+                    sandbox.api().layer(axum::middleware::from_fn_with_state(
+                        stripe_sandbox::MAX_BODY,
+                        middleware::limit_body,
+                    )),
+                )
+                .merge(sandbox.pages().layer(axum::middleware::from_fn_with_state(
+                    middleware::FORM_BODY_LIMIT,
+                    middleware::limit_body,
+                )));
         }
-        let router = middleware::outer_layers(router.layer(session_layer));
+        let router = middleware::outer_layers(router.layer(session_layer), &protection);
         let webhook_url = format!("{internal}/api/webhooks/stripe");
         Ok(Self {
             listener,
@@ -121,16 +167,38 @@ impl Application {
     }
 
     /// The sandbox alone, serving Stripe's API at `/v1` for any SDK (`saas-billing sandbox`).
+    /// It binds loopback unless told otherwise (`HOST`, with `SANDBOX_PUBLIC=1`).
     pub async fn build_sandbox(config: Config) -> Result<Self, StartupError> {
+        let on_loopback = config.addr.ip().is_loopback();
+        if !on_loopback && !config.sandbox_public {
+            return Err(StartupError::Public(config.addr.ip()));
+        }
         let db = connect_and_migrate(&config).await?;
         Sandbox::migrate(&db).await?;
         let listener = TcpListener::bind(config.addr).await?;
         let url = format!("http://{}", listener.local_addr()?);
-        let sandbox = Sandbox::new(db, config.sandbox.clone(), &url);
+        let settings = stripe_sandbox::Settings {
+            // Only this machine can reach a sandbox on loopback, where the developer's app
+            // listens too: webhooks may go there. A public sandbox may not probe its network.
+            private_webhooks: if on_loopback {
+                stripe_sandbox::PrivateWebhooks::Allowed
+            } else {
+                stripe_sandbox::PrivateWebhooks::Refused
+            },
+            ..config.sandbox.clone()
+        };
+        let token = settings.dashboard_token.clone();
+        let sandbox = Sandbox::new(db, settings, &url);
         sandbox.start_workers();
+        tracing::info!(dashboard = %format!("{url}/sandbox?token={token}"), "the sandbox's dashboard opens with this link");
+        let protection = middleware::Protection {
+            origin: url.clone().into(),
+            https: false,
+            request_timeout: config.request_timeout,
+        };
         Ok(Self {
             listener,
-            router: middleware::outer_layers(sandbox.standalone()),
+            router: middleware::outer_layers(sandbox.standalone(), &protection),
             url,
             bootstrap: None,
         })
@@ -158,17 +226,17 @@ impl Application {
 /// the same Stripe it talks to. In sandbox mode that is the running app's sandbox.
 pub async fn connect_for_command(config: &Config) -> Result<(PgPool, Stripe), StartupError> {
     let db = connect_and_migrate(config).await?;
-    let stripe = stripe_client(config, &db, config.app_url.as_str()).await?;
-    Ok((db, stripe))
+    let (key, base) = stripe_account(config, &db, config.app_url.as_str()).await?;
+    Ok((db, Stripe::new(&key, base.as_deref())?))
 }
 
-/// The app's Stripe client: the configured key and base URL, or in sandbox mode this
+/// The app's Stripe account: the configured key and base URL, or in sandbox mode this
 /// installation's sandbox key and the sandbox served by the app at `app_base`.
-async fn stripe_client(
+async fn stripe_account(
     config: &Config,
     db: &PgPool,
     app_base: &str,
-) -> Result<Stripe, StartupError> {
+) -> Result<(String, Option<String>), StartupError> {
     let configured_base = config.stripe_api_base.as_ref().map(|u| u.to_string());
     let (key, base) = match &config.stripe_secret_key {
         Some(key) => (key.expose_secret().to_owned(), configured_base),
@@ -177,7 +245,7 @@ async fn stripe_client(
             Some(configured_base.unwrap_or_else(|| format!("{app_base}sandbox/"))),
         ),
     };
-    Stripe::new(&key, base.as_deref()).map_err(|e| StartupError::Stripe(e.to_string()))
+    Ok((key, base))
 }
 
 async fn connect_and_migrate(config: &Config) -> Result<PgPool, StartupError> {
@@ -224,7 +292,7 @@ fn route_list() -> Vec<AxumRouteListing> {
 }
 
 /// The route table. Plain axum routes come first so Leptos never sees them.
-fn router(state: AppState) -> Router {
+fn router(state: AppState, gate: Option<stripe_sandbox::DashboardGate>) -> Router {
     let routes = route_list();
     let context = {
         let state = state.clone();
@@ -234,15 +302,17 @@ fn router(state: AppState) -> Router {
         let options = state.leptos_options.clone();
         move || shell(options.clone())
     };
-    Router::new()
+    // The dev mailbox shows every email sent: behind the sandbox dashboard's token.
+    let mailbox = match gate {
+        Some(gate) => crate::email::mailbox_router().route_layer(
+            axum::middleware::from_fn_with_state(gate, stripe_sandbox::require_dashboard_token),
+        ),
+        None => Router::new(),
+    };
+    let pages = Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
-        .merge(crate::webhooks::router())
-        .merge(if state.config.stripe_mode == StripeMode::Sandbox {
-            crate::email::mailbox_router()
-        } else {
-            Router::new()
-        })
+        .merge(mailbox)
         .route(
             "/api/{*rest}",
             axum::routing::any(middleware::api_not_found),
@@ -252,8 +322,17 @@ fn router(state: AppState) -> Router {
             AppState,
             _,
         >(context, shell))
-        .layer(axum::middleware::from_fn(accounts::require_login))
-        .layer(axum::middleware::from_fn(middleware::same_origin_writes))
+        .layer(axum::middleware::from_fn_with_state(
+            middleware::FORM_BODY_LIMIT,
+            middleware::limit_body,
+        ));
+    Router::new()
+        .merge(crate::webhooks::router())
+        .merge(pages)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            accounts::require_login,
+        ))
         .with_state(state)
 }
 

@@ -1,5 +1,5 @@
 import { test, expect } from '@playwright/test';
-import { PASSWORD, fillCredentials, gotoHydrated, logOut, signUp, uniqueEmail } from './helpers';
+import { PASSWORD, fillCredentials, gotoHydrated, logOut, mail, signUp, uniqueEmail } from './helpers';
 
 test('sign up, log out, log in again', async ({ page }) => {
   const email = uniqueEmail('journey');
@@ -31,20 +31,28 @@ test('a wrong password is refused with a clear message', async ({ page }) => {
   await expect(page).toHaveURL(/\/login/);
 });
 
-test('form errors appear next to the field', async ({ page }) => {
+test('signing up with a taken address reveals nothing on the page and tells its owner by email', async ({ page }) => {
   const email = uniqueEmail('dupe');
   await signUp(page, email);
   await logOut(page);
 
   await gotoHydrated(page, '/signup');
-  await fillCredentials(page, email, PASSWORD);
+  await fillCredentials(page, email, 'someone elses password');
   await page.getByRole('button', { name: 'Create account' }).click();
-  await expect(page.locator('#field-email-help')).toHaveText(/already exists/);
-  await expect(page.getByLabel('Email')).toHaveAttribute('aria-invalid', 'true');
+  // No "already exists": the visitor ends up at the login form, logged in as nobody.
+  await expect(page).toHaveURL(/\/login/);
+  await expect(page.getByRole('button', { name: 'Log in' })).toBeVisible();
+  await expect(page.getByRole('main')).not.toContainText('already');
+  await page.goto('/dev/mailbox');
+  await expect(mail(page, email, 'signup_address_taken')).toContainText('Someone tried to sign up with your email');
+});
 
+test('form errors appear next to the field', async ({ page }) => {
+  await gotoHydrated(page, '/signup');
   await fillCredentials(page, 'not-an-email', PASSWORD);
   await page.getByRole('button', { name: 'Create account' }).click();
   await expect(page.locator('#field-email-help')).toHaveText(/valid email address/);
+  await expect(page.getByLabel('Email')).toHaveAttribute('aria-invalid', 'true');
 
   await fillCredentials(page, uniqueEmail('short'), 'short');
   await page.getByRole('button', { name: 'Create account' }).click();

@@ -57,3 +57,23 @@ test('a Checkout Session made through the API: 0002 is declined on the page, 424
   await page.goto(session.url);
   await expect(page.getByRole('heading', { level: 1 })).toHaveText('Checkout unavailable');
 });
+
+test('the sandbox dashboard and the dev mailbox turn away a browser without the printed token', async ({ browser }) => {
+  const token = process.env.SANDBOX_TOKEN;
+  test.skip(!token, 'scripts/e2e sets SANDBOX_TOKEN');
+  // A browser that never opened the link the server printed.
+  const stranger = await browser.newContext({ storageState: { cookies: [], origins: [] } });
+  const page = await stranger.newPage();
+  for (const path of ['/sandbox', '/dev/mailbox']) {
+    const res = await page.goto(path);
+    expect(res?.status()).toBe(401);
+    await expect(page.getByRole('heading', { level: 1 })).toHaveText("This page needs the sandbox's token");
+  }
+  // The printed link opens the dashboard, keeps the token in a cookie and drops it from the address.
+  await page.goto(`/sandbox?token=${token}`);
+  await expect(page).toHaveURL(/\/sandbox$/);
+  await expect(page.getByRole('heading', { level: 1 })).toContainText('sandbox', { ignoreCase: true });
+  const res = await page.goto('/dev/mailbox');
+  expect(res?.status()).toBe(200);
+  await stranger.close();
+});

@@ -1,7 +1,7 @@
 //! Values checked at the boundary: past here, code never sees an unchecked email, password
 //! or redirect target.
 
-use crate::error::AppError;
+use crate::error::{AppError, Message};
 
 /// A syntactically valid email address, trimmed and lower-cased: the unique key of a user,
 /// so `Ann@Example.com` and `ann@example.com` are one account.
@@ -12,7 +12,7 @@ impl Email {
     pub fn parse(raw: &str) -> Result<Self, AppError> {
         let email = raw.trim().to_lowercase();
         if email.is_empty() {
-            return Err(AppError::field("email", "Enter your email address."));
+            return Err(AppError::field("email", Message::EnterEmail));
         }
         let options = email_address::Options::default()
             .with_required_tld()
@@ -21,10 +21,7 @@ impl Email {
         let valid = email.len() <= 254
             && email_address::EmailAddress::parse_with_options(&email, options).is_ok();
         if !valid {
-            return Err(AppError::field(
-                "email",
-                "Enter a valid email address, like name@example.com.",
-            ));
+            return Err(AppError::field("email", Message::InvalidEmail));
         }
         Ok(Self(email))
     }
@@ -45,22 +42,46 @@ impl NewPassword {
 
     pub fn parse(raw: String) -> Result<Self, AppError> {
         if raw.chars().count() < Self::MIN_CHARS {
-            return Err(AppError::field("password", "Use at least 8 characters."));
+            return Err(AppError::field("password", Message::PasswordTooShort));
         }
         if raw.len() > Self::MAX_BYTES {
-            return Err(AppError::field("password", "Use at most 1024 characters."));
+            return Err(AppError::field("password", Message::PasswordTooLong));
         }
         if raw.trim().is_empty() {
-            return Err(AppError::field(
-                "password",
-                "A password cannot be only spaces.",
-            ));
+            return Err(AppError::field("password", Message::PasswordBlank));
         }
         Ok(Self(raw))
     }
 
     pub fn into_inner(self) -> String {
         self.0
+    }
+}
+
+/// Where a request comes from, as far as limits are concerned: an IPv4 address, or the
+/// IPv6 /64 around an address (one customer's whole allocation, which an attacker could
+/// otherwise rotate through for a fresh limit per request).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Network(String);
+
+impl Network {
+    pub fn of(ip: std::net::IpAddr) -> Self {
+        match ip {
+            std::net::IpAddr::V4(v4) => Self(v4.to_string()),
+            std::net::IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+                Some(v4) => Self(v4.to_string()),
+                None => {
+                    let s = v6.segments();
+                    Self(format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3]))
+                }
+            },
+        }
+    }
+}
+
+impl std::fmt::Display for Network {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
     }
 }
 
@@ -126,6 +147,16 @@ mod tests {
         assert!(NewPassword::parse("correct horse".into()).is_ok());
         // Eight characters, counted as characters rather than bytes.
         assert!(NewPassword::parse("pässwörd".into()).is_ok());
+    }
+
+    #[test]
+    fn ipv6_addresses_count_by_their_64_and_ipv4_by_the_address() {
+        let of = |ip: &str| Network::of(ip.parse().unwrap()).to_string();
+        assert_eq!(of("2001:db8:1:2:aaaa::1"), of("2001:db8:1:2:bbbb::9"));
+        assert_ne!(of("2001:db8:1:2::1"), of("2001:db8:1:3::1"));
+        assert_eq!(of("2001:db8:1:2::1"), "2001:db8:1:2::/64");
+        assert_eq!(of("203.0.113.7"), "203.0.113.7");
+        assert_eq!(of("::ffff:203.0.113.7"), "203.0.113.7");
     }
 
     #[test]

@@ -10,12 +10,16 @@ mod repo;
 mod service;
 #[cfg(feature = "ssr")]
 mod session;
+#[cfg(feature = "ssr")]
+mod verify;
 
-pub use pages::{LoginPage, SignupPage};
+pub use pages::{CheckEmailPage, ConfirmEmailPage, LoginPage, SignupPage};
 #[cfg(feature = "ssr")]
 pub use {
     repo::{prune_expired, User},
-    session::{current_user, require_login, require_user},
+    service::hashing_permits,
+    session::{client_ip, current_user, require_login, require_user},
+    verify::send_confirmation,
 };
 
 use crate::{error::ApiError, stripe::StripeMode};
@@ -51,9 +55,30 @@ pub async fn load_session() -> Result<SessionInfo, ApiError> {
 #[server(prefix = "/api", endpoint = "signup")]
 #[cfg_attr(feature = "ssr", tracing::instrument(skip_all, fields(user_id)))]
 pub async fn signup(email: String, password: String, next: Option<String>) -> Result<(), ApiError> {
+    use service::SignUp;
     let state = crate::state::AppState::get()?;
-    let user = service::sign_up(&state.db, &email, &password).await?;
-    session::log_in(&session::extract().await?, user.id).await?;
+    let outcome = service::sign_up(&state.db, &email, &password).await?;
+    // The visitor is told the same whether the address was free or not: the owner of a
+    // taken one hears about it by email instead.
+    let user = match outcome {
+        SignUp::Created(user) => {
+            verify::send_confirmation(&state.db, &state.config, &user).await?;
+            Some(user)
+        }
+        SignUp::AddressTaken(owner) => {
+            verify::tell_owner(&state.db, &state.config, &owner).await?;
+            None
+        }
+    };
+    if state.config.requires_confirmed_email() {
+        // With real Stripe the account starts once its address is confirmed.
+        leptos_axum::redirect("/signup/check-email");
+        return Ok(());
+    }
+    // Sandbox mode (never on a public address): a local demo stays one click.
+    if let Some(user) = user {
+        session::log_in(&session::extract().await?, user.id).await?;
+    }
     leptos_axum::redirect(&domain::safe_next(next.as_deref()));
     Ok(())
 }
@@ -62,10 +87,24 @@ pub async fn signup(email: String, password: String, next: Option<String>) -> Re
 #[cfg_attr(feature = "ssr", tracing::instrument(skip_all, fields(user_id)))]
 pub async fn login(email: String, password: String, next: Option<String>) -> Result<(), ApiError> {
     let state = crate::state::AppState::get()?;
-    let ip = session::client_ip().await;
-    let user = service::log_in(&state, &email, &password, &ip).await?;
+    let network = session::client_network(&state.config.trusted_proxies).await?;
+    let user = service::log_in(&state.db, &state.config, &email, &password, &network).await?;
     session::log_in(&session::extract().await?, user.id).await?;
     leptos_axum::redirect(&domain::safe_next(next.as_deref()));
+    Ok(())
+}
+
+/// The confirmation link's button: confirms the address, logs its owner in.
+#[server(prefix = "/api", endpoint = "confirm-email")]
+#[cfg_attr(feature = "ssr", tracing::instrument(skip_all, fields(user_id)))]
+pub async fn confirm_email(token: String) -> Result<(), ApiError> {
+    use crate::error::{AppError, Message};
+    let state = crate::state::AppState::get()?;
+    let Some(user) = verify::confirm(&state.db, &token).await? else {
+        return Err(AppError::BadRequest(Message::VerificationLinkInvalid).into());
+    };
+    session::log_in(&session::extract().await?, user.id).await?;
+    leptos_axum::redirect("/dashboard");
     Ok(())
 }
 

@@ -1,4 +1,4 @@
-use super::use_auth;
+use super::{use_auth, ConfirmEmail};
 use crate::ui::{use_form_error, Field, FormBanner, PasswordField, SubmitButton};
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -64,6 +64,42 @@ pub fn LoginPage() -> impl IntoView {
                 "New here? "
                 <a href=move || with_next("/signup", &next.get())>"Create an account"</a>
             </p>
+        </section>
+    }
+}
+
+/// Where a sign-up lands when the address must be confirmed first.
+#[component]
+pub fn CheckEmailPage() -> impl IntoView {
+    view! {
+        <Title text="Check your email"/>
+        <section class="auth-card card">
+            <h1>"Check your email"</h1>
+            <p>"We sent a link to the address you gave. Open it to confirm the address and start using your account."</p>
+            <p class="muted">"If that address already has an account, we sent its owner a note instead: log in as usual."</p>
+            <p><a href="/login">"Log in"</a></p>
+        </section>
+    }
+}
+
+/// The page the confirmation link opens. Confirming takes a click: mail scanners that open
+/// links on their own must not use the token up.
+#[component]
+pub fn ConfirmEmailPage() -> impl IntoView {
+    let action = ServerAction::<ConfirmEmail>::new();
+    let error = use_form_error(action);
+    let query = use_query_map();
+    let token = move || query.with(|q| q.get("token").unwrap_or_default());
+    view! {
+        <Title text="Confirm your email"/>
+        <section class="auth-card card">
+            <h1>"Confirm your email"</h1>
+            <p>"One click and your address is confirmed; you are then logged in."</p>
+            <ActionForm action=action attr:class="form">
+                <FormBanner error/>
+                <input type="hidden" name="token" value=token/>
+                <SubmitButton label="Confirm my email" pending_label="Confirming…" pending=action.pending()/>
+            </ActionForm>
         </section>
     }
 }

@@ -1,8 +1,10 @@
-//! SQL for users and login attempts, written out where it is used.
+//! SQL for users, login attempts and mailed links, written out where it is used.
 
 use super::domain::Email;
+use sha2::{Digest, Sha256};
 use sqlx::{PgExecutor, PgPool};
 use std::time::Duration;
+use time::OffsetDateTime;
 use uuid::Uuid;
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -10,7 +12,11 @@ pub struct User {
     pub id: Uuid,
     pub email: String,
     pub password_hash: String,
+    /// When the owner opened the confirmation link we mailed; `None` until then.
+    pub email_verified_at: Option<OffsetDateTime>,
 }
+
+const USER: &str = "select id, email, password_hash, email_verified_at from users";
 
 /// `None` when the email is taken (the unique constraint decides, so two concurrent signups
 /// for one address cannot both win).
@@ -22,7 +28,7 @@ pub async fn insert_user(
     sqlx::query_as(
         "insert into users (email, password_hash) values ($1, $2)
          on conflict (email) do nothing
-         returning id, email, password_hash",
+         returning id, email, password_hash, email_verified_at",
     )
     .bind(email.as_str())
     .bind(password_hash)
@@ -31,58 +37,114 @@ pub async fn insert_user(
 }
 
 pub async fn user_by_email(db: impl PgExecutor<'_>, email: &Email) -> sqlx::Result<Option<User>> {
-    sqlx::query_as("select id, email, password_hash from users where email = $1")
+    sqlx::query_as(&format!("{USER} where email = $1"))
         .bind(email.as_str())
         .fetch_optional(db)
         .await
 }
 
 pub async fn user_by_id(db: impl PgExecutor<'_>, id: Uuid) -> sqlx::Result<Option<User>> {
-    sqlx::query_as("select id, email, password_hash from users where id = $1")
+    sqlx::query_as(&format!("{USER} where id = $1"))
         .bind(id)
         .fetch_optional(db)
         .await
 }
 
-pub async fn recent_failures(
+/// Records one login attempt on each of `keys` and returns each key's count in the current
+/// window, in one statement: the upsert locks each key's row, so concurrent attempts are
+/// counted one after the other and each sees its own number. A window older than `window`
+/// starts again at one.
+pub async fn record_attempt(
     db: impl PgExecutor<'_>,
-    email: &Email,
-    ip: &str,
+    keys: &[String],
     window: Duration,
-) -> sqlx::Result<i64> {
-    sqlx::query_scalar(
-        "select count(*) from login_failures
-         where email = $1 and ip = $2 and attempted_at > now() - make_interval(secs => $3)",
+) -> sqlx::Result<Vec<(String, i32)>> {
+    sqlx::query_as(
+        "insert into login_limits (key, window_start, attempts)
+         select k, now(), 1 from unnest($1::text[]) with ordinality as t(k, n) order by n
+         on conflict (key) do update set
+             attempts = case when login_limits.window_start < now() - make_interval(secs => $2)
+                             then 1 else login_limits.attempts + 1 end,
+             window_start = case when login_limits.window_start < now() - make_interval(secs => $2)
+                                 then now() else login_limits.window_start end
+         returning key, attempts",
     )
-    .bind(email.as_str())
-    .bind(ip)
+    .bind(keys)
     .bind(window.as_secs_f64())
-    .fetch_one(db)
+    .fetch_all(db)
     .await
 }
 
-pub async fn record_failure(db: impl PgExecutor<'_>, email: &Email, ip: &str) -> sqlx::Result<()> {
-    sqlx::query("insert into login_failures (email, ip) values ($1, $2)")
-        .bind(email.as_str())
-        .bind(ip)
-        .execute(db)
-        .await?;
+/// After a successful login: the attempt does not count against the shared keys (email,
+/// network), and the email-on-this-network key starts afresh.
+pub async fn forgive_attempt(
+    db: impl PgExecutor<'_>,
+    shared: &[String],
+    pair: &str,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "with forgiven as (
+             update login_limits set attempts = greatest(attempts - 1, 0) where key = any($1))
+         delete from login_limits where key = $2",
+    )
+    .bind(shared)
+    .bind(pair)
+    .execute(db)
+    .await?;
     Ok(())
 }
 
-pub async fn clear_failures(db: impl PgExecutor<'_>, email: &Email, ip: &str) -> sqlx::Result<()> {
-    sqlx::query("delete from login_failures where email = $1 and ip = $2")
-        .bind(email.as_str())
-        .bind(ip)
-        .execute(db)
-        .await?;
-    Ok(())
-}
-
-/// Failures older than a day no longer count towards any limit.
+/// Expired attempt windows and mailed links no longer count for anything.
 pub async fn prune_expired(db: &PgPool) -> sqlx::Result<()> {
-    sqlx::query("delete from login_failures where attempted_at < now() - interval '1 day'")
+    sqlx::query("delete from login_limits where window_start < now() - interval '1 day'")
+        .execute(db)
+        .await?;
+    sqlx::query("delete from email_tokens where expires_at < now() - interval '7 days'")
         .execute(db)
         .await?;
     Ok(())
+}
+
+fn token_hash(token: &str) -> Vec<u8> {
+    Sha256::digest(token.as_bytes()).to_vec()
+}
+
+/// Stores a single-use confirmation link for `user`, valid for `lifetime`; only its hash
+/// is kept.
+pub async fn store_verification_token(
+    db: impl PgExecutor<'_>,
+    user: Uuid,
+    token: &str,
+    lifetime: Duration,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "insert into email_tokens (token_hash, user_id, purpose, expires_at)
+         values ($1, $2, 'verify_email', now() + make_interval(secs => $3))",
+    )
+    .bind(token_hash(token))
+    .bind(user)
+    .bind(lifetime.as_secs_f64())
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+/// Uses a confirmation link: once, before it expires. Marks the user's address confirmed
+/// and returns the user, in one statement, so two clicks cannot both use it.
+pub async fn use_verification_token(
+    db: impl PgExecutor<'_>,
+    token: &str,
+) -> sqlx::Result<Option<User>> {
+    sqlx::query_as(
+        "with used as (
+             update email_tokens set used_at = now()
+             where token_hash = $1 and purpose = 'verify_email' and used_at is null and expires_at > now()
+             returning user_id)
+         update users set email_verified_at = coalesce(email_verified_at, now())
+         where id = (select user_id from used)
+         returning id, email, password_hash, email_verified_at",
+    )
+    .bind(token_hash(token))
+    .fetch_optional(db)
+    .await
 }

@@ -1,78 +1,169 @@
-//! Account rules: validation, hashing off the async runtime, and the login limit.
+//! Account rules: validation, hashing off the async runtime (a few at a time), the login
+//! limits, and signing up without telling a stranger who has an account.
 
 use super::{
-    domain::{Email, NewPassword},
+    domain::{Email, Network, NewPassword},
     repo::{self, User},
 };
-use crate::{error::AppError, state::AppState};
+use crate::{
+    config::Config,
+    error::{AppError, Message},
+};
 use sqlx::PgPool;
 use std::sync::OnceLock;
+use tokio::sync::Semaphore;
 
-pub async fn sign_up(db: &PgPool, email: &str, password: &str) -> Result<User, AppError> {
+/// What a sign-up did. The visitor is told the same either way: the owner of a taken
+/// address gets an email instead of an account.
+pub enum SignUp {
+    Created(User),
+    AddressTaken(User),
+}
+
+pub async fn sign_up(db: &PgPool, email: &str, password: &str) -> Result<SignUp, AppError> {
     let email = Email::parse(email)?;
     let password = NewPassword::parse(password.to_owned())?;
-    let hash = blocking(move || password_auth::generate_hash(password.into_inner())).await?;
-    repo::insert_user(db, &email, &hash).await?.ok_or_else(|| {
-        AppError::field(
-            "email",
-            "An account with this email already exists. Log in instead?",
-        )
-    })
+    // Hashed whether or not the address is free, so both answers take as long.
+    let hash = hash_password(password.into_inner()).await?;
+    match repo::insert_user(db, &email, &hash).await? {
+        Some(user) => Ok(SignUp::Created(user)),
+        None => repo::user_by_email(db, &email)
+            .await?
+            .map(SignUp::AddressTaken)
+            .ok_or_else(|| AppError::internal("a taken address without its user")),
+    }
+}
+
+/// The limits a login attempt counts against, and how many attempts each allows per window.
+fn limits(config: &Config, email: &Email, network: &Network) -> [(String, i64); 3] {
+    [
+        (
+            format!("email+net:{}|{network}", email.as_str()),
+            config.login_max_failures,
+        ),
+        (
+            format!("email:{}", email.as_str()),
+            config.login_max_failures_per_email,
+        ),
+        (
+            format!("net:{network}"),
+            config.login_max_failures_per_network,
+        ),
+    ]
 }
 
 /// Unknown email and wrong password give the same error and cost the same hashing time, so
-/// the answer does not reveal who has an account.
+/// the answer does not reveal who has an account. Each attempt is counted before the
+/// password is checked, against the email on this network, the email anywhere, and the
+/// network for any email: parallel guesses cannot all pass the limit before it counts them.
 pub async fn log_in(
-    state: &AppState,
+    db: &PgPool,
+    config: &Config,
     email: &str,
     password: &str,
-    ip: &str,
+    network: &Network,
 ) -> Result<User, AppError> {
     let email = Email::parse(email)?;
     if password.is_empty() {
-        return Err(AppError::field("password", "Enter your password."));
+        return Err(AppError::field("password", Message::EnterPassword));
     }
-    let db = &state.db;
-    if repo::recent_failures(db, &email, ip, state.config.login_window).await?
-        >= state.config.login_max_failures
-    {
+    if password.len() > NewPassword::MAX_BYTES {
+        return Err(AppError::field("password", Message::PasswordTooLong));
+    }
+    let limits = limits(config, &email, network);
+    let keys: Vec<String> = limits.iter().map(|(k, _)| k.clone()).collect();
+    let counts = repo::record_attempt(db, &keys, config.login_window).await?;
+    let over = limits.iter().any(|(key, limit)| {
+        counts
+            .iter()
+            .any(|(k, count)| k == key && i64::from(*count) > *limit)
+    });
+    if over {
         return Err(AppError::RateLimited);
     }
     let user = repo::user_by_email(db, &email).await?;
-    let hash = match &user {
-        Some(u) => u.password_hash.clone(),
-        None => dummy_hash().await?,
-    };
     let password = password.to_owned();
-    let matches = blocking(move || password_auth::verify_password(password, &hash).is_ok()).await?;
+    let matches = match &user {
+        Some(u) => verify_password(password, u.password_hash.clone()).await?,
+        None => against_dummy_hash(password).await?,
+    };
     match user {
         Some(user) if matches => {
-            repo::clear_failures(db, &email, ip).await?;
+            repo::forgive_attempt(db, &keys[1..], &keys[0]).await?;
             Ok(user)
         }
-        _ => {
-            repo::record_failure(db, &email, ip).await?;
-            Err(AppError::InvalidCredentials)
-        }
+        _ => Err(AppError::InvalidCredentials),
     }
 }
 
-/// A real Argon2 hash with our parameters, so a login for an unknown email does the same
-/// work as one for a known email.
-async fn dummy_hash() -> Result<String, AppError> {
+/// Checks `password` against a real Argon2 hash with our parameters (never a match), so a
+/// login for an unknown email does the same work as one for a known email. The hash is made
+/// once, on the blocking thread of whichever login gets there first; the others wait for it
+/// there rather than each queueing a hash of their own behind the flood.
+async fn against_dummy_hash(password: String) -> Result<bool, AppError> {
     static HASH: OnceLock<String> = OnceLock::new();
-    if let Some(h) = HASH.get() {
-        return Ok(h.clone());
-    }
-    let h = blocking(|| password_auth::generate_hash("not-a-real-password")).await?;
-    Ok(HASH.get_or_init(|| h).clone())
+    with_a_core(move || {
+        let hash = HASH.get_or_init(|| password_auth::generate_hash("not-a-real-password"));
+        password_auth::verify_password(password, hash).is_ok()
+    })
+    .await
 }
 
-/// Argon2 takes tens of milliseconds of CPU: keep it off the async worker threads.
-async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> T + Send + 'static,
+pub async fn hash_password(password: String) -> Result<String, AppError> {
+    with_a_core(move || password_auth::generate_hash(password)).await
+}
+
+async fn verify_password(password: String, hash: String) -> Result<bool, AppError> {
+    with_a_core(move || password_auth::verify_password(password, &hash).is_ok()).await
+}
+
+/// Argon2 takes tens of milliseconds of CPU and about 19 MiB per hash: it runs off the async
+/// workers, and no more at once than there are cores. Others wait their turn, so a flood of
+/// logins queues up instead of starving every other request of CPU and memory.
+async fn with_a_core<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
 ) -> Result<T, AppError> {
-    tokio::task::spawn_blocking(f)
+    let _permit = hashing_permits()
+        .acquire()
+        .await
+        .map_err(AppError::internal)?;
+    tokio::task::spawn_blocking(work)
         .await
         .map_err(AppError::internal)
+}
+
+/// One permit per core.
+pub fn hashing_permits() -> &'static Semaphore {
+    static PERMITS: OnceLock<Semaphore> = OnceLock::new();
+    PERMITS
+        .get_or_init(|| Semaphore::new(std::thread::available_parallelism().map_or(2, |n| n.get())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::{
+        atomic::{AtomicUsize, Ordering},
+        Arc,
+    };
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn no_more_hashes_run_at_once_than_there_are_cores() {
+        let (running, most) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+        let work = (0..24).map(|_| {
+            let (running, most) = (running.clone(), most.clone());
+            tokio::spawn(with_a_core(move || {
+                let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+                most.fetch_max(now, Ordering::SeqCst);
+                std::thread::sleep(std::time::Duration::from_millis(20));
+                running.fetch_sub(1, Ordering::SeqCst);
+            }))
+        });
+        for task in work.collect::<Vec<_>>() {
+            task.await.unwrap().unwrap();
+        }
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        assert!(most.load(Ordering::SeqCst) <= cores, "{most:?} > {cores}");
+        assert!(most.load(Ordering::SeqCst) >= 1);
+    }
 }

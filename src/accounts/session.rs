@@ -1,19 +1,29 @@
 //! The session is the only source of the user's identity.
 
-use super::repo::{self, User};
-use crate::{error::AppError, ui::login_path};
+use super::{
+    domain::Network,
+    repo::{self, User},
+};
+use crate::{error::AppError, state::AppState, ui::login_path};
 use axum::{
-    extract::{ConnectInfo, Request},
-    http::Method,
+    extract::{ConnectInfo, Request, State},
+    http::{HeaderMap, Method},
     middleware::Next,
     response::{IntoResponse, Redirect, Response},
 };
+use ipnet::IpNet;
 use sqlx::PgPool;
-use std::net::SocketAddr;
+use std::{
+    net::{IpAddr, SocketAddr},
+    time::Duration,
+};
 use tower_sessions::Session;
 use uuid::Uuid;
 
 const USER_ID: &str = "user_id";
+/// When the user logged in (unix seconds): a login ends `SESSION_MAX_AGE_DAYS` later, however
+/// active it stays.
+const LOGGED_IN_AT: &str = "logged_in_at";
 
 /// Pages behind the login wall. Server functions check again on their own.
 const PROTECTED: &[&str] = &["/dashboard", "/settings", "/checkout"];
@@ -24,29 +34,66 @@ pub async fn extract() -> Result<Session, AppError> {
         .map_err(|e| AppError::internal(format!("no session layer: {e}")))
 }
 
-/// The peer address. Behind a proxy this is the proxy; see README ("Deploying").
-pub async fn client_ip() -> String {
-    leptos_axum::extract::<ConnectInfo<SocketAddr>>()
-        .await
-        .map(|ConnectInfo(addr)| addr.ip().to_string())
-        .unwrap_or_else(|_| "unknown".into())
+/// The network a request comes from, for login limits (see [`client_ip`]).
+pub async fn client_network(trusted_proxies: &[IpNet]) -> Result<Network, AppError> {
+    let (ConnectInfo(peer), headers) =
+        leptos_axum::extract::<(ConnectInfo<SocketAddr>, HeaderMap)>()
+            .await
+            .map_err(|e| AppError::internal(format!("no peer address: {e}")))?;
+    Ok(Network::of(client_ip(peer.ip(), &headers, trusted_proxies)))
+}
+
+/// The client's address: the peer's, unless the peer is one of our trusted proxies; then the
+/// nearest address in `X-Forwarded-For` that our proxies did not add (a client can write
+/// anything to the left of what the proxies append, so only the right end is believed).
+pub fn client_ip(peer: IpAddr, headers: &HeaderMap, trusted_proxies: &[IpNet]) -> IpAddr {
+    let trusted = |ip: &IpAddr| trusted_proxies.iter().any(|net| net.contains(ip));
+    if !trusted(&peer) {
+        return peer;
+    }
+    let forwarded: Vec<IpAddr> = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|ip| ip.trim().parse().ok())
+        .collect();
+    forwarded
+        .iter()
+        .rev()
+        .find(|ip| !trusted(ip))
+        .or(forwarded.first())
+        .copied()
+        .unwrap_or(peer)
 }
 
 /// A new session id at every login, so an id planted before login is worth nothing after.
 pub async fn log_in(session: &Session, user_id: Uuid) -> Result<(), AppError> {
     session.cycle_id().await?;
     session.insert(USER_ID, user_id).await?;
+    session
+        .insert(
+            LOGGED_IN_AT,
+            time::OffsetDateTime::now_utc().unix_timestamp(),
+        )
+        .await?;
     Ok(())
 }
 
-/// The logged-in user of the current request, if any. A session whose user was deleted
-/// counts as logged out.
+/// The logged-in user of the current request, if any. A session whose user was deleted, or
+/// whose login is older than `SESSION_MAX_AGE_DAYS`, counts as logged out (and the latter
+/// is ended).
 pub async fn current_user(db: &PgPool) -> Result<Option<User>, AppError> {
     let session = extract().await?;
-    match session.get::<Uuid>(USER_ID).await? {
-        Some(id) => Ok(repo::user_by_id(db, id).await?),
-        None => Ok(None),
+    let Some(id) = session.get::<Uuid>(USER_ID).await? else {
+        return Ok(None);
+    };
+    let max_age = crate::state::AppState::get()?.config.session_max_age;
+    if current_user_id(&session, max_age).await?.is_none() {
+        session.flush().await?;
+        return Ok(None);
     }
+    Ok(repo::user_by_id(db, id).await?)
 }
 
 /// The logged-in user, or `Unauthenticated`. Their id goes on the request's span (server
@@ -60,13 +107,18 @@ pub async fn require_user(db: &PgPool) -> Result<User, AppError> {
 /// Sends anonymous page loads of protected pages to the login page, with a way back.
 /// This covers full page loads; client-side navigation is covered by the pages' own
 /// server functions answering `Unauthenticated`.
-pub async fn require_login(session: Session, req: Request, next: Next) -> Response {
+pub async fn require_login(
+    State(state): State<AppState>,
+    session: Session,
+    req: Request,
+    next: Next,
+) -> Response {
     let path = req.uri().path();
     let protected = PROTECTED
         .iter()
         .any(|p| path == *p || path.starts_with(&format!("{p}/")));
     if req.method() == Method::GET && protected {
-        match session.get::<Uuid>(USER_ID).await {
+        match current_user_id(&session, state.config.session_max_age).await {
             Ok(Some(_)) => {}
             Ok(None) => {
                 let back_to = req
@@ -76,8 +128,47 @@ pub async fn require_login(session: Session, req: Request, next: Next) -> Respon
                     .unwrap_or(path);
                 return Redirect::to(&login_path(back_to)).into_response();
             }
-            Err(e) => return AppError::from(e).into_response(),
+            Err(e) => return e.into_response(),
         }
     }
     next.run(req).await
+}
+
+/// The session's user id, if its login has not outlived `max_age`.
+async fn current_user_id(session: &Session, max_age: Duration) -> Result<Option<Uuid>, AppError> {
+    let logged_in_at = session.get::<i64>(LOGGED_IN_AT).await?.unwrap_or(0);
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    if now.saturating_sub(logged_in_at) > max_age.as_secs() as i64 {
+        return Ok(None);
+    }
+    Ok(session.get::<Uuid>(USER_ID).await?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::client_ip;
+    use axum::http::HeaderMap;
+
+    #[test]
+    fn forwarded_addresses_count_only_behind_trusted_proxies() {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            "x-forwarded-for",
+            "6.6.6.6, 203.0.113.9, 10.0.0.2".parse().unwrap(),
+        );
+        let proxies = ["10.0.0.0/8".parse().unwrap()];
+        let peer = "10.0.0.1".parse().unwrap();
+        // Behind our proxy: the nearest address it did not add.
+        assert_eq!(
+            client_ip(peer, &headers, &proxies).to_string(),
+            "203.0.113.9"
+        );
+        // Without trusted proxies the header is anyone's to write.
+        assert_eq!(client_ip(peer, &headers, &[]).to_string(), "10.0.0.1");
+        let stranger = "198.51.100.4".parse().unwrap();
+        assert_eq!(
+            client_ip(stranger, &headers, &proxies).to_string(),
+            "198.51.100.4"
+        );
+    }
 }

@@ -138,10 +138,7 @@ pub async fn open_billing_portal() -> Result<(), ApiError> {
         .await
         .map_err(AppError::from)?
     else {
-        return Err(AppError::BadRequest(
-            "You have no billing account yet: choose a plan on the pricing page first.".into(),
-        )
-        .into());
+        return Err(AppError::BadRequest(crate::error::Message::NoBillingAccount).into());
     };
     let back = state.config.url("/settings/billing");
     let url = portal::portal_url(&state.stripe, &state.db, &customer.id, &back).await?;

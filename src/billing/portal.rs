@@ -37,7 +37,7 @@ pub async fn configure_portal(
 ) -> Result<String, AppError> {
     let rows: Vec<(String, String)> = sqlx::query_as(
         "select product_id, id from prices where active and kind = 'recurring'
-           and product_id in (select id from products where active) order by product_id, id",
+           and product_id in (select id from products where active and offered) order by product_id, id",
     )
     .fetch_all(db)
     .await?;

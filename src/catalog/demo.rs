@@ -82,6 +82,7 @@ pub async fn seed_sandbox_catalog(stripe: &Stripe) -> Result<(), stripe::StripeE
                     .collect::<Vec<_>>(),
             )
             .metadata([
+                ("pricing_page".to_owned(), "true".to_owned()),
                 ("highlight".to_owned(), plan.highlighted.to_string()),
                 ("sort_order".to_owned(), order.to_string()),
             ]);

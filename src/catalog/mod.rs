@@ -59,6 +59,7 @@ impl PlanView {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Pricing {
     pub plans: Vec<PlanView>,
+    /// The free trial a new subscription starts with (0 once the user has had theirs).
     pub trial_days: u32,
     /// The price of the logged-in user's subscription, if it still gives access.
     pub current_price_id: Option<String>,
@@ -71,15 +72,21 @@ pub async fn load_pricing() -> Result<Pricing, ApiError> {
     let plans = repo::subscription_plans(&state.db)
         .await
         .map_err(crate::error::AppError::from)?;
-    let current_price_id = match crate::accounts::current_user(&state.db).await? {
-        Some(user) => {
-            crate::subscriptions::current_price(&state.db, user.id, state.config.grace_days).await?
-        }
-        None => None,
+    let (current_price_id, trial_left) = match crate::accounts::current_user(&state.db).await? {
+        Some(user) => (
+            crate::subscriptions::current_price(&state.db, user.id, state.config.grace_days)
+                .await?,
+            crate::subscriptions::trial_left(&state.db, &state.config, user.id).await?,
+        ),
+        None => (None, true),
     };
     Ok(Pricing {
         plans,
-        trial_days: state.config.trial_days,
+        trial_days: if trial_left {
+            state.config.trial_days
+        } else {
+            0
+        },
         current_price_id,
     })
 }

@@ -36,7 +36,11 @@ pub fn PricingPage() -> impl IntoView {
                 <h1>"Plans and pricing"</h1>
                 <Suspense fallback=|| ()>
                     {move || pricing.get().and_then(|r| r.ok()).map(|p| view! {
-                        <p class="lead">{format!("Every plan starts with a {}-day free trial. Cancel any time.", p.trial_days)}</p>
+                        <p class="lead">{if p.trial_days > 0 {
+                            format!("Every plan starts with a {}-day free trial. Cancel any time.", p.trial_days)
+                        } else {
+                            "Your free trial has been used: a plan starts with its first payment. Cancel any time.".to_owned()
+                        }}</p>
                     })}
                 </Suspense>
                 <div class="interval-toggle" role="group" aria-label="Billing period">
@@ -136,17 +140,26 @@ fn PlanCard(
                             <form method="post" action="/api/checkout" on:submit=move |_| pending.set(true)>
                                 <input type="hidden" name="price_id" value=price/>
                                 <button class="button button-block" type="submit" disabled=move || pending.get() aria-busy=move || pending.get().to_string()>
-                                    {move || if pending.get() { "Opening checkout…".to_owned() } else { format!("Start {trial_days}-day trial") }}
+                                    {move || if pending.get() { "Opening checkout…".to_owned() } else { start_label(trial_days) }}
                                 </button>
                             </form>
                         }.into_any()
                     } else {
                         view! {
-                            <a class="button button-block" href=signup_href.clone()>{format!("Start {trial_days}-day trial")}</a>
+                            <a class="button button-block" href=signup_href.clone()>{start_label(trial_days)}</a>
                         }.into_any()
                     }
                 }
             </Transition>
         </article>
+    }
+}
+
+/// What starting a plan is called: a trial while the user has one left.
+fn start_label(trial_days: u32) -> String {
+    if trial_days > 0 {
+        format!("Start {trial_days}-day trial")
+    } else {
+        "Subscribe".to_owned()
     }
 }

@@ -14,14 +14,15 @@ struct PlanPriceRow {
     currency: String,
 }
 
-/// Active products with their active flat monthly and yearly prices, in display order.
+/// Products offered here (`pricing_page=true`) with their active flat monthly and yearly
+/// prices, in display order.
 pub async fn subscription_plans(db: impl PgExecutor<'_>) -> sqlx::Result<Vec<PlanView>> {
     let rows: Vec<PlanPriceRow> = sqlx::query_as(
         "select p.id as product_id, p.name, p.description, p.features, p.highlighted,
                 pr.id as price_id, pr.recurring_interval as interval, pr.unit_amount, pr.currency
          from products p
          join prices pr on pr.product_id = p.id
-         where p.active and pr.active and pr.kind = 'recurring'
+         where p.active and p.offered and pr.active and pr.kind = 'recurring'
            and pr.recurring_interval in ('month', 'year') and pr.recurring_interval_count = 1
            and pr.unit_amount is not null
          order by p.sort_order, p.name, p.id, pr.unit_amount",

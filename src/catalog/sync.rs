@@ -123,12 +123,13 @@ impl Snapshot for Product {
         let meta = |key: &str| self.metadata.get(key).map(String::as_str);
         let sort_order: i32 = meta("sort_order").and_then(|v| v.parse().ok()).unwrap_or(0);
         let written = sqlx::query(&format!(
-            "insert into products (id, name, description, active, features, highlighted, sort_order, stripe_as_of, updated_at)
-             values ($1, $2, $3, $4, $5, $6, $7, $8, now())
+            "insert into products (id, name, description, active, features, highlighted, sort_order, offered,
+                                   stripe_as_of, updated_at)
+             values ($1, $2, $3, $4, $5, $6, $7, $9, $8, now())
              on conflict (id) do update set name = excluded.name, description = excluded.description,
                  active = excluded.active, features = excluded.features, highlighted = excluded.highlighted,
-                 sort_order = excluded.sort_order, stripe_as_of = greatest(products.stripe_as_of, excluded.stripe_as_of),
-                 updated_at = now(){}",
+                 sort_order = excluded.sort_order, offered = excluded.offered,
+                 stripe_as_of = greatest(products.stripe_as_of, excluded.stripe_as_of), updated_at = now(){}",
             newer_only(Self::TABLE, only_if_newer)
         ))
         .bind(self.id.as_str())
@@ -139,6 +140,9 @@ impl Snapshot for Product {
         .bind(meta("highlight") == Some("true"))
         .bind(sort_order)
         .bind(as_of)
+        // What the app sells is marked in the catalog; anything else in the account is not
+        // for sale here, however it is priced.
+        .bind(meta("pricing_page") == Some("true"))
         .execute(conn)
         .await?;
         Ok(written.rows_affected() == 1)

@@ -4,6 +4,8 @@
 mod pages;
 #[cfg(feature = "ssr")]
 mod repo;
+#[cfg(feature = "ssr")]
+mod start;
 
 pub use pages::CheckoutSuccessPage;
 
@@ -12,80 +14,15 @@ use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
 /// Creates a Checkout Session for `price_id` and redirects to it. The user comes from the
-/// session; the price must be on sale. Someone who already has access goes to billing
-/// settings instead of buying a second subscription.
+/// session; the price must be one the app offers. Someone who already has access goes to
+/// billing settings instead of buying a second subscription.
 #[server(prefix = "/api", endpoint = "checkout")]
 #[cfg_attr(feature = "ssr", tracing::instrument(skip_all, fields(user_id)))]
 pub async fn start_subscription_checkout(price_id: String) -> Result<(), ApiError> {
-    use crate::{billing::customer::ensure_customer, error::AppError};
-    use stripe_checkout::checkout_session::{
-        CreateCheckoutSession, CreateCheckoutSessionAutomaticTax,
-        CreateCheckoutSessionCustomerUpdate, CreateCheckoutSessionCustomerUpdateAddress,
-        CreateCheckoutSessionCustomerUpdateName, CreateCheckoutSessionLineItems,
-        CreateCheckoutSessionSubscriptionData,
-    };
     let state = crate::state::AppState::get()?;
     let user = crate::accounts::require_user(&state.db).await?;
-    if !repo::recurring_price_on_sale(&state.db, &price_id)
-        .await
-        .map_err(AppError::from)?
-    {
-        return Err(AppError::BadRequest("That plan is not available.".into()).into());
-    }
-    if crate::subscriptions::has_access(&state.db, user.id, state.config.grace_days).await? {
-        leptos_axum::redirect("/settings/billing");
-        return Ok(());
-    }
-    let clocks = state.config.stripe_mode == crate::config::StripeMode::Sandbox
-        && state.config.sandbox_test_clocks;
-    let customer = ensure_customer(&state.db, &state.stripe, &user, clocks).await?;
-    let user_meta = [("user_id".to_owned(), user.id.to_string())];
-    let create = CreateCheckoutSession::new()
-        .mode(stripe_shared::CheckoutSessionMode::Subscription)
-        .customer(customer)
-        .line_items(vec![CreateCheckoutSessionLineItems {
-            price: Some(price_id.clone()),
-            quantity: Some(1),
-            ..CreateCheckoutSessionLineItems::new()
-        }])
-        .subscription_data(CreateCheckoutSessionSubscriptionData {
-            trial_period_days: Some(state.config.trial_days),
-            metadata: Some(user_meta.clone().into()),
-            ..CreateCheckoutSessionSubscriptionData::new()
-        })
-        .metadata(user_meta)
-        .automatic_tax(CreateCheckoutSessionAutomaticTax::new(true))
-        .allow_promotion_codes(true)
-        .billing_address_collection(
-            stripe_shared::CheckoutSessionBillingAddressCollection::Required,
-        )
-        .customer_update(CreateCheckoutSessionCustomerUpdate {
-            address: Some(CreateCheckoutSessionCustomerUpdateAddress::Auto),
-            name: Some(CreateCheckoutSessionCustomerUpdateName::Auto),
-            shipping: None,
-        })
-        .success_url(
-            state
-                .config
-                .url("/checkout/success?session_id={CHECKOUT_SESSION_ID}"),
-        )
-        .cancel_url(state.config.url("/pricing"));
-    // One key per click: a retry of this request reuses it, a new click makes a new session.
-    let key = format!(
-        "checkout-{}-{}-{}",
-        user.id,
-        price_id,
-        uuid::Uuid::new_v4().simple()
-    );
-    let session = state
-        .stripe
-        .post(&create, &key)
-        .await
-        .map_err(AppError::from)?;
-    let url = session
-        .url
-        .ok_or_else(|| AppError::internal("checkout session without a url"))?;
-    leptos_axum::redirect(&url);
+    let next = start::subscription(&state, &user, &price_id).await?;
+    leptos_axum::redirect(&next);
     Ok(())
 }
 

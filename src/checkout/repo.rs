@@ -1,11 +1,13 @@
 //! SQL for Checkout: what may be bought, and whether the webhook has recorded it yet.
 
-use sqlx::PgPool;
+use sqlx::{PgExecutor, PgPool};
+use uuid::Uuid;
 
-/// Whether `price` is a recurring price on sale (price and product active).
+/// Whether `price` is a recurring price the app offers (price and product active, the
+/// product marked for sale here).
 pub async fn recurring_price_on_sale(db: &PgPool, price: &str) -> sqlx::Result<bool> {
     let on_sale: Option<bool> = sqlx::query_scalar(
-        "select pr.active and p.active from prices pr join products p on p.id = pr.product_id
+        "select pr.active and p.active and p.offered from prices pr join products p on p.id = pr.product_id
          where pr.id = $1 and pr.kind = 'recurring'",
     )
     .bind(price)
@@ -26,4 +28,31 @@ pub async fn stored_subscription_product(
     .bind(subscription)
     .fetch_optional(db)
     .await
+}
+
+/// The user's Checkout Sessions that may still be open.
+pub async fn open_sessions(db: impl PgExecutor<'_>, user: Uuid) -> sqlx::Result<Vec<String>> {
+    sqlx::query_scalar("select id from checkout_sessions where user_id = $1 and open")
+        .bind(user)
+        .fetch_all(db)
+        .await
+}
+
+pub async fn close_session(db: impl PgExecutor<'_>, id: &str) -> sqlx::Result<()> {
+    sqlx::query("update checkout_sessions set open = false where id = $1")
+        .bind(id)
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
+pub async fn record_session(db: impl PgExecutor<'_>, id: &str, user: Uuid) -> sqlx::Result<()> {
+    sqlx::query(
+        "insert into checkout_sessions (id, user_id) values ($1, $2) on conflict do nothing",
+    )
+    .bind(id)
+    .bind(user)
+    .execute(db)
+    .await?;
+    Ok(())
 }

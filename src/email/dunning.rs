@@ -1,28 +1,14 @@
 //! The billing emails: what a webhook tells the customer. Called inside the webhook's
 //! transaction, so the email is queued exactly when the event is first processed.
 
-use super::outbox::{enqueue, Email};
+use super::message::Message;
 use crate::{
     catalog::money::format_money, ui::format::long_date_unix as date,
     webhooks::event::id_of_expandable,
 };
-use maud::html;
 use sqlx::PgConnection;
 use stripe_shared::{Invoice, Subscription};
 use uuid::Uuid;
-
-/// Paragraphs and one call to action, as plain text and HTML.
-fn bodies(paragraphs: &[String], link: Option<(&str, &str)>) -> (String, String) {
-    let mut text = paragraphs.join("\n\n");
-    if let Some((label, url)) = link {
-        text.push_str(&format!("\n\n{label}: {url}"));
-    }
-    let html = html! {
-        @for p in paragraphs { p { (p) } }
-        @if let Some((label, url)) = link { p { a href=(url) { (label) } } }
-    };
-    (text, html.into_string())
-}
 
 async fn recipient(
     conn: &mut PgConnection,
@@ -34,14 +20,6 @@ async fn recipient(
     .bind(customer)
     .fetch_optional(conn)
     .await
-}
-
-/// One message before it has a recipient.
-struct Message {
-    kind: &'static str,
-    subject: String,
-    paragraphs: Vec<String>,
-    link: Option<(&'static str, String)>,
 }
 
 /// `invoice.*`: a failed payment, a payment that needs 3-D Secure, or a payment that
@@ -179,20 +157,6 @@ async fn send(
         // A customer not (yet) linked to a user: nobody to write to.
         return Ok(());
     };
-    let link = message.link.as_ref().map(|(l, u)| (*l, u.as_str()));
-    let (text, html) = bodies(&message.paragraphs, link);
-    enqueue(
-        conn,
-        &Email {
-            dedupe_key: format!("{event_id}:{}", message.kind),
-            user_id,
-            to,
-            kind: message.kind,
-            subject: message.subject,
-            text,
-            html,
-        },
-    )
-    .await?;
+    message.queue(conn, event_id, user_id, &to).await?;
     Ok(())
 }

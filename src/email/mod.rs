@@ -3,8 +3,10 @@
 //! twice), and a worker sends them at least once, with retries. SMTP (`lettre`) when
 //! `SMTP_URL` is set; otherwise the dev mailbox at `/dev/mailbox` shows them.
 
+pub mod account;
 pub mod dunning;
 mod mailbox;
+pub mod message;
 pub mod outbox;
 
 pub use mailbox::router as mailbox_router;

@@ -59,6 +59,20 @@ pub async fn plan_for(
     plan::plan_for(db, user, grace_days).await
 }
 
+/// Whether a new subscription of the user's starts with a free trial: one per user, ever
+/// (unless `TRIAL_ONCE_PER_USER=false`), so cancel-and-resubscribe is not free time.
+#[cfg(feature = "ssr")]
+pub async fn trial_left(
+    db: &sqlx::PgPool,
+    config: &crate::config::Config,
+    user: uuid::Uuid,
+) -> Result<bool, crate::error::AppError> {
+    Ok(
+        config.trial_days > 0
+            && (!config.one_trial_per_user || !repo::trial_used(db, user).await?),
+    )
+}
+
 /// Whether the user's subscription gives access now.
 #[cfg(feature = "ssr")]
 pub async fn has_access(

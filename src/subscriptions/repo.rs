@@ -39,3 +39,11 @@ pub async fn member_since(db: &PgPool, user: Uuid) -> sqlx::Result<OffsetDateTim
         .fetch_one(db)
         .await
 }
+
+/// Whether the user has had a free trial (Stripe reported one of theirs).
+pub async fn trial_used(db: &PgPool, user: Uuid) -> sqlx::Result<bool> {
+    sqlx::query_scalar("select trial_used_at is not null from users where id = $1")
+        .bind(user)
+        .fetch_one(db)
+        .await
+}

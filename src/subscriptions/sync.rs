@@ -97,12 +97,24 @@ impl Snapshot for Subscription {
 /// linked to a user yet (this event beat `checkout.session.completed`), link it now; the
 /// unique constraints keep a wrong or second link out.
 async fn link_customer(conn: &mut PgConnection, sub: &Subscription) -> sqlx::Result<()> {
+    let customer = id_of_expandable(&sub.customer);
     link(
         conn,
         sub.metadata.get("user_id").map(String::as_str),
-        &id_of_expandable(&sub.customer),
+        &customer,
     )
-    .await
+    .await?;
+    if sub.trial_start.is_some() {
+        // One trial per user: this one is theirs, whatever becomes of the subscription.
+        sqlx::query(
+            "update users set trial_used_at = coalesce(trial_used_at, now())
+             where id = (select user_id from customers where stripe_customer_id = $1)",
+        )
+        .bind(&customer)
+        .execute(conn)
+        .await?;
+    }
+    Ok(())
 }
 
 /// `checkout.session.completed`: the session names our user (metadata) and Stripe's customer.

@@ -45,10 +45,12 @@ pub fn verify(
     if signatures.is_empty() {
         return Err(SignatureError::Malformed);
     }
-    if (now - timestamp).abs() > TOLERANCE_SECS {
+    // `abs_diff`: a timestamp near i64::MIN must not overflow the subtraction.
+    if now.abs_diff(timestamp) > TOLERANCE_SECS as u64 {
         return Err(SignatureError::Stale);
     }
-    for secret in secrets {
+    // HMAC accepts an empty key, which anyone could sign with: never one of ours.
+    for secret in secrets.iter().filter(|s| !s.expose_secret().is_empty()) {
         let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(secret.expose_secret().as_bytes()) else {
             continue;
         };
@@ -151,6 +153,60 @@ mod tests {
                 NOW
             ),
             Ok(())
+        );
+    }
+
+    #[test]
+    fn extreme_timestamps_are_stale_not_a_panic() {
+        for t in [i64::MIN, i64::MAX, 0] {
+            let header = format!("t={t},v1={}", sign("whsec_a", t, "{}"));
+            assert_eq!(
+                verify(Some(&header), b"{}", &[secret("whsec_a")], NOW),
+                Err(SignatureError::Stale),
+                "{t}"
+            );
+        }
+        assert_eq!(
+            verify(Some("t=5,v1=00"), b"{}", &[secret("whsec_a")], i64::MIN),
+            Err(SignatureError::Stale)
+        );
+    }
+
+    #[test]
+    fn an_empty_secret_never_verifies_anything() {
+        // Anyone can compute HMAC with an empty key.
+        let header = format!("t={NOW},v1={}", sign("", NOW, "{}"));
+        assert_eq!(
+            verify(Some(&header), b"{}", &[secret("")], NOW),
+            Err(SignatureError::NoMatch)
+        );
+    }
+
+    #[test]
+    fn a_truncated_signature_is_refused() {
+        let full = sign("whsec_a", NOW, "{}");
+        for cut in [2, 32, full.len() - 2] {
+            let header = format!("t={NOW},v1={}", &full[..cut]);
+            assert_eq!(
+                verify(Some(&header), b"{}", &[secret("whsec_a")], NOW),
+                Err(SignatureError::NoMatch),
+                "{cut} hex digits"
+            );
+        }
+    }
+
+    #[test]
+    fn the_tolerance_is_five_minutes() {
+        let at = |t: i64| format!("t={t},v1={}", sign("whsec_a", t, "{}"));
+        let s = [secret("whsec_a")];
+        assert_eq!(verify(Some(&at(NOW - 300)), b"{}", &s, NOW), Ok(()));
+        assert_eq!(
+            verify(Some(&at(NOW - 301)), b"{}", &s, NOW),
+            Err(SignatureError::Stale)
+        );
+        assert_eq!(
+            verify(Some(&at(NOW + 301)), b"{}", &s, NOW),
+            Err(SignatureError::Stale)
         );
     }
 

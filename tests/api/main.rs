@@ -7,4 +7,5 @@ mod email;
 mod fidelity;
 mod helpers;
 mod pages;
+mod security;
 mod webhooks;

@@ -22,7 +22,7 @@ async fn pricing_is_rendered_on_the_server_from_the_database() {
     );
 
     // Prices come from the tables, not the code: a new product shows up, an archived one goes.
-    sqlx::query("insert into products (id, name, sort_order) values ('prod_ent', 'Enterprise', 9)")
+    sqlx::query("insert into products (id, name, sort_order, offered) values ('prod_ent', 'Enterprise', 9, true)")
         .execute(&app.db)
         .await
         .unwrap();

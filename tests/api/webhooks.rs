@@ -21,7 +21,9 @@ async fn the_catalog_follows_stripe_through_signed_webhooks() {
     let stripe = app.stripe().await;
     let product = stripe
         .post(
-            &CreateProduct::new("Enterprise").id("prod_enterprise"),
+            &CreateProduct::new("Enterprise")
+                .id("prod_enterprise")
+                .metadata([("pricing_page".to_owned(), "true".to_owned())]),
             "t-ent",
         )
         .await
@@ -799,7 +801,9 @@ async fn invoice_events_refresh_their_subscription_from_stripe() {
 #[tokio::test]
 async fn reordered_deliveries_still_leave_the_app_with_stripes_truth() {
     let app = spawn_app_with(|c| c.sandbox.chaos_reorder = Duration::from_millis(400)).await;
-    let key = test_key();
+    app.webhooks_settled().await;
+    // A second receiver on the app's own account: the only one that may reach loopback.
+    let key = app.setting("sandbox_secret_key").await;
     let (url, hits) = spawn_receiver(0).await;
     register_endpoint(&app, &key, &url).await;
     let client = stripe_client(&format!("{}/sandbox", app.url), &key);

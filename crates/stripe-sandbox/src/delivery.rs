@@ -1,12 +1,20 @@
 //! Webhook delivery: signed like Stripe, at least once, retried on a schedule, every attempt
 //! recorded. Several app instances can run the worker; each due delivery is claimed by one.
 
-use crate::{ids::chance, settings::Settings};
+use crate::{
+    http::Account,
+    ids::chance,
+    settings::{PrivateWebhooks, Settings},
+};
 use hmac::{Hmac, KeyInit, Mac};
 use serde_json::Value;
 use sha2::Sha256;
 use sqlx::PgPool;
-use std::{sync::Arc, time::Duration};
+use std::{
+    net::{IpAddr, SocketAddr},
+    sync::Arc,
+    time::Duration,
+};
 
 /// `t=<unix>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>`, Stripe's `Stripe-Signature` header.
 pub fn signature_header(secret: &str, timestamp: i64, body: &[u8]) -> String {
@@ -25,12 +33,101 @@ pub fn signature_header(secret: &str, timestamp: i64, body: &[u8]) -> String {
 /// another instance retries.
 const LEASE: &str = "60 seconds";
 
+/// Whether `ip` is on the public internet: not loopback, private, link-local, shared
+/// (carrier-grade NAT), unspecified, multicast or documentation space, in IPv4 or IPv6
+/// (including IPv4 addresses written as IPv6).
+pub fn is_public(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => {
+            let [a, b, ..] = v4.octets();
+            !(v4.is_loopback()
+                || v4.is_private()
+                || v4.is_link_local()
+                || v4.is_unspecified()
+                || v4.is_broadcast()
+                || v4.is_multicast()
+                || v4.is_documentation()
+                || a == 0
+                || (a == 100 && (64..128).contains(&b))
+                || (a == 198 && (b == 18 || b == 19)))
+        }
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => is_public(IpAddr::V4(v4)),
+            None => {
+                let first = v6.segments()[0];
+                !(v6.is_loopback()
+                    || v6.is_unspecified()
+                    || v6.is_multicast()
+                    || (first & 0xfe00) == 0xfc00 // unique local
+                    || (first & 0xffc0) == 0xfe80 // link-local
+                    || first == 0x2001 && v6.segments()[1] == 0x0db8) // documentation
+            }
+        },
+    }
+}
+
+/// Resolves names to public addresses only, at connect time: a name that points at a
+/// private address (or is made to, between a check and the connection) is never reached.
+struct PublicAddressesOnly;
+
+impl reqwest::dns::Resolve for PublicAddressesOnly {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let host = name.as_str().to_owned();
+        Box::pin(async move {
+            let public: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))
+                .await?
+                .filter(|a| is_public(a.ip()))
+                .collect();
+            if public.is_empty() {
+                return Err(format!("{host} has no public address").into());
+            }
+            Ok(Box::new(public.into_iter()) as reqwest::dns::Addrs)
+        })
+    }
+}
+
+/// The two ways out: to public addresses only, or anywhere (for the accounts allowed to).
+/// Neither follows redirects: a delivery goes to the endpoint's URL and nowhere else.
+struct Clients {
+    public_only: reqwest::Client,
+    anywhere: reqwest::Client,
+    private_allowed: PrivateWebhooks,
+}
+
+impl Clients {
+    fn new(settings: &Settings) -> Self {
+        let builder = || {
+            reqwest::Client::builder()
+                .timeout(settings.delivery_timeout)
+                .redirect(reqwest::redirect::Policy::none())
+                .user_agent("Stripe/1.0 (+https://stripe.com/docs/webhooks)")
+        };
+        Self {
+            public_only: builder()
+                .dns_resolver(Arc::new(PublicAddressesOnly))
+                .build()
+                .unwrap_or_default(),
+            anywhere: builder().build().unwrap_or_default(),
+            private_allowed: settings.private_webhooks.clone(),
+        }
+    }
+
+    fn for_account(&self, account: &str) -> (&reqwest::Client, bool) {
+        let private = match &self.private_allowed {
+            PrivateWebhooks::Refused => false,
+            PrivateWebhooks::Allowed => true,
+            PrivateWebhooks::ForKeys(keys) => keys.iter().any(|k| Account::for_key(k).0 == account),
+        };
+        if private {
+            (&self.anywhere, true)
+        } else {
+            (&self.public_only, false)
+        }
+    }
+}
+
 pub fn spawn_worker(db: PgPool, settings: Arc<Settings>) {
-    let http = reqwest::Client::builder()
-        .timeout(settings.delivery_timeout)
-        .user_agent("Stripe/1.0 (+https://stripe.com/docs/webhooks)")
-        .build()
-        .unwrap_or_default();
+    let http = Clients::new(&settings);
     tokio::spawn(async move {
         let mut last_purge = std::time::Instant::now();
         loop {
@@ -71,11 +168,7 @@ struct Due {
 }
 
 /// Claims up to 8 due deliveries and attempts each. Returns how many were attempted.
-pub async fn deliver_due(
-    db: &PgPool,
-    http: &reqwest::Client,
-    settings: &Settings,
-) -> sqlx::Result<usize> {
+async fn deliver_due(db: &PgPool, http: &Clients, settings: &Settings) -> sqlx::Result<usize> {
     // With the reorder knob, new deliveries wait until none has arrived for the window, then
     // go newest first.
     let reorder = settings.chaos_reorder.as_secs_f64();
@@ -128,13 +221,12 @@ pub async fn deliver_due(
     Ok(count)
 }
 
-async fn attempt(
-    db: &PgPool,
-    http: &reqwest::Client,
-    settings: &Settings,
-    due: Due,
-) -> sqlx::Result<()> {
+async fn attempt(db: &PgPool, http: &Clients, settings: &Settings, due: Due) -> sqlx::Result<()> {
+    let (http, private_allowed) = http.for_account(&due.account);
     let outcome = match (&due.url, &due.secret) {
+        (Some(url), Some(_)) if !private_allowed && names_a_private_address(url) => {
+            Err("refused: the endpoint's address is not public".to_owned())
+        }
         (Some(url), Some(secret)) => {
             if !settings.chaos_delay.is_zero() {
                 tokio::time::sleep(settings.chaos_delay).await;
@@ -198,6 +290,32 @@ async fn attempt(
     Ok(())
 }
 
+/// Whether `text` appears anywhere in the error's chain of causes.
+fn caused_by(e: &dyn std::error::Error, text: &str) -> bool {
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        if c.to_string().contains(text) {
+            return true;
+        }
+        cause = c.source();
+    }
+    false
+}
+
+/// A URL whose host is written as a private IP address (names are checked when they are
+/// resolved, by [`PublicAddressesOnly`]).
+fn names_a_private_address(url: &str) -> bool {
+    match url::Url::parse(url)
+        .ok()
+        .and_then(|u| u.host().map(|h| h.to_owned()))
+    {
+        Some(url::Host::Ipv4(ip)) => !is_public(IpAddr::V4(ip)),
+        Some(url::Host::Ipv6(ip)) => !is_public(IpAddr::V6(ip)),
+        Some(url::Host::Domain(_)) => false,
+        None => true,
+    }
+}
+
 async fn post(http: &reqwest::Client, url: &str, secret: &str, body: &[u8]) -> Result<u16, String> {
     let timestamp = time::OffsetDateTime::now_utc().unix_timestamp();
     http.post(url)
@@ -213,6 +331,8 @@ async fn post(http: &reqwest::Client, url: &str, secret: &str, body: &[u8]) -> R
         .map_err(|e| {
             if e.is_timeout() {
                 "timed out".to_owned()
+            } else if caused_by(&e, "no public address") {
+                "refused: the endpoint's address is not public".to_owned()
             } else {
                 "connection failed".to_owned()
             }
@@ -234,6 +354,31 @@ pub async fn resend(db: &PgPool, account: &str, event_id: &str) -> sqlx::Result<
 
 #[cfg(test)]
 mod tests {
+    use super::is_public;
+
+    #[test]
+    fn only_public_addresses_are_public() {
+        for private in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "172.16.0.1",
+            "192.168.1.1",
+            "169.254.169.254",
+            "100.64.0.1",
+            "0.0.0.0",
+            "::1",
+            "fe80::1",
+            "fd00::1",
+            "::ffff:127.0.0.1",
+            "::ffff:169.254.169.254",
+        ] {
+            assert!(!is_public(private.parse().unwrap()), "{private}");
+        }
+        for public in ["93.184.216.34", "8.8.8.8", "2606:4700::1111"] {
+            assert!(is_public(public.parse().unwrap()), "{public}");
+        }
+    }
+
     #[test]
     fn signature_matches_stripes_documented_scheme() {
         // HMAC-SHA256("whsec_test", "1700000000.{}"), computed independently with openssl.

@@ -30,7 +30,8 @@ mod store;
 pub mod testing;
 
 pub use delivery::signature_header;
-pub use settings::Settings;
+pub use http::{require_dashboard_token, DashboardGate, MAX_BODY};
+pub use settings::{PrivateWebhooks, Settings};
 pub use state::Sandbox;
 
 use axum::Router;
@@ -96,7 +97,7 @@ impl Sandbox {
 
     /// The hosted pages and the dashboard, served under `/sandbox`.
     pub fn pages(&self) -> Router {
-        hosted::router(self)
+        hosted::router(self).with_state(self.clone())
     }
 
     /// Everything a standalone sandbox serves: the API at `/v1` for any SDK, the pages

@@ -1,6 +1,22 @@
-//! The sandbox's knobs: webhook retries and the chaos that reliability tests turn on.
+//! The sandbox's knobs: webhook retries, the chaos that reliability tests turn on, and what
+//! a stranger may reach.
 
 use std::time::Duration;
+
+/// Which accounts may have webhooks delivered to loopback, private and link-local
+/// addresses. Anything else would make the sandbox a port scanner of the network it runs in.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum PrivateWebhooks {
+    /// None: every delivery goes to a public address (the safe default).
+    #[default]
+    Refused,
+    /// Only the accounts of these secret keys (an app embedding the sandbox: its own account,
+    /// delivering to itself on loopback).
+    ForKeys(Vec<String>),
+    /// Every account: a sandbox only reachable from this machine, where the developer's app
+    /// listens on loopback too.
+    Allowed,
+}
 
 /// Delivery and chaos knobs, from the environment (all off or Stripe-like by default).
 #[derive(Debug, Clone)]
@@ -19,6 +35,14 @@ pub struct Settings {
     /// Probability that an API request fails with a 500, a 429 or a dropped connection
     /// (`SANDBOX_FAULT_RATE`).
     pub fault_rate: f64,
+    /// The token the dashboard (events, clocks, resend) asks for (`SANDBOX_TOKEN`; random by
+    /// default): printed at start-up, then kept in a cookie, like Jupyter's.
+    pub dashboard_token: String,
+    pub private_webhooks: PrivateWebhooks,
+    /// When set, the hosted pages only send customers back to this origin
+    /// (`scheme://host:port`): a sandbox inside an app must not be an open redirect on the
+    /// app's own origin.
+    pub redirect_origin: Option<String>,
 }
 
 impl Default for Settings {
@@ -34,6 +58,9 @@ impl Default for Settings {
             chaos_delay: Duration::ZERO,
             chaos_reorder: Duration::ZERO,
             fault_rate: 0.0,
+            dashboard_token: random_token(),
+            private_webhooks: PrivateWebhooks::default(),
+            redirect_origin: None,
         }
     }
 }
@@ -68,6 +95,12 @@ impl Settings {
                     .map_err(|_| "SANDBOX_CHAOS_REORDER_MS must be milliseconds")?,
             );
         }
+        if let Some(token) = get("SANDBOX_TOKEN") {
+            if token.len() < 16 {
+                return Err("SANDBOX_TOKEN must be at least 16 characters".into());
+            }
+            s.dashboard_token = token;
+        }
         if let Some(ms) = get("SANDBOX_CHAOS_DELAY_MS") {
             s.chaos_delay = Duration::from_millis(
                 ms.trim()
@@ -77,4 +110,9 @@ impl Settings {
         }
         Ok(s)
     }
+}
+
+/// 128 random bits, hex: a token nobody guesses.
+fn random_token() -> String {
+    uuid::Uuid::new_v4().simple().to_string()
 }

@@ -26,4 +26,13 @@ impl Sandbox {
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.public_url)
     }
+
+    /// The gate in front of the dashboard (and of anything else an embedding app wants to
+    /// keep behind the same token, such as a dev mailbox).
+    pub fn dashboard_gate(&self) -> crate::http::DashboardGate {
+        crate::http::DashboardGate::new(
+            &self.settings.dashboard_token,
+            self.public_url.starts_with("https://"),
+        )
+    }
 }

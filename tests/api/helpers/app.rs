@@ -30,13 +30,26 @@ pub async fn spawn_app_on(
     database: &Arc<TestDatabase>,
     tweak: impl FnOnce(&mut Config),
 ) -> TestApp {
+    spawn_app_env(database, &[], tweak).await
+}
+
+/// An instance configured as its environment would configure it (`env` on top of the
+/// tests' database and a free port), then `tweak`ed.
+pub async fn spawn_app_env(
+    database: &Arc<TestDatabase>,
+    env: &[(&str, &str)],
+    tweak: impl FnOnce(&mut Config),
+) -> TestApp {
     init_test_log();
     let db_url = database.url.clone();
     let mut config = Config::from_lookup(|name| match name {
         "DATABASE_URL" => Some(db_url.clone()),
         "PORT" => Some("0".into()),
         "LEPTOS_SITE_ROOT" => Some("target/site/test-no-assets".into()),
-        _ => None,
+        _ => env
+            .iter()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| (*v).to_owned()),
     })
     .expect("test configuration is valid");
     tweak(&mut config);
@@ -180,7 +193,7 @@ impl TestApp {
 pub async fn signed_up_user(app: &TestApp, prefix: &str) -> saas_billing::accounts::User {
     let email = unique_email(prefix);
     app.signup(&email, PASSWORD).await;
-    sqlx::query_as("select id, email, password_hash from users where email = $1")
+    sqlx::query_as("select id, email, password_hash, email_verified_at from users where email = $1")
         .bind(email.to_lowercase())
         .fetch_one(&app.db)
         .await

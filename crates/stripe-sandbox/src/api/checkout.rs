@@ -36,7 +36,10 @@ async fn create_session(
             "The sandbox supports Checkout in subscription and payment modes.",
         ));
     }
-    let success_url = params.required_str("success_url")?;
+    let back_to = sandbox.settings.redirect_origin.as_deref();
+    let success_url = params
+        .url("success_url", back_to)?
+        .ok_or_else(|| StripeError::missing("success_url"))?;
     let subscription_data = params.object("subscription_data");
     if mode == "payment" && subscription_data.is_some() {
         return Err(StripeError::invalid(
@@ -57,7 +60,7 @@ async fn create_session(
         mode,
         line_items,
         success_url,
-        cancel_url: params.str("cancel_url"),
+        cancel_url: params.url("cancel_url", back_to)?,
         customer: params.str("customer"),
         customer_email: params.str("customer_email"),
         client_reference_id: params.str("client_reference_id"),

@@ -37,21 +37,29 @@ fn flag(p: &Option<Params>, key: &str) -> Result<Option<bool>, StripeError> {
         .map(Option::flatten)
 }
 
-/// Applies `business_profile`, `features`, `default_return_url` from the request.
-fn apply_configuration(config: &mut Value, params: &Params) -> Result<(), StripeError> {
+/// Applies `business_profile`, `features`, `default_return_url` from the request. Links
+/// must be http(s) URLs; the return URL also on `back_to`, when the sandbox has one.
+fn apply_configuration(
+    config: &mut Value,
+    params: &Params,
+    back_to: Option<&str>,
+) -> Result<(), StripeError> {
+    // An empty value clears a field, as on Stripe.
+    let given = |p: &Params, key: &str, origin: Option<&str>, is_url: bool| match p.str(key) {
+        None => Ok(None),
+        Some(v) if v.is_empty() => Ok(Some(Value::Null)),
+        Some(v) if !is_url => Ok(Some(json!(v))),
+        Some(_) => p.url(key, origin).map(|u| u.map(|u| json!(u))),
+    };
     if let Some(bp) = params.object("business_profile") {
         for key in ["headline", "privacy_policy_url", "terms_of_service_url"] {
-            if let Some(v) = bp.str(key) {
-                config["business_profile"][key] = if v.is_empty() { Value::Null } else { json!(v) };
+            if let Some(v) = given(&bp, key, None, key != "headline")? {
+                config["business_profile"][key] = v;
             }
         }
     }
-    if let Some(url) = params.str("default_return_url") {
-        config["default_return_url"] = if url.is_empty() {
-            Value::Null
-        } else {
-            json!(url)
-        };
+    if let Some(v) = given(params, "default_return_url", back_to, true)? {
+        config["default_return_url"] = v;
     }
     if let Some(active) = params.bool("active")? {
         config["active"] = json!(active);
@@ -148,7 +156,11 @@ async fn create_configuration(
     params: Params,
 ) -> ApiResult {
     let mut config = configuration_json(now());
-    apply_configuration(&mut config, &params)?;
+    apply_configuration(
+        &mut config,
+        &params,
+        sandbox.settings.redirect_origin.as_deref(),
+    )?;
     // The first configuration becomes the default, as in the Dashboard.
     config["is_default"] = json!(!portal::has_configuration(&sandbox.db, &account).await?);
     create_object(&sandbox, &account, &req, config, &params).await
@@ -168,7 +180,7 @@ async fn update_configuration(
         Kind::PortalConfiguration,
         &id,
         &params,
-        |c| apply_configuration(c, &params),
+        |c| apply_configuration(c, &params, sandbox.settings.redirect_origin.as_deref()),
     )
     .await
 }
@@ -204,7 +216,7 @@ async fn create_session(
         &sandbox.public_url,
         &customer,
         params.str("configuration").as_deref(),
-        params.str("return_url"),
+        params.url("return_url", sandbox.settings.redirect_origin.as_deref())?,
     )
     .await?;
     respond(&sandbox, &account, session, &params).await
@@ -218,7 +230,7 @@ mod tests {
     fn the_configuration_shape_decodes_in_async_stripe() {
         let mut config = configuration_json(1);
         let params = Params::parse("features[subscription_update][enabled]=true&features[subscription_update][products][0][product]=prod_1&features[subscription_update][products][0][prices][0]=price_1&features[subscription_cancel][enabled]=true&features[subscription_cancel][cancellation_reason][enabled]=true&features[subscription_cancel][cancellation_reason][options][0]=too_expensive&business_profile[headline]=Acme").unwrap();
-        apply_configuration(&mut config, &params).unwrap();
+        apply_configuration(&mut config, &params, None).unwrap();
         let decoded: stripe_billing::BillingPortalConfiguration =
             miniserde::json::from_str(&config.to_string()).expect("decodes");
         assert!(decoded.features.subscription_update.enabled);

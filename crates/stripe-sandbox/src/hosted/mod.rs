@@ -24,14 +24,22 @@ pub(crate) type Form = HashMap<String, String>;
 
 const STYLESHEET: &str = "/sandbox/assets/sandbox.css";
 
-pub fn router(sandbox: &Sandbox) -> Router {
-    Router::new()
+pub fn router(sandbox: &Sandbox) -> Router<Sandbox> {
+    // The dashboard sees every account: behind the token. The hosted pages' unguessable
+    // URLs are their key, as on Stripe.
+    let dashboard = Router::new()
         .route("/sandbox", get(dashboard::show_dashboard))
         .route("/sandbox/events/{id}/resend", post(dashboard::resend_event))
         .route(
             "/sandbox/clocks/{id}/advance",
             post(dashboard::advance_clock),
         )
+        .route_layer(axum::middleware::from_fn_with_state(
+            sandbox.dashboard_gate(),
+            crate::http::require_dashboard_token,
+        ));
+    Router::new()
+        .merge(dashboard)
         .route(
             "/sandbox/checkout/{id}",
             get(checkout::show_checkout).post(checkout::submit_checkout),
@@ -45,7 +53,6 @@ pub fn router(sandbox: &Sandbox) -> Router {
             get(invoice::show_invoice).post(invoice::pay_invoice),
         )
         .route(STYLESHEET, get(stylesheet))
-        .with_state(sandbox.clone())
 }
 
 async fn stylesheet() -> Response {

@@ -11,7 +11,7 @@ use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
 
 /// Largest request body the sandbox reads (Stripe's own limit is far above any real request).
-pub(super) const MAX_BODY: usize = 1024 * 1024;
+pub const MAX_BODY: usize = 1024 * 1024;
 
 /// The account a request acts on: a fingerprint of its secret key, so every key sees only
 /// its own objects, like separate Stripe accounts.
@@ -285,6 +285,31 @@ impl Params {
             _ => return Err(StripeError::invalid("metadata", "Invalid hash")),
         }
         Ok(())
+    }
+
+    /// A URL parameter: `http` or `https` with a host, as Stripe requires (anything else,
+    /// `javascript:` included, is Stripe's `url_invalid`). With `origin`, the URL must also
+    /// be on it (`scheme://host:port`): where the hosted pages may send a customer.
+    pub fn url(&self, key: &str, origin: Option<&str>) -> Result<Option<String>, StripeError> {
+        let Some(raw) = self.str(key) else {
+            return Ok(None);
+        };
+        let invalid = |message: String| StripeError {
+            code: Some("url_invalid"),
+            ..StripeError::invalid(key, message)
+        };
+        let url = url::Url::parse(&raw).map_err(|_| invalid("Not a valid URL".into()))?;
+        if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+            return Err(invalid("Not a valid URL: use an http or https URL.".into()));
+        }
+        if let Some(origin) = origin {
+            if url.origin().ascii_serialization() != origin {
+                return Err(invalid(format!(
+                    "This sandbox only sends customers back to {origin}."
+                )));
+            }
+        }
+        Ok(Some(raw))
     }
 
     /// The `metadata` of a create request, as the object to store.

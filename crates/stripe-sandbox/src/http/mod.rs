@@ -1,11 +1,13 @@
 //! Stripe's HTTP dialect: secret-key auth, form-encoded bracket parameters, error JSON,
-//! lists, and Idempotency-Key replay. The lowest layer with the store: everything above
+//! lists, Idempotency-Key replay, and the dashboard's token gate. The lowest layer with the store: everything above
 //! speaks through these types.
 
 mod error;
 mod extract;
+mod gate;
 mod idempotency;
 
 pub use error::{ApiResult, StripeError};
-pub use extract::{int_of, str_of, Account, Page, Params, RequestInfo};
+pub use extract::{int_of, str_of, Account, Page, Params, RequestInfo, MAX_BODY};
+pub use gate::{require_dashboard_token, DashboardGate};
 pub use idempotency::idempotency;

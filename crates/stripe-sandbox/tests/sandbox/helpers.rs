@@ -6,7 +6,7 @@ use serde_json::Value;
 use sqlx::PgPool;
 use std::{sync::Arc, time::Duration};
 pub use stripe_sandbox::testing::{event_ids, spawn_receiver, wait_for_hits, TestDatabase};
-use stripe_sandbox::Settings;
+use stripe_sandbox::{PrivateWebhooks, Settings};
 
 pub struct TestSandbox {
     /// The base URL: the API is at `{url}/v1`, the pages at `{url}/sandbox/...`.
@@ -16,6 +16,8 @@ pub struct TestSandbox {
     pub db: PgPool,
     /// Held so the database outlives the sandbox using it.
     _database: Arc<TestDatabase>,
+    /// The dashboard's token (the test client already holds its cookie).
+    pub token: String,
 }
 
 pub async fn spawn_sandbox() -> TestSandbox {
@@ -35,10 +37,16 @@ pub async fn spawn_sandbox_on(
     let db = PgPool::connect(&database.url)
         .await
         .expect("the test pool connects");
-    let mut settings = Settings::default();
+    // Like a developer's sandbox on their own machine: webhooks may go to the test's
+    // receivers on loopback.
+    let mut settings = Settings {
+        private_webhooks: PrivateWebhooks::Allowed,
+        ..Settings::default()
+    };
     tweak(&mut settings);
+    let token = settings.dashboard_token.clone();
     let url = stripe_sandbox::testing::serve(db.clone(), settings).await;
-    TestSandbox {
+    let sandbox = TestSandbox {
         url,
         client: Client::builder()
             .cookie_store(true)
@@ -48,7 +56,17 @@ pub async fn spawn_sandbox_on(
             .expect("client builds"),
         db,
         _database: database.clone(),
-    }
+        token,
+    };
+    // The browser of the developer who opened the printed link: it holds the cookie.
+    let opened = sandbox
+        .client
+        .get(sandbox.at(&format!("/sandbox?token={}", sandbox.token)))
+        .send()
+        .await
+        .expect("the dashboard answers");
+    assert_eq!(opened.status(), StatusCode::SEE_OTHER, "the token is taken");
+    sandbox
 }
 
 impl TestSandbox {

@@ -9,3 +9,4 @@ mod checkout;
 mod delivery;
 mod durability;
 mod helpers;
+mod security;
