@@ -51,7 +51,7 @@ async fn create_payment_method(
     let number = card
         .required_str("number")
         .map_err(|_| StripeError::missing("card[number]"))?;
-    if cards::find(&number).is_none() && !cards::luhn_valid(&number) {
+    if cards::test_card(&number).is_none() && !cards::luhn_valid(&number) {
         return Err(StripeError::card(
             "card[number]",
             "incorrect_number",

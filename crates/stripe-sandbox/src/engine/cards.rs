@@ -105,7 +105,7 @@ pub const CARDS: &[TestCard] = &[
 ];
 
 /// A card by number (spaces allowed) or test id.
-pub fn find(number_or_id: &str) -> Option<&'static TestCard> {
+pub fn test_card(number_or_id: &str) -> Option<&'static TestCard> {
     let digits: String = number_or_id
         .chars()
         .filter(|c| !c.is_whitespace())
@@ -159,7 +159,7 @@ pub fn brand_of(number: &str) -> &'static str {
 
 /// A payment method object for a card. `number` has been checked by the caller.
 pub fn card_payment_method(number: &str, exp_month: i64, exp_year: i64, billing: Value) -> Value {
-    let known = find(number);
+    let known = test_card(number);
     let digits: String = number.chars().filter(|c| !c.is_whitespace()).collect();
     let last4 = &digits[digits.len() - 4..];
     json!({
@@ -200,7 +200,7 @@ pub fn blank_billing() -> Value {
 pub fn behavior_of(pm: &Value) -> Behavior {
     pm["sandbox_card"]
         .as_str()
-        .and_then(find)
+        .and_then(test_card)
         .map(|c| c.behavior)
         .unwrap_or(Behavior::Succeeds)
 }
@@ -246,7 +246,7 @@ pub fn test_card_template(card: &TestCard) -> Value {
 
 /// The test card a `pm_card_*` id names, if `id` is one.
 pub fn test_id(id: &str) -> Option<&'static TestCard> {
-    find(id).filter(|_| id.starts_with("pm_card_"))
+    test_card(id).filter(|_| id.starts_with("pm_card_"))
 }
 
 #[cfg(test)]
@@ -256,26 +256,26 @@ mod tests {
     #[test]
     fn finds_cards_by_number_or_test_id() {
         assert_eq!(
-            find("4242 4242 4242 4242").map(|c| c.test_id),
+            test_card("4242 4242 4242 4242").map(|c| c.test_id),
             Some("pm_card_visa")
         );
         assert_eq!(
-            find("pm_card_chargeDeclined").map(|c| c.behavior),
+            test_card("pm_card_chargeDeclined").map(|c| c.behavior),
             Some(Behavior::Declined("generic_decline"))
         );
         assert_eq!(
-            find("4000000000000341").map(|c| c.test_id),
+            test_card("4000000000000341").map(|c| c.test_id),
             Some("pm_card_chargeCustomerFail")
         );
         assert_eq!(
-            find("pm_card_visa").map(|c| c.grouped()).as_deref(),
+            test_card("pm_card_visa").map(|c| c.grouped()).as_deref(),
             Some("4242 4242 4242 4242")
         );
         assert_eq!(
-            find("4000000000009995").map(|c| c.behavior.describe()),
+            test_card("4000000000009995").map(|c| c.behavior.describe()),
             Some("declined: insufficient funds")
         );
-        assert!(find("1234").is_none());
+        assert!(test_card("1234").is_none());
     }
 
     #[test]

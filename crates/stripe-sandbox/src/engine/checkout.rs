@@ -341,7 +341,7 @@ pub async fn complete(
         _ => false,
     };
 
-    let req = RequestInfo::page();
+    let req = RequestInfo::from_page();
     let mut tx = db.begin().await?;
     let mut session = store::get(
         &mut tx,

@@ -247,7 +247,7 @@ pub async fn allowed_price(
 
 /// Does what the customer asked on the portal page, if the configuration allows it, and
 /// returns the notice to show. A refused change leaves everything as it was.
-pub async fn perform(
+pub async fn apply_action(
     db: &PgPool,
     public_url: &str,
     account: &Account,
@@ -258,7 +258,7 @@ pub async fn perform(
     let features = &config["features"];
     let not_allowed = || StripeError::invalid("action", "The portal does not allow this.");
     let customer_id = session["customer"].as_str().unwrap_or_default();
-    let req = RequestInfo::page();
+    let req = RequestInfo::from_page();
     let mut tx = db.begin().await?;
     let mut customer = store::get(&mut tx, account, Kind::Customer, customer_id).await?;
     if let PortalAction::UpdateCard(card) = &action {

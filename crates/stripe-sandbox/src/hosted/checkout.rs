@@ -3,7 +3,8 @@
 //! test card and hands the rest to `engine::checkout`.
 
 use super::{
-    card_fields, layout, page, read_card, test_cards, three_d_secure, unavailable, CardValues, Form,
+    card_fields, html_page, layout, read_card, test_cards, three_d_secure, unavailable, CardValues,
+    Form,
 };
 use crate::{
     engine::{
@@ -149,7 +150,7 @@ async fn respond(
         return no_longer_available();
     }
     match load(sandbox, account, session, error, form).await {
-        Ok(view) => page(StatusCode::OK, render(&view)),
+        Ok(view) => html_page(StatusCode::OK, render(&view)),
         Err(e) => e.into_response(),
     }
 }

@@ -2,7 +2,7 @@
 //! and a Resend button, the customers with their test clocks (and a control to advance
 //! them), and the subscriptions.
 
-use super::{layout, page};
+use super::{html_page, layout};
 use crate::{
     delivery,
     engine::clocks,
@@ -77,7 +77,7 @@ pub(super) async fn show_dashboard(
     Query(which): Query<Which>,
 ) -> Response {
     match load(&sandbox, which).await {
-        Ok(view) => page(StatusCode::OK, render(&view)),
+        Ok(view) => html_page(StatusCode::OK, render(&view)),
         Err(e) => StripeError::from(e).into_response(),
     }
 }
@@ -359,7 +359,7 @@ pub(super) async fn advance_clock(
         Ok(d) if (1..=730).contains(&d) => d,
         _ => return back("Advance by a whole number of days between 1 and 730."),
     };
-    let req = RequestInfo::page();
+    let req = RequestInfo::from_page();
     let frozen = match clocks::frozen_time(&sandbox.db, &account, &id).await {
         Ok(Some(frozen)) => frozen,
         Ok(None) => return back("No such test clock."),

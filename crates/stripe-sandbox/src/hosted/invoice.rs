@@ -2,7 +2,8 @@
 //! tax, what was paid and what is due, and a card form while it is open.
 
 use super::{
-    card_fields, layout, long_date, page, read_card, three_d_secure, unavailable, CardValues, Form,
+    card_fields, html_page, layout, long_date, read_card, three_d_secure, unavailable, CardValues,
+    Form,
 };
 use crate::{
     engine::{
@@ -40,7 +41,7 @@ pub(super) async fn show_invoice(
     match store::find_by_id(&sandbox.db, Kind::Invoice, &id).await {
         Ok(Some((_, invoice))) => {
             let printable = f.format.as_deref() == Some("pdf");
-            page(
+            html_page(
                 StatusCode::OK,
                 render(&view(&invoice, None, &Form::new(), printable)),
             )
@@ -62,7 +63,7 @@ pub(super) async fn pay_invoice(
         Err(e) => return e.into_response(),
     };
     let retry = |message: &str| {
-        page(
+        html_page(
             StatusCode::OK,
             render(&view(&invoice, Some(message), &form, false)),
         )
@@ -91,7 +92,7 @@ pub(super) async fn pay_invoice(
         }
         _ => false,
     };
-    let req = RequestInfo::page();
+    let req = RequestInfo::from_page();
     let result = async {
         let mut tx = sandbox.db.begin().await?;
         save_typed_card(&mut tx, &account, &req, &mut pm, &invoice["customer"]).await?;

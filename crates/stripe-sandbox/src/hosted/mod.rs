@@ -82,13 +82,13 @@ fn layout(title: &str, body_class: Option<&str>, body: Markup) -> Markup {
     }
 }
 
-fn page(status: StatusCode, markup: Markup) -> Response {
+fn html_page(status: StatusCode, markup: Markup) -> Response {
     (status, Html(markup.into_string())).into_response()
 }
 
 /// A page for a link that leads nowhere (unknown, completed or expired).
 fn unavailable(title: &str, heading: &str, message: &str) -> Response {
-    page(
+    html_page(
         StatusCode::NOT_FOUND,
         layout(
             title,
@@ -160,7 +160,7 @@ fn read_card(form: &Form) -> Result<TypedCard, String> {
         .chars()
         .filter(|c| !c.is_whitespace())
         .collect();
-    if cards::find(&number).is_none() && !cards::luhn_valid(&number) {
+    if cards::test_card(&number).is_none() && !cards::luhn_valid(&number) {
         return Err("Your card number is incorrect.".into());
     }
     let (exp_month, exp_year) = parse_expiry(&field("card_expiry"))

@@ -2,7 +2,7 @@
 //! configuration allows: switching plan with a proration preview, cancelling at period end
 //! with a reason, renewing, updating the card, and the invoice history.
 
-use super::{card_fields, layout, long_date, page, read_card, unavailable, CardValues, Form};
+use super::{card_fields, html_page, layout, long_date, read_card, unavailable, CardValues, Form};
 use crate::{
     engine::{
         catalog::product_name,
@@ -57,7 +57,7 @@ pub(super) async fn show_portal(
     )
     .await
     {
-        Ok(view) => page(StatusCode::OK, render(&view)),
+        Ok(view) => html_page(StatusCode::OK, render(&view)),
         Err(e) => e.into_response(),
     }
 }
@@ -83,7 +83,7 @@ pub(super) async fn submit_portal(
     };
     let result = match action_from(&form) {
         Ok(action) => {
-            portal::perform(
+            portal::apply_action(
                 &sandbox.db,
                 &sandbox.public_url,
                 &account,
@@ -107,7 +107,7 @@ pub(super) async fn submit_portal(
             };
             let preview = form.get("price").map(String::as_str);
             match load(&sandbox, &account, &session, &config, preview, messages).await {
-                Ok(view) => page(StatusCode::BAD_REQUEST, render(&view)),
+                Ok(view) => html_page(StatusCode::BAD_REQUEST, render(&view)),
                 Err(e) => e.into_response(),
             }
         }

@@ -2,7 +2,7 @@
 //! card 4000 0025 0000 3155) on Checkout and on the hosted invoice page. Completing or
 //! failing sends the payment form back with the customer's answer.
 
-use super::{layout, page, Form};
+use super::{html_page, layout, Form};
 use crate::engine::checkout::Authentication;
 use axum::{http::StatusCode, response::Response};
 use maud::html;
@@ -36,7 +36,7 @@ pub(super) fn challenge(action: &str, form: &Form) -> Response {
             }
         }
     };
-    page(
+    html_page(
         StatusCode::OK,
         layout(
             "3-D Secure",

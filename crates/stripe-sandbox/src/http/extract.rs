@@ -76,7 +76,7 @@ pub struct RequestInfo {
 
 impl RequestInfo {
     /// A request made on a hosted page or the dashboard: it has an id, but no key.
-    pub fn page() -> Self {
+    pub fn from_page() -> Self {
         Self {
             id: Some(crate::ids::new_id("req")),
             idempotency_key: None,
