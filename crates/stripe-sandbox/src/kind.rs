@@ -8,6 +8,7 @@ pub enum Kind {
     CheckoutSession,
     Coupon,
     Customer,
+    Dispute,
     Invoice,
     PaymentIntent,
     PaymentMethod,
@@ -48,6 +49,7 @@ impl Kind {
             Self::CheckoutSession => "checkout.session",
             Self::Coupon => "coupon",
             Self::Customer => "customer",
+            Self::Dispute => "dispute",
             Self::Invoice => "invoice",
             Self::PaymentIntent => "payment_intent",
             Self::PaymentMethod => "payment_method",
@@ -69,6 +71,10 @@ impl Kind {
     pub fn event(self, action: Action) -> Option<String> {
         if self == Self::Subscription {
             return Some(format!("customer.subscription.{}", action.as_str()));
+        }
+        if self == Self::Dispute {
+            // Created and closed have events of their own (`engine::disputes`).
+            return (action == Action::Updated).then(|| "charge.dispute.updated".to_owned());
         }
         let sent = match self {
             Self::Product | Self::Price | Self::Customer | Self::Coupon => true,
@@ -105,11 +111,12 @@ impl Kind {
         matches!(self, Self::Customer)
     }
 
-    const ALL: [Kind; 16] = [
+    const ALL: [Kind; 17] = [
         Self::Charge,
         Self::CheckoutSession,
         Self::Coupon,
         Self::Customer,
+        Self::Dispute,
         Self::Invoice,
         Self::PaymentIntent,
         Self::PaymentMethod,

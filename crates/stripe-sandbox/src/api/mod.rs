@@ -6,6 +6,7 @@ mod checkout;
 mod clocks;
 mod coupons;
 mod customers;
+mod disputes;
 mod events;
 mod invoices;
 mod payment_methods;
@@ -45,6 +46,7 @@ pub fn router(sandbox: &Sandbox) -> Router {
         .merge(subscriptions::routes())
         .merge(invoices::routes())
         .merge(payments::routes())
+        .merge(disputes::routes())
         .merge(portal::routes())
         .merge(clocks::routes())
         .merge(webhook_endpoints::routes())

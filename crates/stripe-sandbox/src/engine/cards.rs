@@ -17,6 +17,8 @@ pub enum Behavior {
     ChargesFail,
     /// Needs 3-D Secure for on-session payments (`4000 0025 0000 3155`).
     RequiresAuthentication,
+    /// Charges succeed, then each is disputed as fraudulent (`4000 0000 0000 0259`).
+    Disputed,
 }
 
 impl Behavior {
@@ -28,6 +30,7 @@ impl Behavior {
             Self::Declined(_) => "declined",
             Self::ChargesFail => "saves, then every charge fails (for dunning)",
             Self::RequiresAuthentication => "asks for 3-D Secure",
+            Self::Disputed => "succeeds, then the charge is disputed as fraudulent",
         }
     }
 }
@@ -101,6 +104,14 @@ pub const CARDS: &[TestCard] = &[
         funding: "credit",
         country: "US",
         behavior: Behavior::RequiresAuthentication,
+    },
+    TestCard {
+        number: "4000000000000259",
+        test_id: "pm_card_createDispute",
+        brand: "visa",
+        funding: "credit",
+        country: "US",
+        behavior: Behavior::Disputed,
     },
 ];
 

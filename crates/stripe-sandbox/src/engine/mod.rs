@@ -8,6 +8,7 @@ pub mod checkout;
 pub mod clocks;
 pub mod coupons;
 pub mod customers;
+pub mod disputes;
 pub mod invoices;
 pub mod lifecycle;
 pub mod objects;

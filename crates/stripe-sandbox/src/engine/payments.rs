@@ -110,7 +110,7 @@ pub fn charge_outcome(pm: Option<&Value>, authenticated: bool) -> Outcome {
         };
     };
     match behavior_of(pm) {
-        Behavior::Succeeds => Outcome::Paid,
+        Behavior::Succeeds | Behavior::Disputed => Outcome::Paid,
         Behavior::RequiresAuthentication if authenticated => Outcome::Paid,
         Behavior::RequiresAuthentication => Outcome::RequiresAction,
         Behavior::ChargesFail => Outcome::Failed {
@@ -166,6 +166,10 @@ pub async fn attempt_payment(
                 store::insert(conn, account, &pi).await?;
                 store::emit(conn, account, "charge.succeeded", &charge, None, req).await?;
                 store::emit(conn, account, "payment_intent.succeeded", &pi, None, req).await?;
+                if behavior_of(pm) == Behavior::Disputed {
+                    let mut charge = charge;
+                    super::disputes::open(conn, account, req, &mut charge).await?;
+                }
             } else {
                 pi["last_payment_error"] = last_payment_error(outcome, pm);
                 store::insert(conn, account, &pi).await?;

@@ -1,11 +1,16 @@
 //! `/sandbox`: a small dashboard like Stripe's: recent events with every delivery attempt
 //! and a Resend button, the customers with their test clocks (and a control to advance
-//! them), and the subscriptions.
+//! them), the subscriptions, the payments (with a Refund button, as on Stripe's dashboard)
+//! and the disputes (closed as won or lost here: the bank's decision, made by the tester).
 
 use super::{html_page, layout};
 use crate::{
     delivery,
-    engine::clocks,
+    engine::{
+        clocks,
+        disputes::{self, Verdict},
+        payments::{self, NewRefund},
+    },
     http::{Account, RequestInfo, StripeError},
     Sandbox,
 };
@@ -63,6 +68,24 @@ struct SubscriptionRow {
     period_end: String,
 }
 
+struct PaymentRow {
+    charge: String,
+    customer: String,
+    amount: String,
+    refunded: String,
+    refundable: bool,
+    created: String,
+}
+
+struct DisputeRow {
+    id: String,
+    charge: String,
+    amount: String,
+    reason: String,
+    status: String,
+    open: bool,
+}
+
 struct DashboardView {
     notice: Option<String>,
     accounts: Vec<String>,
@@ -70,6 +93,8 @@ struct DashboardView {
     events: Vec<EventRow>,
     customers: Vec<CustomerRow>,
     subscriptions: Vec<SubscriptionRow>,
+    payments: Vec<PaymentRow>,
+    disputes: Vec<DisputeRow>,
 }
 
 pub(super) async fn show_dashboard(
@@ -102,6 +127,8 @@ async fn load(sandbox: &Sandbox, which: Which) -> sqlx::Result<DashboardView> {
         events: Vec::new(),
         customers: Vec::new(),
         subscriptions: Vec::new(),
+        payments: Vec::new(),
+        disputes: Vec::new(),
     };
     let Some(account) = account else {
         return Ok(view);
@@ -194,6 +221,43 @@ async fn load(sandbox: &Sandbox, which: Which) -> sqlx::Result<DashboardView> {
             }
         })
         .collect();
+
+    let of_kind = |kind: &'static str| {
+        sqlx::query_scalar::<_, Value>(
+            "select data from stripe_sandbox.objects where account = $1 and object = $2 order by seq desc limit 50",
+        )
+        .bind(account.clone())
+        .bind(kind)
+        .fetch_all(db)
+    };
+    let money = |v: &Value, currency: &Value| {
+        crate::money::display(v.as_i64().unwrap_or(0), currency.as_str().unwrap_or("usd"))
+    };
+    view.payments = of_kind("charge")
+        .await?
+        .iter()
+        .filter(|c| c["paid"] == true)
+        .map(|c| PaymentRow {
+            charge: text(&c["id"], ""),
+            customer: text(&c["customer"], "–"),
+            amount: money(&c["amount"], &c["currency"]),
+            refunded: money(&c["amount_refunded"], &c["currency"]),
+            refundable: c["amount_refunded"].as_i64() < c["amount_captured"].as_i64(),
+            created: timestamp(c["created"].as_i64().unwrap_or(0)),
+        })
+        .collect();
+    view.disputes = of_kind("dispute")
+        .await?
+        .iter()
+        .map(|d| DisputeRow {
+            id: text(&d["id"], ""),
+            charge: text(&d["charge"], ""),
+            amount: money(&d["amount"], &d["currency"]),
+            reason: text(&d["reason"], ""),
+            status: text(&d["status"], ""),
+            open: !matches!(d["status"].as_str(), Some("won" | "lost")),
+        })
+        .collect();
     Ok(view)
 }
 
@@ -223,6 +287,8 @@ fn render(view: &DashboardView) -> Markup {
                     (events_table(account, &view.events))
                     (customers_table(account, &view.customers))
                     (subscriptions_table(&view.subscriptions))
+                    (payments_table(account, &view.payments))
+                    (disputes_table(account, &view.disputes))
                 }
             }
         }
@@ -324,6 +390,70 @@ fn subscriptions_table(subscriptions: &[SubscriptionRow]) -> Markup {
     }
 }
 
+fn payments_table(account: &str, payments: &[PaymentRow]) -> Markup {
+    html! {
+        h2 { "Payments" }
+        div.scroll {
+            table {
+                thead { tr { th { "Charge" } th { "Customer" } th { "Amount" } th { "Refunded" } th { "Created" } th { span.visually-hidden { "Actions" } } } }
+                tbody {
+                    @for p in payments {
+                        tr {
+                            td { small { (p.charge) } }
+                            td { small { (p.customer) } }
+                            td { (p.amount) }
+                            td { (p.refunded) }
+                            td { (p.created) }
+                            td {
+                                @if p.refundable {
+                                    form method="post" action=(format!("/sandbox/charges/{}/refund?account={account}", p.charge)) {
+                                        button aria-label=(format!("Refund {}", p.charge)) { "Refund" }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn disputes_table(account: &str, disputes: &[DisputeRow]) -> Markup {
+    html! {
+        h2 { "Disputes" }
+        @if disputes.is_empty() {
+            p { small { "None. A charge made with " code { "4000 0000 0000 0259" } " is disputed as fraudulent right after it succeeds." } }
+        } @else {
+            div.scroll {
+                table {
+                    thead { tr { th { "Dispute" } th { "Charge" } th { "Amount" } th { "Reason" } th { "Status" } th { span.visually-hidden { "Actions" } } } }
+                    tbody {
+                        @for d in disputes {
+                            tr {
+                                td { small { (d.id) } }
+                                td { small { (d.charge) } }
+                                td { (d.amount) }
+                                td { (d.reason) }
+                                td { (d.status) }
+                                td {
+                                    @if d.open {
+                                        form method="post" action=(format!("/sandbox/disputes/{}/close?account={account}", d.id)) {
+                                            button name="verdict" value="won" aria-label=(format!("Close {} as won", d.id)) { "Won" }
+                                            " "
+                                            button name="verdict" value="lost" aria-label=(format!("Close {} as lost", d.id)) { "Lost" }
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
 #[derive(Deserialize)]
 pub(super) struct InAccount {
     account: String,
@@ -379,6 +509,52 @@ pub(super) async fn advance_clock(
     )
     .await;
     back(&format!("Advanced {id} by {days} day(s)"))
+}
+
+#[derive(Deserialize)]
+pub(super) struct Close {
+    verdict: String,
+}
+
+/// The bank's decision on a dispute: `charge.dispute.closed`, won or lost.
+pub(super) async fn close_dispute(
+    State(sandbox): State<Sandbox>,
+    Path(id): Path<String>,
+    Query(to): Query<InAccount>,
+    Form(form): Form<Close>,
+) -> Response {
+    let verdict = match form.verdict.as_str() {
+        "won" => Verdict::Won,
+        "lost" => Verdict::Lost,
+        _ => return back_to_dashboard(&to.account, "Close a dispute as won or lost."),
+    };
+    let account = Account(to.account);
+    let req = RequestInfo::from_page();
+    match disputes::close(&sandbox.db, &account, &req, &id, verdict).await {
+        Ok(_) => back_to_dashboard(&account.0, &format!("{id} closed as {}", form.verdict)),
+        Err(e) => back_to_dashboard(&account.0, &e.message),
+    }
+}
+
+/// Refunds what is left of a charge, as the Refund button on Stripe's dashboard does.
+pub(super) async fn refund_charge(
+    State(sandbox): State<Sandbox>,
+    Path(id): Path<String>,
+    Query(to): Query<InAccount>,
+) -> Response {
+    let account = Account(to.account);
+    let req = RequestInfo::from_page();
+    let new = NewRefund {
+        charge: Some(id.clone()),
+        payment_intent: None,
+        amount: None,
+        reason: Some("requested_by_customer".into()),
+        metadata: serde_json::json!({}),
+    };
+    match payments::refund(&sandbox.db, &account, &req, new).await {
+        Ok(_) => back_to_dashboard(&account.0, &format!("Refunded {id}")),
+        Err(e) => back_to_dashboard(&account.0, &e.message),
+    }
 }
 
 /// Queues every delivery of the event again, as Stripe's dashboard "Resend" does.

@@ -34,6 +34,14 @@ pub fn router(sandbox: &Sandbox) -> Router<Sandbox> {
             "/sandbox/clocks/{id}/advance",
             post(dashboard::advance_clock),
         )
+        .route(
+            "/sandbox/disputes/{id}/close",
+            post(dashboard::close_dispute),
+        )
+        .route(
+            "/sandbox/charges/{id}/refund",
+            post(dashboard::refund_charge),
+        )
         .route_layer(axum::middleware::from_fn_with_state(
             sandbox.dashboard_gate(),
             crate::http::require_dashboard_token,

@@ -7,6 +7,7 @@ mod api;
 mod billing;
 mod checkout;
 mod delivery;
+mod disputes;
 mod durability;
 mod helpers;
 mod security;
