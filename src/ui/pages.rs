@@ -49,4 +49,3 @@ pub fn NotFound() -> impl IntoView {
         </section>
     }
 }
-// rebuild probe 1
