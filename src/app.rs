@@ -2,9 +2,11 @@
 
 use crate::{
     accounts::{provide_auth, CheckEmailPage, ConfirmEmailPage, LoginPage, SignupPage},
+    admin::AdminPage,
     billing::BillingSettingsPage,
     catalog::PricingPage,
     checkout::CheckoutSuccessPage,
+    licenses::LicensesPage,
     subscriptions::DashboardPage,
     ui::{HomePage, Layout, NotFound},
 };
@@ -98,6 +100,8 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("dashboard") view=DashboardPage ssr=SsrMode::Async/>
                     <Route path=path!("settings/billing") view=BillingSettingsPage ssr=SsrMode::Async/>
                     <Route path=path!("checkout/success") view=CheckoutSuccessPage ssr=SsrMode::Async/>
+                    <Route path=path!("licenses") view=LicensesPage ssr=SsrMode::Async/>
+                    <Route path=path!("admin") view=AdminPage ssr=SsrMode::Async/>
                 </Routes>
             </Layout>
         </Router>

@@ -141,7 +141,7 @@ async fn replay_events(config: &Config, args: &[&str]) -> ExitCode {
         crate::webhooks::replay::replay_events(
             &db,
             &stripe,
-            config.app_url.as_str(),
+            crate::webhooks::Deployment::of(config),
             since,
             undelivered,
         )

@@ -52,6 +52,11 @@ pub struct Config {
     pub session_max_age: Duration,
     /// One free trial per user, ever (`TRIAL_ONCE_PER_USER`, default true).
     pub one_trial_per_user: bool,
+    /// Users who see `/admin` (`ADMIN_EMAILS`, comma-separated, compared lower-cased).
+    pub admin_emails: Vec<String>,
+    /// Calls of the license API per key, and per network, in a minute.
+    pub license_api_per_key: i64,
+    pub license_api_per_network: i64,
     /// Serve the sandbox on a public address anyway (`SANDBOX_PUBLIC=1`): anyone could then
     /// subscribe with test cards, and the sandbox's token guards its dashboard only.
     pub sandbox_public: bool,
@@ -223,6 +228,14 @@ impl Config {
                 Some(v) => parse_bool("TRIAL_ONCE_PER_USER", &v)?,
                 None => true,
             },
+            admin_emails: get("ADMIN_EMAILS")
+                .unwrap_or_default()
+                .split(',')
+                .map(|e| e.trim().to_lowercase())
+                .filter(|e| !e.is_empty())
+                .collect(),
+            license_api_per_key: parse(&get, "LICENSE_API_PER_KEY_PER_MINUTE", 30)?,
+            license_api_per_network: parse(&get, "LICENSE_API_PER_NETWORK_PER_MINUTE", 120)?,
             sandbox_public,
             login_window: Duration::from_secs(60 * parse::<u64>(&get, "LOGIN_WINDOW_MINUTES", 15)?),
             trial_days: parse(&get, "TRIAL_DAYS", 14)?,
@@ -252,6 +265,11 @@ impl Config {
     /// email must reach its owner); in sandbox mode a local demo stays one click.
     pub fn requires_confirmed_email(&self) -> bool {
         self.stripe_mode != StripeMode::Sandbox
+    }
+
+    /// Whether `email` (an account's, already lower-cased) is one of `ADMIN_EMAILS`.
+    pub fn is_admin(&self, email: &str) -> bool {
+        self.admin_emails.iter().any(|a| a == email)
     }
 
     /// An absolute URL of the app: `APP_URL` joined with `path` (which starts with `/`).

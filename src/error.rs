@@ -27,6 +27,9 @@ pub enum Message {
     RequestTooLarge,
     ConfirmEmailFirst,
     VerificationLinkInvalid,
+    RefundAmountInvalid,
+    RefundReasonInvalid,
+    RefundRefused,
 }
 
 impl Message {
@@ -49,6 +52,13 @@ impl Message {
             }
             Self::VerificationLinkInvalid => {
                 "This confirmation link is not valid any more. Log in to get a new one."
+            }
+            Self::RefundAmountInvalid => {
+                "Enter an amount up to what is left to refund, like 12.50, or leave it empty for all of it."
+            }
+            Self::RefundReasonInvalid => "Choose a reason for the refund.",
+            Self::RefundRefused => {
+                "Stripe refused this refund: the payment may already be refunded or disputed."
             }
         }
     }

@@ -3,6 +3,7 @@
 //! with `hydrate` it is the wasm bundle that makes the server-rendered pages interactive.
 
 pub mod accounts;
+pub mod admin;
 pub mod app;
 pub mod billing;
 pub mod catalog;
@@ -10,6 +11,7 @@ pub mod checkout;
 #[cfg(feature = "ssr")]
 pub mod email;
 pub mod error;
+pub mod licenses;
 pub mod stripe;
 pub mod subscriptions;
 pub mod ui;
@@ -20,6 +22,8 @@ pub mod cli;
 pub mod config;
 #[cfg(feature = "ssr")]
 pub mod middleware;
+#[cfg(feature = "ssr")]
+pub mod rate_limit;
 #[cfg(feature = "ssr")]
 pub mod startup;
 #[cfg(feature = "ssr")]

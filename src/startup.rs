@@ -96,6 +96,7 @@ impl Application {
             ));
 
         spawn_housekeeping(db.clone());
+        spawn_license_sweep(db.clone(), config.url(""), config.grace_days);
         if config.smtp_url.is_none() && config.stripe_mode != StripeMode::Sandbox {
             tracing::warn!("SMTP_URL is not set: billing email is kept in the outbox, not sent");
         }
@@ -328,6 +329,12 @@ fn router(state: AppState, gate: Option<stripe_sandbox::DashboardGate>) -> Route
         ));
     Router::new()
         .merge(crate::webhooks::router())
+        .merge(
+            crate::licenses::api::router().layer(axum::middleware::from_fn_with_state(
+                middleware::FORM_BODY_LIMIT,
+                middleware::limit_body,
+            )),
+        )
         .merge(pages)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
@@ -382,8 +389,30 @@ fn spawn_housekeeping(db: PgPool) {
         let mut tick = tokio::time::interval(Duration::from_secs(60 * 60));
         loop {
             tick.tick().await;
-            if let Err(e) = accounts::prune_expired(&db).await {
+            let pruned = async {
+                accounts::prune_expired(&db).await?;
+                crate::rate_limit::prune(&db).await
+            };
+            if let Err(e) = pruned.await {
                 tracing::warn!(error = %e, "housekeeping failed; will retry");
+            }
+        }
+    });
+}
+
+/// Suspends the licenses of subscriptions whose grace period ran out: no Stripe event marks
+/// that moment. Every instance runs it; the per-subscription lock makes that harmless.
+fn spawn_license_sweep(db: PgPool, app_url: String, grace_days: u32) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(60));
+        loop {
+            tick.tick().await;
+            match crate::licenses::sync::suspend_overdue(&db, &app_url, grace_days).await {
+                Ok(0) => {}
+                Ok(n) => {
+                    tracing::info!(suspended = n, "licenses past their grace period suspended")
+                }
+                Err(e) => tracing::warn!(error = %e, "license sweep failed; will retry"),
             }
         }
     });

@@ -44,3 +44,21 @@ test('a subscriber\'s pages and the hosted Checkout and portal fit a phone scree
     await expectNoSidewaysScroll(page, path);
   }
 });
+
+test('a lifetime license\'s pages fit a phone screen: Buy once, Checkout, the key, /licenses', async ({ page }) => {
+  test.setTimeout(120_000);
+  await signUp(page, uniqueEmail('phone-license'));
+  await gotoHydrated(page, '/pricing');
+  const buyOnce = page.getByRole('region', { name: 'Buy once' });
+  await buyOnce.scrollIntoViewIfNeeded();
+  await expectNoSidewaysScroll(page, 'pricing with Buy once');
+  await buyOnce.getByRole('button', { name: /^Buy for/ }).click();
+  await expect(page).toHaveURL(/\/sandbox\/checkout\/cs_test_/);
+  await fillCard(page, '4242 4242 4242 4242');
+  await page.getByRole('button', { name: 'Pay', exact: true }).click();
+  await expect(page.getByLabel('Your license key')).toBeVisible();
+  await expectNoSidewaysScroll(page, 'purchase success with the key');
+  await gotoHydrated(page, '/licenses');
+  await page.getByText('Show key').click();
+  await expectNoSidewaysScroll(page, '/licenses with the key shown');
+});

@@ -16,6 +16,7 @@ mod verify;
 pub use pages::{CheckEmailPage, ConfirmEmailPage, LoginPage, SignupPage};
 #[cfg(feature = "ssr")]
 pub use {
+    domain::Network,
     repo::{prune_expired, User},
     service::hashing_permits,
     session::{client_ip, current_user, require_login, require_user},
@@ -30,6 +31,8 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UserView {
     pub email: String,
+    /// One of `ADMIN_EMAILS`: the navigation shows the admin page.
+    pub is_admin: bool,
 }
 
 /// Read by the page frame: who is logged in, and which Stripe the app talks to.
@@ -43,9 +46,10 @@ pub struct SessionInfo {
 #[cfg_attr(feature = "ssr", tracing::instrument(skip_all, fields(user_id)))]
 pub async fn load_session() -> Result<SessionInfo, ApiError> {
     let state = crate::state::AppState::get()?;
-    let user = session::current_user(&state.db)
-        .await?
-        .map(|u| UserView { email: u.email });
+    let user = session::current_user(&state.db).await?.map(|u| UserView {
+        is_admin: state.config.is_admin(&u.email),
+        email: u.email,
+    });
     Ok(SessionInfo {
         user,
         mode: state.config.stripe_mode,

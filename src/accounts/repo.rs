@@ -50,55 +50,8 @@ pub async fn user_by_id(db: impl PgExecutor<'_>, id: Uuid) -> sqlx::Result<Optio
         .await
 }
 
-/// Records one login attempt on each of `keys` and returns each key's count in the current
-/// window, in one statement: the upsert locks each key's row, so concurrent attempts are
-/// counted one after the other and each sees its own number. A window older than `window`
-/// starts again at one.
-pub async fn record_attempt(
-    db: impl PgExecutor<'_>,
-    keys: &[String],
-    window: Duration,
-) -> sqlx::Result<Vec<(String, i32)>> {
-    sqlx::query_as(
-        "insert into login_limits (key, window_start, attempts)
-         select k, now(), 1 from unnest($1::text[]) with ordinality as t(k, n) order by n
-         on conflict (key) do update set
-             attempts = case when login_limits.window_start < now() - make_interval(secs => $2)
-                             then 1 else login_limits.attempts + 1 end,
-             window_start = case when login_limits.window_start < now() - make_interval(secs => $2)
-                                 then now() else login_limits.window_start end
-         returning key, attempts",
-    )
-    .bind(keys)
-    .bind(window.as_secs_f64())
-    .fetch_all(db)
-    .await
-}
-
-/// After a successful login: the attempt does not count against the shared keys (email,
-/// network), and the email-on-this-network key starts afresh.
-pub async fn forgive_attempt(
-    db: impl PgExecutor<'_>,
-    shared: &[String],
-    pair: &str,
-) -> sqlx::Result<()> {
-    sqlx::query(
-        "with forgiven as (
-             update login_limits set attempts = greatest(attempts - 1, 0) where key = any($1))
-         delete from login_limits where key = $2",
-    )
-    .bind(shared)
-    .bind(pair)
-    .execute(db)
-    .await?;
-    Ok(())
-}
-
-/// Expired attempt windows and mailed links no longer count for anything.
+/// Mailed links long expired no longer count for anything.
 pub async fn prune_expired(db: &PgPool) -> sqlx::Result<()> {
-    sqlx::query("delete from login_limits where window_start < now() - interval '1 day'")
-        .execute(db)
-        .await?;
     sqlx::query("delete from email_tokens where expires_at < now() - interval '7 days'")
         .execute(db)
         .await?;

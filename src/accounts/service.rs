@@ -72,7 +72,7 @@ pub async fn log_in(
     }
     let limits = limits(config, &email, network);
     let keys: Vec<String> = limits.iter().map(|(k, _)| k.clone()).collect();
-    let counts = repo::record_attempt(db, &keys, config.login_window).await?;
+    let counts = crate::rate_limit::record(db, &keys, config.login_window).await?;
     let over = limits.iter().any(|(key, limit)| {
         counts
             .iter()
@@ -89,7 +89,7 @@ pub async fn log_in(
     };
     match user {
         Some(user) if matches => {
-            repo::forgive_attempt(db, &keys[1..], &keys[0]).await?;
+            crate::rate_limit::forgive(db, &keys[1..], &keys[0]).await?;
             Ok(user)
         }
         _ => Err(AppError::InvalidCredentials),

@@ -26,7 +26,7 @@ const USER_ID: &str = "user_id";
 const LOGGED_IN_AT: &str = "logged_in_at";
 
 /// Pages behind the login wall. Server functions check again on their own.
-const PROTECTED: &[&str] = &["/dashboard", "/settings", "/checkout"];
+const PROTECTED: &[&str] = &["/dashboard", "/settings", "/checkout", "/licenses"];
 
 pub async fn extract() -> Result<Session, AppError> {
     leptos_axum::extract::<Session>()

@@ -4,7 +4,7 @@
 use crate::stripe::Stripe;
 use stripe_product::{
     price::{CreatePrice, CreatePriceRecurring, CreatePriceRecurringInterval},
-    product::{CreateProduct, Features, ListProduct},
+    product::{CreateProduct, Features, ListProduct, RetrieveProduct},
 };
 
 struct DemoPlan {
@@ -57,19 +57,32 @@ const PLANS: &[DemoPlan] = &[
     },
 ];
 
+/// The demo's product sold once, with a license key.
+const LIFETIME: (&str, &str, &str, i64) = (
+    "prod_desktop_lifetime",
+    "Desktop app",
+    "A lifetime license for the desktop app: pay once, use it for good.",
+    4900,
+);
+
 /// Creates the demo catalog in the sandbox through the Stripe API, as a merchant would in
 /// Stripe's dashboard, when the sandbox account has no products yet. The app then learns it
 /// like any catalog: from the sync and the `product.*` / `price.*` webhooks. Ids and
 /// idempotency keys are fixed, so instances starting together create it once.
 pub async fn seed_sandbox_catalog(stripe: &Stripe) -> Result<(), stripe::StripeError> {
-    if !stripe
+    if stripe
         .get(&ListProduct::new().limit(1))
         .await?
         .data
         .is_empty()
     {
-        return Ok(());
+        seed_plans(stripe).await?;
     }
+    // Installations seeded before licenses existed get the licensed product too.
+    seed_lifetime_license(stripe).await
+}
+
+async fn seed_plans(stripe: &Stripe) -> Result<(), stripe::StripeError> {
     for (order, plan) in PLANS.iter().enumerate() {
         let product_id = format!("prod_{}", plan.key);
         let create = CreateProduct::new(plan.name)
@@ -105,5 +118,36 @@ pub async fn seed_sandbox_catalog(stripe: &Stripe) -> Result<(), stripe::StripeE
         }
     }
     tracing::info!("seeded the demo catalog into the sandbox");
+    Ok(())
+}
+
+/// "Desktop app": a one-time price, a perpetual license on up to three machines.
+async fn seed_lifetime_license(stripe: &Stripe) -> Result<(), stripe::StripeError> {
+    let (id, name, description, amount) = LIFETIME;
+    match stripe.get(&RetrieveProduct::new(id)).await {
+        Ok(_) => return Ok(()),
+        Err(stripe::StripeError::Stripe(_, 404)) => {}
+        Err(e) => return Err(e),
+    }
+    let create = CreateProduct::new(name)
+        .id(id)
+        .description(description)
+        .marketing_features(vec![
+            Features::new("Every 1.x update"),
+            Features::new("Works offline"),
+        ])
+        .metadata([
+            ("pricing_page".to_owned(), "true".to_owned()),
+            ("license".to_owned(), "perpetual".to_owned()),
+            ("max_activations".to_owned(), "3".to_owned()),
+        ]);
+    stripe
+        .post(&create, "seed-product-desktop-lifetime")
+        .await?;
+    let create = CreatePrice::new(stripe_types::Currency::USD)
+        .product(id)
+        .unit_amount(amount)
+        .lookup_key("desktop_lifetime");
+    stripe.post(&create, "seed-price-desktop-lifetime").await?;
     Ok(())
 }

@@ -56,9 +56,24 @@ impl PlanView {
     }
 }
 
+/// A product sold once, with a license key (`license` product metadata).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LicensedProductView {
+    pub product_id: String,
+    pub name: String,
+    pub description: Option<String>,
+    pub features: Vec<String>,
+    pub price_id: String,
+    pub unit_amount: i64,
+    pub currency: String,
+    pub max_activations: i32,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Pricing {
     pub plans: Vec<PlanView>,
+    /// The "Buy once" section: one-time prices of licensed products.
+    pub one_time: Vec<LicensedProductView>,
     /// The free trial a new subscription starts with (0 once the user has had theirs).
     pub trial_days: u32,
     /// The price of the logged-in user's subscription, if it still gives access.
@@ -72,6 +87,9 @@ pub async fn load_pricing() -> Result<Pricing, ApiError> {
     let plans = repo::subscription_plans(&state.db)
         .await
         .map_err(crate::error::AppError::from)?;
+    let one_time = repo::licensed_products(&state.db)
+        .await
+        .map_err(crate::error::AppError::from)?;
     let (current_price_id, trial_left) = match crate::accounts::current_user(&state.db).await? {
         Some(user) => (
             crate::subscriptions::current_price(&state.db, user.id, state.config.grace_days)
@@ -82,6 +100,7 @@ pub async fn load_pricing() -> Result<Pricing, ApiError> {
     };
     Ok(Pricing {
         plans,
+        one_time,
         trial_days: if trial_left {
             state.config.trial_days
         } else {

@@ -51,6 +51,41 @@ fn format(minor: i64, currency: &str, always_fraction: bool) -> String {
     }
 }
 
+/// What a person typed as an amount of `currency` (`12.50`, `1,000`, `$7`), in minor units;
+/// `None` when it is not a positive amount with at most the currency's decimals.
+pub fn parse_amount(typed: &str, currency: &str) -> Option<i64> {
+    let places = decimals(&currency.to_ascii_uppercase()) as usize;
+    if typed.contains('-') {
+        return None;
+    }
+    let cleaned: String = typed
+        .trim()
+        .trim_start_matches(|c: char| !c.is_ascii_digit() && c != '.')
+        .chars()
+        .filter(|c| *c != ',')
+        .collect();
+    let (major, fraction) = cleaned.split_once('.').unwrap_or((&cleaned, ""));
+    let digits = |s: &str| s.chars().all(|c| c.is_ascii_digit());
+    if major.is_empty() && fraction.is_empty()
+        || !digits(major)
+        || !digits(fraction)
+        || fraction.len() > places
+        || major.len() > 12
+    {
+        return None;
+    }
+    let major: i64 = if major.is_empty() {
+        0
+    } else {
+        major.parse().ok()?
+    };
+    let fraction: i64 = format!("{fraction:0<places$}").parse().unwrap_or(0);
+    let minor = major
+        .checked_mul(10i64.pow(places as u32))?
+        .checked_add(fraction)?;
+    (minor > 0).then_some(minor)
+}
+
 fn group_thousands(n: u64) -> String {
     let digits = n.to_string();
     let mut out = String::with_capacity(digits.len() + digits.len() / 3);
@@ -76,6 +111,28 @@ mod tests {
         assert_eq!(format_money(1000, "jpy"), "¥1,000");
         assert_eq!(format_money(1234, "kwd"), "1.234 KWD");
         assert_eq!(format_money(999, "chf"), "9.99 CHF");
+    }
+
+    #[test]
+    fn typed_amounts_become_minor_units() {
+        assert_eq!(parse_amount("12.50", "usd"), Some(1250));
+        assert_eq!(parse_amount("$7", "usd"), Some(700));
+        assert_eq!(parse_amount("1,000.5", "usd"), Some(100_050));
+        assert_eq!(parse_amount(".5", "eur"), Some(50));
+        assert_eq!(parse_amount("1000", "jpy"), Some(1000));
+        for bad in [
+            "",
+            "0",
+            "0.00",
+            "abc",
+            "1.234",
+            "-5",
+            "1.2.3",
+            "99999999999999",
+        ] {
+            assert_eq!(parse_amount(bad, "usd"), None, "{bad}");
+        }
+        assert_eq!(parse_amount("1.5", "jpy"), None);
     }
 
     #[test]

@@ -1,4 +1,4 @@
-use super::{load_pricing, money::format_price, Interval, PlanView};
+use super::{load_pricing, money::format_price, Interval, LicensedProductView, PlanView};
 use crate::accounts::use_auth;
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -68,7 +68,68 @@ pub fn PricingPage() -> impl IntoView {
                     Err(e) => view! { <p class="notice notice-error" role="alert">{e.to_string()}</p> }.into_any(),
                 })}
             </Suspense>
+            <Suspense fallback=|| ()>
+                {move || pricing.get().and_then(|r| r.ok()).filter(|p| !p.one_time.is_empty()).map(|p| view! {
+                    <section id="buy-once" class="buy-once" aria-labelledby="buy-once-heading">
+                        <h2 id="buy-once-heading">"Buy once"</h2>
+                        <p class="muted">"Pay once and keep it: a license key for the desktop app, no subscription."</p>
+                        <div class="plan-grid">
+                            {p.one_time.into_iter().map(|product| view! { <LicensedCard product/> }).collect_view()}
+                        </div>
+                    </section>
+                })}
+            </Suspense>
         </section>
+    }
+}
+
+/// A product sold once: its price, what it includes, and Buy (a plain form: the answer is a
+/// redirect to Stripe's hosted page).
+#[component]
+fn LicensedCard(product: LicensedProductView) -> impl IntoView {
+    let auth = use_auth();
+    let logged_in = move || {
+        auth.session
+            .get()
+            .and_then(|r| r.ok())
+            .is_some_and(|s| s.user.is_some())
+    };
+    let price = format_price(product.unit_amount, &product.currency);
+    let label = format!("Buy for {price}");
+    let signup_href = format!(
+        "/signup?next={}",
+        crate::ui::url_escape("/pricing#buy-once")
+    );
+    let price_id = product.price_id.clone();
+    view! {
+        <article class="card plan" data-testid="licensed-product">
+            <h3>{product.name.clone()}</h3>
+            <p class="muted">{product.description.clone()}</p>
+            <p class="price"><span class="amount">{price}</span><span class="per">" once"</span></p>
+            <ul class="features">
+                {product.features.iter().map(|f| view! { <li>{f.clone()}</li> }).collect_view()}
+                <li>{format!("Activate on up to {} machines", product.max_activations)}</li>
+            </ul>
+            <Transition fallback=|| ()>
+                {
+                    let (label, price_id, signup_href) = (label.clone(), price_id.clone(), signup_href.clone());
+                    move || if logged_in() {
+                        let pending = RwSignal::new(false);
+                        let label = label.clone();
+                        view! {
+                            <form method="post" action="/api/checkout/purchase" on:submit=move |_| pending.set(true)>
+                                <input type="hidden" name="price_id" value=price_id.clone()/>
+                                <button class="button button-block" type="submit" disabled=move || pending.get() aria-busy=move || pending.get().to_string()>
+                                    {move || if pending.get() { "Opening checkout…".to_owned() } else { label.clone() }}
+                                </button>
+                            </form>
+                        }.into_any()
+                    } else {
+                        view! { <a class="button button-block" href=signup_href.clone()>{label.clone()}</a> }.into_any()
+                    }
+                }
+            </Transition>
+        </article>
     }
 }
 

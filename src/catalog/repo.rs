@@ -1,4 +1,4 @@
-use super::{Interval, PlanView, PriceView};
+use super::{Interval, LicensedProductView, PlanView, PriceView};
 use sqlx::{types::Json, PgExecutor};
 
 #[derive(sqlx::FromRow)]
@@ -56,4 +56,45 @@ pub async fn subscription_plans(db: impl PgExecutor<'_>) -> sqlx::Result<Vec<Pla
         }
     }
     Ok(plans)
+}
+
+#[derive(sqlx::FromRow)]
+struct LicensedRow {
+    product_id: String,
+    name: String,
+    description: Option<String>,
+    features: Json<Vec<String>>,
+    price_id: String,
+    unit_amount: i64,
+    currency: String,
+    max_activations: Option<i32>,
+}
+
+/// Licensed products offered here with their active one-time prices, in display order.
+pub async fn licensed_products(db: impl PgExecutor<'_>) -> sqlx::Result<Vec<LicensedProductView>> {
+    let rows: Vec<LicensedRow> = sqlx::query_as(
+        "select p.id as product_id, p.name, p.description, p.features, pr.id as price_id, pr.unit_amount,
+                pr.currency, p.max_activations
+         from products p join prices pr on pr.product_id = p.id
+         where p.active and p.offered and p.license is not null
+           and pr.active and pr.kind = 'one_time' and pr.unit_amount is not null
+         order by p.sort_order, p.name, p.id, pr.unit_amount",
+    )
+    .fetch_all(db)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| LicensedProductView {
+            product_id: r.product_id,
+            name: r.name,
+            description: r.description,
+            features: r.features.0,
+            price_id: r.price_id,
+            unit_amount: r.unit_amount,
+            currency: r.currency,
+            max_activations: r
+                .max_activations
+                .unwrap_or(crate::licenses::DEFAULT_MAX_ACTIVATIONS),
+        })
+        .collect())
 }

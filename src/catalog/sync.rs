@@ -124,11 +124,12 @@ impl Snapshot for Product {
         let sort_order: i32 = meta("sort_order").and_then(|v| v.parse().ok()).unwrap_or(0);
         let written = sqlx::query(&format!(
             "insert into products (id, name, description, active, features, highlighted, sort_order, offered,
-                                   stripe_as_of, updated_at)
-             values ($1, $2, $3, $4, $5, $6, $7, $9, $8, now())
+                                   license, max_activations, stripe_as_of, updated_at)
+             values ($1, $2, $3, $4, $5, $6, $7, $9, $10, $11, $8, now())
              on conflict (id) do update set name = excluded.name, description = excluded.description,
                  active = excluded.active, features = excluded.features, highlighted = excluded.highlighted,
                  sort_order = excluded.sort_order, offered = excluded.offered,
+                 license = excluded.license, max_activations = excluded.max_activations,
                  stripe_as_of = greatest(products.stripe_as_of, excluded.stripe_as_of), updated_at = now(){}",
             newer_only(Self::TABLE, only_if_newer)
         ))
@@ -143,6 +144,10 @@ impl Snapshot for Product {
         // What the app sells is marked in the catalog; anything else in the account is not
         // for sale here, however it is priced.
         .bind(meta("pricing_page") == Some("true"))
+        // Sold with a license key (`license=perpetual`), activated on at most this many
+        // machines.
+        .bind(meta("license").filter(|l| !l.is_empty()))
+        .bind(meta("max_activations").and_then(|v| v.parse::<i32>().ok()).filter(|n| *n >= 0))
         .execute(conn)
         .await?;
         Ok(written.rows_affected() == 1)

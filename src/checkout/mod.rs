@@ -26,12 +26,29 @@ pub async fn start_subscription_checkout(price_id: String) -> Result<(), ApiErro
     Ok(())
 }
 
+/// Creates a Checkout Session in payment mode for `price_id` (a one-time price of a licensed
+/// product the app offers) and redirects to it. The user comes from the session.
+#[server(prefix = "/api", endpoint = "checkout/purchase")]
+#[cfg_attr(feature = "ssr", tracing::instrument(skip_all, fields(user_id)))]
+pub async fn start_purchase_checkout(price_id: String) -> Result<(), ApiError> {
+    let state = crate::state::AppState::get()?;
+    let user = crate::accounts::require_user(&state.db).await?;
+    let next = start::purchase(&state, &user, &price_id).await?;
+    leptos_axum::redirect(&next);
+    Ok(())
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum CheckoutProgress {
     /// Paid or trial started at Stripe; our webhook has not stored it yet.
     Finishing,
     Done {
         product: String,
+    },
+    /// A one-time purchase, recorded: its license key, when the product has one.
+    Purchased {
+        product: String,
+        key: Option<String>,
     },
     /// Unknown, someone else's, or not completed: all look the same.
     NotFound,
@@ -62,11 +79,25 @@ pub async fn poll_checkout(session_id: String) -> Result<CheckoutProgress, ApiEr
         .status
         .as_ref()
         .is_some_and(|s| s.as_str() == "complete");
+    if !(mine && complete) {
+        return Ok(CheckoutProgress::NotFound);
+    }
+    if session.mode == stripe_shared::CheckoutSessionMode::Payment {
+        let stored = repo::stored_purchase(&state.db, session.id.as_str())
+            .await
+            .map_err(crate::error::AppError::from)?;
+        return Ok(match stored {
+            Some((product, key)) => CheckoutProgress::Purchased {
+                product: product.unwrap_or_else(|| "your purchase".into()),
+                key,
+            },
+            None => CheckoutProgress::Finishing,
+        });
+    }
     let Some(subscription) = session
         .subscription
         .as_ref()
         .map(|s| s.id().as_str().to_owned())
-        .filter(|_| mine && complete)
     else {
         return Ok(CheckoutProgress::NotFound);
     };

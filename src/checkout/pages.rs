@@ -25,19 +25,28 @@ pub fn CheckoutSuccessPage() -> impl IntoView {
         }
     });
     view! {
-        <Title text="Subscription"/>
+        <Title text="Checkout complete"/>
         <section class="narrow">
-            <Transition fallback=|| view! { <p class="loading" aria-busy="true">"Checking your subscription…"</p> }>
+            <Transition fallback=|| view! { <p class="loading" aria-busy="true">"Checking your checkout…"</p> }>
                 {move || status.get().map(|r| match r {
                     Ok(CheckoutProgress::Finishing) => view! {
-                        <h1>"Finishing your subscription…"</h1>
+                        <h1>"Finishing your checkout…"</h1>
                         <p class="loading" aria-busy="true" data-testid="checkout-finishing">
                             "Stripe has your payment details. We are waiting for its confirmation; this takes a few seconds."
                         </p>
                     }.into_any(),
+                    Ok(CheckoutProgress::Purchased { product, key }) => view! {
+                        <h1>"Thank you for your purchase"</h1>
+                        <p data-testid="checkout-done">{format!("{product} is yours. A receipt and your key are on their way by email.")}</p>
+                        {key.map(|key| view! {
+                            <p>"Your license key:"</p>
+                            <p><code class="key" aria-label="Your license key">{key}</code></p>
+                        })}
+                        <p><a class="button" href="/licenses">"Go to your licenses"</a></p>
+                    }.into_any(),
                     Ok(CheckoutProgress::Done { product }) => view! {
                         <h1>"You're subscribed"</h1>
-                        <p data-testid="checkout-done">{format!("Welcome to {product}. Your free trial has started.")}</p>
+                        <p data-testid="checkout-done">{format!("Welcome to {product}. Your plan is on your dashboard.")}</p>
                         <p><a class="button" href="/dashboard">"Go to your dashboard"</a></p>
                     }.into_any(),
                     Ok(CheckoutProgress::NotFound) => view! {

@@ -16,6 +16,34 @@ pub async fn recurring_price_on_sale(db: &PgPool, price: &str) -> sqlx::Result<b
     Ok(on_sale == Some(true))
 }
 
+/// The product of `price` when it is a one-time price of a licensed product the app offers.
+pub async fn licensed_price_on_sale(db: &PgPool, price: &str) -> sqlx::Result<Option<String>> {
+    sqlx::query_scalar(
+        "select p.id from prices pr join products p on p.id = pr.product_id
+         where pr.id = $1 and pr.kind = 'one_time' and pr.active and p.active and p.offered
+           and p.license is not null",
+    )
+    .bind(price)
+    .fetch_optional(db)
+    .await
+}
+
+/// The product and license key of the order a session created, once the webhook has.
+pub async fn stored_purchase(
+    db: &PgPool,
+    session: &str,
+) -> sqlx::Result<Option<(Option<String>, Option<String>)>> {
+    sqlx::query_as(
+        "select p.name, l.key from orders o
+         left join products p on p.id = o.product_id
+         left join licenses l on l.order_id = o.id
+         where o.checkout_session_id = $1",
+    )
+    .bind(session)
+    .fetch_optional(db)
+    .await
+}
+
 /// `Some(product name)` once the webhook has stored the subscription (the name itself may
 /// be unknown), `None` before.
 pub async fn stored_subscription_product(

@@ -1,6 +1,7 @@
-//! Opening a Checkout Session for a subscription, one user at a time: whoever already has
-//! access goes to billing settings instead; the free trial is given once per user; a new
-//! session expires the user's older open ones, so two tabs can never both be completed.
+//! Opening a Checkout Session, one user at a time: for a subscription (whoever already has
+//! access goes to billing settings instead; the free trial is given once per user) or for a
+//! one-time purchase. A new session expires the user's older open ones, so two tabs can never
+//! both be completed.
 
 use super::repo;
 use crate::{
@@ -13,7 +14,9 @@ use crate::{
 use stripe_checkout::checkout_session::{
     CreateCheckoutSession, CreateCheckoutSessionAutomaticTax, CreateCheckoutSessionCustomerUpdate,
     CreateCheckoutSessionCustomerUpdateAddress, CreateCheckoutSessionCustomerUpdateName,
-    CreateCheckoutSessionLineItems, CreateCheckoutSessionSubscriptionData, ExpireCheckoutSession,
+    CreateCheckoutSessionInvoiceCreation, CreateCheckoutSessionLineItems,
+    CreateCheckoutSessionPaymentIntentData, CreateCheckoutSessionSubscriptionData,
+    ExpireCheckoutSession,
 };
 
 /// Where to send the user next: Stripe's hosted page, or billing settings when they already
@@ -26,21 +29,85 @@ pub async fn subscription(
     if !repo::recurring_price_on_sale(&state.db, price_id).await? {
         return Err(AppError::BadRequest(Message::PlanUnavailable));
     }
+    confirmed_email(state, user).await?;
+    let mut lock = lock_user(state, user).await?;
+    if crate::subscriptions::has_access(&state.db, user.id, state.config.grace_days).await? {
+        return Ok("/settings/billing".to_owned());
+    }
+    expire_open_sessions(state, &mut lock, user).await?;
+    let customer = customer_of(state, user).await?;
+    let trial = crate::subscriptions::trial_left(&state.db, &state.config, user.id)
+        .await?
+        .then_some(state.config.trial_days);
+    let user_meta = [("user_id".to_owned(), user.id.to_string())];
+    let create = hosted_checkout(state, customer, price_id)
+        .mode(stripe_shared::CheckoutSessionMode::Subscription)
+        .subscription_data(CreateCheckoutSessionSubscriptionData {
+            trial_period_days: trial,
+            metadata: Some(user_meta.clone().into()),
+            ..CreateCheckoutSessionSubscriptionData::new()
+        })
+        .metadata(user_meta);
+    open_session(state, lock, user, price_id, &create).await
+}
+
+/// A one-time purchase of a licensed product: Stripe's hosted page in payment mode, with a
+/// receipt (an invoice) and the user and product named in the session, so the webhook can
+/// create the order and the license.
+pub async fn purchase(state: &AppState, user: &User, price_id: &str) -> Result<String, AppError> {
+    let Some(product_id) = repo::licensed_price_on_sale(&state.db, price_id).await? else {
+        return Err(AppError::BadRequest(Message::PlanUnavailable));
+    };
+    confirmed_email(state, user).await?;
+    let mut lock = lock_user(state, user).await?;
+    expire_open_sessions(state, &mut lock, user).await?;
+    let customer = customer_of(state, user).await?;
+    let meta = std::collections::HashMap::from([
+        ("user_id".to_owned(), user.id.to_string()),
+        ("product_id".to_owned(), product_id),
+        ("price_id".to_owned(), price_id.to_owned()),
+    ]);
+    let create = hosted_checkout(state, customer, price_id)
+        .mode(stripe_shared::CheckoutSessionMode::Payment)
+        .invoice_creation(CreateCheckoutSessionInvoiceCreation::new(true))
+        .payment_intent_data(CreateCheckoutSessionPaymentIntentData {
+            metadata: Some(meta.clone()),
+            ..CreateCheckoutSessionPaymentIntentData::new()
+        })
+        .metadata(meta);
+    open_session(state, lock, user, price_id, &create).await
+}
+
+/// Billing email must reach its owner: with real Stripe, a confirmed address first (a fresh
+/// link goes out, and the answer says so).
+async fn confirmed_email(state: &AppState, user: &User) -> Result<(), AppError> {
     if state.config.requires_confirmed_email() && user.email_verified_at.is_none() {
-        // Billing email must reach its owner: a fresh link, and a clear word.
         crate::accounts::send_confirmation(&state.db, &state.config, user).await?;
         return Err(AppError::BadRequest(Message::ConfirmEmailFirst));
     }
-    // One checkout of this user's at a time, until its session is recorded: the access
-    // check below and the session made after it cannot interleave with another tab's.
+    Ok(())
+}
+
+/// One checkout of this user's at a time, until its session is recorded: the checks made
+/// under the lock and the session made after them cannot interleave with another tab's.
+async fn lock_user(
+    state: &AppState,
+    user: &User,
+) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, AppError> {
     let mut lock = state.db.begin().await?;
     sqlx::query("select pg_advisory_xact_lock(hashtextextended('checkout:' || $1::text, 0))")
         .bind(user.id)
         .execute(&mut *lock)
         .await?;
-    if crate::subscriptions::has_access(&state.db, user.id, state.config.grace_days).await? {
-        return Ok("/settings/billing".to_owned());
-    }
+    Ok(lock)
+}
+
+/// Expires the user's older open sessions, so two tabs can never both be completed.
+async fn expire_open_sessions(
+    state: &AppState,
+    lock: &mut sqlx::PgConnection,
+    user: &User,
+) -> Result<(), AppError> {
     for open in repo::open_sessions(&mut *lock, user.id).await? {
         // Completed or expired already: Stripe says so with a 4xx, and either way it is no
         // longer open.
@@ -59,27 +126,25 @@ pub async fn subscription(
         }
         repo::close_session(&mut *lock, &open).await?;
     }
+    Ok(())
+}
+
+async fn customer_of(state: &AppState, user: &User) -> Result<String, AppError> {
     let clocks =
         state.config.stripe_mode == StripeMode::Sandbox && state.config.sandbox_test_clocks;
-    let customer = ensure_customer(&state.db, &state.stripe, user, clocks).await?;
-    let trial = crate::subscriptions::trial_left(&state.db, &state.config, user.id)
-        .await?
-        .then_some(state.config.trial_days);
-    let user_meta = [("user_id".to_owned(), user.id.to_string())];
-    let create = CreateCheckoutSession::new()
-        .mode(stripe_shared::CheckoutSessionMode::Subscription)
+    ensure_customer(&state.db, &state.stripe, user, clocks).await
+}
+
+/// What every Checkout of the app asks for: one of `price`, tax, promotion codes, a billing
+/// address kept on the customer, and the way back.
+fn hosted_checkout(state: &AppState, customer: String, price_id: &str) -> CreateCheckoutSession {
+    CreateCheckoutSession::new()
         .customer(customer)
         .line_items(vec![CreateCheckoutSessionLineItems {
             price: Some(price_id.to_owned()),
             quantity: Some(1),
             ..CreateCheckoutSessionLineItems::new()
         }])
-        .subscription_data(CreateCheckoutSessionSubscriptionData {
-            trial_period_days: trial,
-            metadata: Some(user_meta.clone().into()),
-            ..CreateCheckoutSessionSubscriptionData::new()
-        })
-        .metadata(user_meta)
         .automatic_tax(CreateCheckoutSessionAutomaticTax::new(true))
         .allow_promotion_codes(true)
         .billing_address_collection(
@@ -95,14 +160,24 @@ pub async fn subscription(
                 .config
                 .url("/checkout/success?session_id={CHECKOUT_SESSION_ID}"),
         )
-        .cancel_url(state.config.url("/pricing"));
+        .cancel_url(state.config.url("/pricing"))
+}
+
+/// Creates the session, records it under the user's lock, and returns its hosted URL.
+async fn open_session(
+    state: &AppState,
+    mut lock: sqlx::Transaction<'static, sqlx::Postgres>,
+    user: &User,
+    price_id: &str,
+    create: &CreateCheckoutSession,
+) -> Result<String, AppError> {
     // One key per click: a retry of this request reuses it, a new click makes a new session.
     let key = format!(
         "checkout-{}-{price_id}-{}",
         user.id,
         uuid::Uuid::new_v4().simple()
     );
-    let session = state.stripe.post(&create, &key).await?;
+    let session = state.stripe.post(create, &key).await?;
     repo::record_session(&mut *lock, session.id.as_str(), user.id).await?;
     lock.commit().await?;
     session

@@ -5,6 +5,7 @@
 
 pub mod account;
 pub mod dunning;
+pub mod licenses;
 mod mailbox;
 pub mod message;
 pub mod outbox;

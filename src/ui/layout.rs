@@ -53,6 +53,8 @@ fn Nav() -> impl IntoView {
                                 Some(user) => view! {
                                     <A href="/dashboard">"Dashboard"</A>
                                     <A href="/settings/billing">"Billing"</A>
+                                    <A href="/licenses">"Licenses"</A>
+                                    {user.is_admin.then(|| view! { <A href="/admin">"Admin"</A> })}
                                     <span class="nav-user" data-testid="nav-user">{user.email}</span>
                                     <ActionForm action=logout attr:class="inline-form">
                                         <button type="submit" class="link-button" disabled=move || logout.pending().get()>

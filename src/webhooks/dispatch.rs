@@ -2,9 +2,13 @@
 //! and what each needs read from Stripe between transactions when the event alone cannot
 //! decide.
 
-use super::event::{invoice_subscription, Event, Object};
+use super::{
+    event::{id_of_expandable, invoice_subscription, Event, Object},
+    Deployment,
+};
 use crate::{
     billing, catalog, email,
+    licenses::{self, sync::Actor},
     stripe::{
         freshness::{Current, Fetched, Snapshot, SyncError},
         Stripe,
@@ -13,8 +17,9 @@ use crate::{
 };
 use sqlx::PgConnection;
 use stripe_billing::{invoice::RetrieveInvoice, subscription::RetrieveSubscription};
+use stripe_core::{charge::RetrieveCharge, dispute::RetrieveDispute};
 use stripe_product::{price::RetrievePrice, product::RetrieveProduct, Price, Product};
-use stripe_shared::{Invoice, Subscription};
+use stripe_shared::{Charge, Dispute, Invoice, Subscription};
 
 /// What was read from Stripe for one event, outside any transaction. Each field is only
 /// ever filled for the kinds of event that need it.
@@ -28,12 +33,20 @@ pub(super) struct Reads {
     pub invoice_subscription: Option<Box<Subscription>>,
     /// Why an invoice's payment failed, in Stripe's words, for the dunning email.
     pub failure_reason: Option<String>,
+    pub charge: Option<Fetched<Charge>>,
+    pub dispute: Option<Fetched<Dispute>>,
+    /// A refund's charge as Stripe has it now: what all its refunds add up to.
+    pub refund_charge: Option<Box<Charge>>,
 }
 
-/// Reads every event of its kind needs, before the first transaction. Only invoice outcomes
-/// need any: the subscription they move, and why a payment failed.
+/// Reads every event of its kind needs, before the first transaction: for invoice outcomes,
+/// the subscription they move and why a payment failed; for a refund, its charge.
 pub(super) fn needs_reads_first(event: &Event) -> bool {
-    matches!(event.object, Object::Invoice(_)) && moves_subscription(&event.kind)
+    match event.object {
+        Object::Invoice(_) => moves_subscription(&event.kind),
+        Object::Refund(_) => true,
+        _ => false,
+    }
 }
 
 pub(super) async fn read_first(stripe: &Stripe, event: &Event) -> Result<Reads, SyncError> {
@@ -47,6 +60,12 @@ pub(super) async fn read_first(stripe: &Stripe, event: &Event) -> Result<Reads, 
         }
         if event.kind == "invoice.payment_failed" {
             reads.failure_reason = billing::sync::failure_reason(stripe, invoice).await;
+        }
+    }
+    if let Object::Refund(refund) = &event.object {
+        if let Some(charge) = &refund.charge {
+            let id = id_of_expandable(charge);
+            reads.refund_charge = Some(Box::new(stripe.get(&RetrieveCharge::new(id)).await?));
         }
     }
     Ok(reads)
@@ -87,6 +106,14 @@ pub(super) async fn read_current(
             let read = stripe.get(&RetrieveInvoice::new(id)).await;
             reads.invoice = Some(fetched(read, seen)?);
         }
+        Charge::TABLE => {
+            let read = stripe.get(&RetrieveCharge::new(id)).await;
+            reads.charge = Some(fetched(read, seen)?);
+        }
+        Dispute::TABLE => {
+            let read = stripe.get(&RetrieveDispute::new(id)).await;
+            reads.dispute = Some(fetched(read, seen)?);
+        }
         _ => return Err(SyncError::Decode("a request for an unknown table")),
     }
     Ok(())
@@ -105,10 +132,12 @@ fn fetched<T>(
 /// Applies the event's change in the caller's transaction, and queues the email it calls for.
 pub(super) async fn apply(
     conn: &mut PgConnection,
-    app_url: &str,
+    deployment: Deployment<'_>,
     event: &Event,
     reads: &Reads,
 ) -> Result<(), SyncError> {
+    let (app_url, grace_days) = (deployment.app_url, deployment.grace_days);
+    let actor = Actor::Webhook(&event.id);
     let as_of = event.created;
     match &event.object {
         Object::Product(p) => {
@@ -123,17 +152,37 @@ pub(super) async fn apply(
         Object::Subscription(s) => {
             subscriptions::sync::apply_subscription(conn, s, as_of, reads.subscription.as_ref())
                 .await?;
+            licenses::sync::settle_subscription(conn, app_url, s.id.as_str(), grace_days, actor)
+                .await?;
             email::dunning::for_subscription(conn, app_url, &event.id, &event.kind, s).await?;
             Ok(())
         }
         Object::CheckoutCompleted(session) => {
             subscriptions::sync::link_checkout_customer(conn, session).await?;
-            Ok(())
+            if let Some(customer) = session.customer.as_ref().map(id_of_expandable) {
+                licenses::sync::settle_customer(conn, app_url, &customer, grace_days, actor)
+                    .await?;
+            }
+            licenses::sync::record_purchase(conn, app_url, session, actor).await
+        }
+        Object::Charge(c) => {
+            let current = reads.charge.as_ref();
+            licenses::sync::apply_charge(conn, app_url, c, as_of, current, actor).await
+        }
+        Object::Refund(r) => {
+            let current = reads.refund_charge.as_deref();
+            licenses::sync::apply_refund(conn, app_url, r, as_of, current, actor).await
+        }
+        Object::Dispute(d) => {
+            let current = reads.dispute.as_ref();
+            licenses::sync::apply_dispute(conn, app_url, d, as_of, current, actor).await
         }
         Object::Invoice(i) => {
             billing::sync::apply_invoice(conn, i, as_of, reads.invoice.as_ref()).await?;
             if let Some(sub) = &reads.invoice_subscription {
                 subscriptions::sync::write_current(conn, sub, as_of).await?;
+                let id = sub.id.as_str();
+                licenses::sync::settle_subscription(conn, app_url, id, grace_days, actor).await?;
             }
             email::dunning::for_invoice(
                 conn,

@@ -4,7 +4,9 @@
 
 use serde::Deserialize;
 use stripe_product::{Price, Product};
-use stripe_shared::{CheckoutSession, Customer, Invoice, PaymentMethod, Subscription};
+use stripe_shared::{
+    Charge, CheckoutSession, Customer, Dispute, Invoice, PaymentMethod, Refund, Subscription,
+};
 use stripe_types::Expandable;
 
 /// The object an event carries, in the type the app handles it as.
@@ -16,7 +18,15 @@ pub enum Object {
     PriceDeleted(String),
     /// `customer.subscription.*`, whatever happened to it.
     Subscription(Box<Subscription>),
+    /// `checkout.session.completed`, and `.async_payment_succeeded` for payment methods
+    /// that settle later.
     CheckoutCompleted(Box<CheckoutSession>),
+    /// `charge.refunded`: the charge with its `amount_refunded` so far.
+    Charge(Box<Charge>),
+    /// `refund.*` and `charge.refund.updated`: one refund; its charge says what it adds up to.
+    Refund(Box<Refund>),
+    /// `charge.dispute.*`.
+    Dispute(Box<Dispute>),
     /// `invoice.*`, whatever happened to it.
     Invoice(Box<Invoice>),
     PaymentMethod(Box<PaymentMethod>),
@@ -100,9 +110,18 @@ impl Object {
             | "customer.subscription.trial_will_end" => {
                 Object::Subscription(typed(raw, "Subscription")?)
             }
-            "checkout.session.completed" => {
+            "checkout.session.completed" | "checkout.session.async_payment_succeeded" => {
                 Object::CheckoutCompleted(typed(raw, "CheckoutSession")?)
             }
+            "charge.refunded" => Object::Charge(typed(raw, "Charge")?),
+            "refund.created" | "refund.updated" | "refund.failed" | "charge.refund.updated" => {
+                Object::Refund(typed(raw, "Refund")?)
+            }
+            "charge.dispute.created"
+            | "charge.dispute.updated"
+            | "charge.dispute.closed"
+            | "charge.dispute.funds_withdrawn"
+            | "charge.dispute.funds_reinstated" => Object::Dispute(typed(raw, "Dispute")?),
             "invoice.created"
             | "invoice.finalized"
             | "invoice.updated"

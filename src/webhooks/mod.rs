@@ -73,6 +73,24 @@ impl IntoResponse for WebhookError {
     }
 }
 
+/// What processing an event needs to know about this deployment.
+#[derive(Debug, Clone, Copy)]
+pub struct Deployment<'a> {
+    /// `APP_URL`, for links in email (with or without the trailing slash).
+    pub app_url: &'a str,
+    /// `GRACE_DAYS`: how long a failed payment keeps access (and a license valid).
+    pub grace_days: u32,
+}
+
+impl<'a> Deployment<'a> {
+    pub fn of(config: &'a crate::config::Config) -> Self {
+        Self {
+            app_url: config.app_url.as_str(),
+            grace_days: config.grace_days,
+        }
+    }
+}
+
 /// Whether an event changed anything here.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
@@ -105,7 +123,7 @@ async fn receive(
     let outcome = process(
         &state.db,
         &state.stripe,
-        state.config.app_url.as_str(),
+        Deployment::of(&state.config),
         &event,
     )
     .await
@@ -121,10 +139,14 @@ async fn receive(
 pub async fn process(
     db: &PgPool,
     stripe: &Stripe,
-    app_url: &str,
+    deployment: Deployment<'_>,
     event: &Event,
 ) -> Result<Outcome, SyncError> {
-    let result = apply_with_reads(db, stripe, app_url.trim_end_matches('/'), event).await;
+    let deployment = Deployment {
+        app_url: deployment.app_url.trim_end_matches('/'),
+        ..deployment
+    };
+    let result = apply_with_reads(db, stripe, deployment, event).await;
     if let Err(e) = &result {
         // The transaction rolled back; keep a trace of the failed attempt outside it.
         if let Err(ledger_err) = ledger::record_failure(db, event, &e.to_string()).await {
@@ -137,7 +159,7 @@ pub async fn process(
 async fn apply_with_reads(
     db: &PgPool,
     stripe: &Stripe,
-    app_url: &str,
+    deployment: Deployment<'_>,
     event: &Event,
 ) -> Result<Outcome, SyncError> {
     let mut reads = dispatch::Reads::default();
@@ -149,7 +171,7 @@ async fn apply_with_reads(
         reads = dispatch::read_first(stripe, event).await?;
     }
     for _ in 1..ATTEMPTS {
-        match apply_once(db, app_url, event, &reads).await {
+        match apply_once(db, deployment, event, &reads).await {
             Err(SyncError::NeedsCurrent { table, id, seen }) => {
                 tracing::debug!(table, id, "reading Stripe's current copy");
                 dispatch::read_current(stripe, &mut reads, table, &id, seen).await?;
@@ -157,14 +179,14 @@ async fn apply_with_reads(
             done => return done,
         }
     }
-    apply_once(db, app_url, event, &reads).await
+    apply_once(db, deployment, event, &reads).await
 }
 
 /// One transaction: claim the event in the ledger (marked processed, so claim and mark
 /// commit together), apply its change, commit.
 async fn apply_once(
     db: &PgPool,
-    app_url: &str,
+    deployment: Deployment<'_>,
     event: &Event,
     reads: &dispatch::Reads,
 ) -> Result<Outcome, SyncError> {
@@ -172,7 +194,7 @@ async fn apply_once(
     if !ledger::claim(&mut tx, event).await? {
         return Ok(Outcome::AlreadyProcessed);
     }
-    dispatch::apply(&mut tx, app_url, event, reads).await?;
+    dispatch::apply(&mut tx, deployment, event, reads).await?;
     tx.commit().await?;
     Ok(Outcome::Applied)
 }

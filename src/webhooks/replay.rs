@@ -2,7 +2,7 @@
 //! list them from Stripe and feed each through the same processing as the webhook route.
 //! The ledger makes this safe to run at any time: processed events are skipped.
 
-use super::{event::Event, process, Outcome};
+use super::{event::Event, process, Deployment, Outcome};
 use crate::stripe::Stripe;
 use futures::TryStreamExt;
 use sqlx::PgPool;
@@ -22,7 +22,7 @@ pub struct ReplayReport {
 pub async fn replay_events(
     db: &PgPool,
     stripe: &Stripe,
-    app_url: &str,
+    deployment: Deployment<'_>,
     since: i64,
     only_undelivered: bool,
 ) -> Result<ReplayReport, stripe::StripeError> {
@@ -57,7 +57,7 @@ pub async fn replay_events(
         });
         let event = Event::decode(body.to_string().as_bytes())
             .map_err(|e| stripe::StripeError::ClientError(e.to_string()))?;
-        match process(db, stripe, app_url, &event).await {
+        match process(db, stripe, deployment, &event).await {
             Ok(Outcome::AlreadyProcessed) => report.already_processed += 1,
             Ok(Outcome::Applied) => report.applied += 1,
             Err(e) => {

@@ -97,7 +97,14 @@ const EXPECTED: &[&str] = &[
     "test_helpers.test_clock.created",
     "test_helpers.test_clock.advancing",
     "test_helpers.test_clock.ready",
+    "refund.created",
+    "charge.refunded",
+    "charge.dispute.created",
+    "charge.dispute.closed",
 ];
+
+/// The walk's admin: refunds go through the app's own code (CreateRefund).
+const ADMIN: &str = "fidelity-admin@example.com";
 
 #[tokio::test]
 async fn every_app_request_and_every_event_it_causes_decode_in_async_stripe() {
@@ -106,7 +113,7 @@ async fn every_app_request_and_every_event_it_causes_decode_in_async_stripe() {
     let unknown = UnknownEnumValues::default();
     let _recording =
         tracing::subscriber::set_default(tracing_subscriber::registry().with(unknown.clone()));
-    let app = spawn_app().await;
+    let app = spawn_app_with(|c| c.admin_emails = vec![ADMIN.to_owned()]).await;
     let key = app.setting("sandbox_secret_key").await;
     let (hook, hits) = spawn_receiver(0).await;
     let secret = register_endpoint(&app, &key, &hook).await;
@@ -242,11 +249,103 @@ async fn every_app_request_and_every_event_it_causes_decode_in_async_stripe() {
     .await;
     assert!(switched, "the app follows the switch");
 
+    // A lifetime license: Checkout in payment mode with an invoice; the success page's poll;
+    // a refund through the admin page (CreateRefund) whose webhook makes the app read the
+    // charge (RetrieveCharge); and a disputed purchase, accepted (lost).
+    let lifetime: String =
+        sqlx::query_scalar("select id from prices where lookup_key = 'desktop_lifetime'")
+            .fetch_one(&app.db)
+            .await
+            .unwrap();
+    let mut orders = Vec::new();
+    for card in ["4242 4242 4242 4242", "4000 0000 0000 0259"] {
+        let res = app
+            .call("checkout/purchase", &[("price_id", &lifetime)])
+            .await;
+        assert_eq!(res.status(), StatusCode::OK);
+        let paid = app.pay_checkout(location(&res), None, card).await;
+        assert_eq!(paid.status(), StatusCode::SEE_OTHER);
+        let session = location(&paid)
+            .split("session_id=")
+            .nth(1)
+            .unwrap()
+            .to_owned();
+        let done = eventually(|| async {
+            app.call("checkout/poll", &[("session_id", &session)])
+                .await
+                .text()
+                .await
+                .unwrap()
+                .contains("Purchased")
+        })
+        .await;
+        assert!(done, "the purchase was recorded");
+        let order: uuid::Uuid =
+            sqlx::query_scalar("select id from orders where checkout_session_id = $1")
+                .bind(&session)
+                .fetch_one(&app.db)
+                .await
+                .unwrap();
+        orders.push(order);
+    }
+    let admin = new_client();
+    app.call_with(
+        &admin,
+        "signup",
+        &[("email", ADMIN), ("password", PASSWORD)],
+    )
+    .await;
+    let res = app
+        .call_with(
+            &admin,
+            "admin/refund",
+            &[
+                ("order_id", &orders[0].to_string()),
+                ("amount", "5.00"),
+                ("reason", "requested_by_customer"),
+            ],
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let refunded = eventually(|| async {
+        sqlx::query_scalar::<_, i64>("select amount_refunded from orders where id = $1")
+            .bind(orders[0])
+            .fetch_one(&app.db)
+            .await
+            .unwrap()
+            == 500
+    })
+    .await;
+    assert!(refunded, "the app learned of the refund");
+    let dispute: String = sqlx::query_scalar(
+        "select o.id from stripe_sandbox.objects o where o.object = 'dispute' limit 1",
+    )
+    .fetch_one(&app.db)
+    .await
+    .unwrap();
+    ok(
+        &app,
+        Method::POST,
+        &format!("/disputes/{dispute}/close"),
+        &[],
+    )
+    .await;
+    let revoked = eventually(|| async {
+        sqlx::query_scalar::<_, String>("select status from licenses where order_id = $1")
+            .bind(orders[1])
+            .fetch_one(&app.db)
+            .await
+            .unwrap()
+            == "revoked"
+    })
+    .await;
+    assert!(revoked, "the lost dispute revoked the license");
+
     // Replay lists events (ListEvent with created and delivery_success filters).
     let report = saas_billing::webhooks::replay::replay_events(
         &app.db,
         &stripe,
-        &app.url,
+        deployment(&app),
         start - DAY,
         false,
     )

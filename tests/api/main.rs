@@ -6,6 +6,7 @@ mod billing;
 mod email;
 mod fidelity;
 mod helpers;
+mod licenses;
 mod pages;
 mod security;
 mod webhooks;

@@ -387,10 +387,15 @@ async fn replay_applies_the_events_the_app_missed() {
 
     // Everything whose delivery failed comes back, including seed-catalog events still in
     // flight when the endpoint went dark.
-    let report =
-        saas_billing::webhooks::replay::replay_events(&app.db, &stripe, &app.url, since, true)
-            .await
-            .unwrap();
+    let report = saas_billing::webhooks::replay::replay_events(
+        &app.db,
+        &stripe,
+        deployment(&app),
+        since,
+        true,
+    )
+    .await
+    .unwrap();
     assert!(report.applied >= 1 && report.failed == 0, "{report:?}");
     assert_eq!(
         product_name(&app, "prod_missed").await.as_deref(),
@@ -398,10 +403,15 @@ async fn replay_applies_the_events_the_app_missed() {
     );
 
     // Replaying everything again is harmless: the ledger knows what was done.
-    let again =
-        saas_billing::webhooks::replay::replay_events(&app.db, &stripe, &app.url, since, false)
-            .await
-            .unwrap();
+    let again = saas_billing::webhooks::replay::replay_events(
+        &app.db,
+        &stripe,
+        deployment(&app),
+        since,
+        false,
+    )
+    .await
+    .unwrap();
     assert_eq!((again.applied, again.failed), (0, 0), "{again:?}");
     assert!(again.already_processed >= 1);
 }
@@ -434,7 +444,7 @@ async fn the_sync_catalog_command_restores_the_catalog() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(
-        stdout.contains("synced 3 products and 6 prices"),
+        stdout.contains("synced 4 products and 7 prices"),
         "{stdout}"
     );
     assert_eq!(product_name(&app, "prod_pro").await.as_deref(), Some("Pro"));

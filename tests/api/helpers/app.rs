@@ -189,6 +189,14 @@ impl TestApp {
     }
 }
 
+/// What the app's webhook processing knows of this instance (for `replay_events`).
+pub fn deployment(app: &TestApp) -> saas_billing::webhooks::Deployment<'_> {
+    saas_billing::webhooks::Deployment {
+        app_url: &app.url,
+        grace_days: 3,
+    }
+}
+
 /// Signs a new user up through the real server function and returns their row.
 pub async fn signed_up_user(app: &TestApp, prefix: &str) -> saas_billing::accounts::User {
     let email = unique_email(prefix);

@@ -2,12 +2,14 @@
 //! area files never import from each other.
 
 mod app;
+mod billing;
 mod clock;
 mod mail;
 mod sandbox;
 mod stripe;
 
 pub use app::*;
+pub use billing::*;
 pub use clock::*;
 pub use mail::*;
 pub use sandbox::*;

@@ -52,9 +52,7 @@ pub async fn idempotency(
     let Ok(bytes) = to_bytes(body, MAX_BODY).await else {
         return StripeError::invalid("body", "The request body is too large.").into_response();
     };
-    let fingerprint = hex::encode(Sha256::digest(
-        [parts.uri.path().as_bytes(), b"\n", &bytes].concat(),
-    ));
+    let fingerprint = fingerprint(parts.uri.path(), &bytes);
     match claim_key(&db, &account, &key, &fingerprint).await {
         Ok(Claim::Fresh) => {}
         Ok(Claim::Replay(status, body)) => {
@@ -98,6 +96,23 @@ pub async fn idempotency(
         tracing::warn!(error = %e, "could not save an idempotent response");
     }
     Response::from_parts(parts, Body::from(bytes))
+}
+
+/// What makes two requests "the same parameters": the path and the form's pairs in any
+/// order. SDKs build forms from hash maps (metadata), so a retry of the same request may
+/// list its pairs in another order; Stripe compares parameters, not bytes.
+fn fingerprint(path: &str, body: &[u8]) -> String {
+    let mut pairs: Vec<(String, String)> = url::form_urlencoded::parse(body).into_owned().collect();
+    pairs.sort();
+    let mut hasher = Sha256::new();
+    hasher.update(path.as_bytes());
+    for (k, v) in pairs {
+        hasher.update(b"\n");
+        hasher.update(k.as_bytes());
+        hasher.update(b"=");
+        hasher.update(v.as_bytes());
+    }
+    hex::encode(hasher.finalize())
 }
 
 enum Claim {
@@ -147,4 +162,24 @@ async fn claim_key(
         (true, None) => Claim::InFlight,
         (true, Some(s)) => Claim::Replay(s, body.unwrap_or(Value::Null)),
     })
+}
+
+#[cfg(test)]
+mod fingerprint_tests {
+    use super::fingerprint;
+
+    #[test]
+    fn the_same_parameters_in_another_order_are_the_same_request() {
+        let a = fingerprint("/v1/refunds", b"amount=100&metadata[a]=1&metadata[b]=2");
+        let b = fingerprint("/v1/refunds", b"metadata[b]=2&amount=100&metadata%5Ba%5D=1");
+        assert_eq!(a, b);
+        assert_ne!(
+            a,
+            fingerprint("/v1/refunds", b"amount=101&metadata[a]=1&metadata[b]=2")
+        );
+        assert_ne!(
+            a,
+            fingerprint("/v1/charges", b"amount=100&metadata[a]=1&metadata[b]=2")
+        );
+    }
 }
