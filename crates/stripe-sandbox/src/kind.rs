@@ -10,6 +10,7 @@ pub enum Kind {
     Customer,
     Dispute,
     Invoice,
+    Meter,
     PaymentIntent,
     PaymentMethod,
     PortalConfiguration,
@@ -51,6 +52,7 @@ impl Kind {
             Self::Customer => "customer",
             Self::Dispute => "dispute",
             Self::Invoice => "invoice",
+            Self::Meter => "billing.meter",
             Self::PaymentIntent => "payment_intent",
             Self::PaymentMethod => "payment_method",
             Self::PortalConfiguration => "billing_portal.configuration",
@@ -78,6 +80,8 @@ impl Kind {
         }
         let sent = match self {
             Self::Product | Self::Price | Self::Customer | Self::Coupon => true,
+            // Deactivation and reactivation have events of their own (`api::meters`).
+            Self::Meter => action != Action::Deleted,
             Self::PromotionCode | Self::PortalConfiguration => action != Action::Deleted,
             Self::TestClock | Self::PortalSession => action == Action::Created,
             Self::PaymentMethod => action == Action::Updated,
@@ -102,6 +106,7 @@ impl Kind {
     pub const fn includable_fields(self) -> &'static [&'static str] {
         match self {
             Self::Invoice => &["payments"],
+            Self::Price => &["tiers"],
             _ => &[],
         }
     }
@@ -111,13 +116,14 @@ impl Kind {
         matches!(self, Self::Customer)
     }
 
-    const ALL: [Kind; 17] = [
+    const ALL: [Kind; 18] = [
         Self::Charge,
         Self::CheckoutSession,
         Self::Coupon,
         Self::Customer,
         Self::Dispute,
         Self::Invoice,
+        Self::Meter,
         Self::PaymentIntent,
         Self::PaymentMethod,
         Self::PortalConfiguration,

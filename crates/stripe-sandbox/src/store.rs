@@ -306,7 +306,23 @@ pub fn omit_includables(obj: &mut Value, expand: &[String]) {
             }
         }
     };
+    // A subscription's items carry their prices, whose own includables (a price's
+    // `tiers`) are left out the same way.
+    let strip_items = |o: &mut Value, prefix: &str| {
+        let items = o
+            .get_mut("items")
+            .and_then(|i| i.get_mut("data"))
+            .and_then(Value::as_array_mut);
+        for price in items
+            .into_iter()
+            .flatten()
+            .filter_map(|i| i.get_mut("price"))
+        {
+            strip(price, &format!("{prefix}items.data.price."));
+        }
+    };
     strip(obj, "");
+    strip_items(obj, "");
     if obj["object"] == "list" {
         for item in obj
             .get_mut("data")
@@ -315,6 +331,7 @@ pub fn omit_includables(obj: &mut Value, expand: &[String]) {
             .flatten()
         {
             strip(item, "data.");
+            strip_items(item, "data.");
         }
     }
 }

@@ -18,6 +18,7 @@ use serde_json::json;
 pub fn routes() -> Router<Sandbox> {
     Router::new()
         .route("/invoices", get(list_invoices))
+        .route("/invoices/create_preview", post(create_preview))
         .route("/invoices/{id}", retrieve(Kind::Invoice))
         .route("/invoices/{id}/pay", post(pay_invoice))
 }
@@ -45,6 +46,32 @@ async fn list_invoices(
         Filter::containing(contains),
     )
     .await
+}
+
+/// `POST /v1/invoices/create_preview` for `subscription` (and its `customer`): the next
+/// invoice as it stands, not stored.
+async fn create_preview(
+    State(sandbox): State<Sandbox>,
+    account: Account,
+    params: Params,
+) -> ApiResult {
+    let id = params
+        .str("subscription")
+        .ok_or_else(|| StripeError::missing("subscription"))?;
+    let mut conn = sandbox.db.acquire().await?;
+    let subscription = crate::store::get(&mut conn, &account, Kind::Subscription, &id).await?;
+    if let Some(customer) = params.str("customer") {
+        if subscription["customer"] != customer.as_str() {
+            return Err(StripeError::invalid(
+                "subscription",
+                "The subscription does not belong to this customer.",
+            ));
+        }
+    }
+    let invoice =
+        invoices::preview(&mut conn, &account, &sandbox.public_url, &subscription).await?;
+    drop(conn);
+    respond(&sandbox, &account, invoice, &params).await
 }
 
 /// `POST /v1/invoices/{id}/pay`: charge the default payment method (or `payment_method`).

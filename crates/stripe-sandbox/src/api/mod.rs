@@ -9,6 +9,7 @@ mod customers;
 mod disputes;
 mod events;
 mod invoices;
+mod meters;
 mod payment_methods;
 mod payments;
 mod portal;
@@ -45,6 +46,7 @@ pub fn router(sandbox: &Sandbox) -> Router {
         .merge(checkout::routes())
         .merge(subscriptions::routes())
         .merge(invoices::routes())
+        .merge(meters::routes())
         .merge(payments::routes())
         .merge(disputes::routes())
         .merge(portal::routes())

@@ -32,15 +32,26 @@ async fn create_price(
     params: Params,
 ) -> ApiResult {
     let currency = params.currency()?;
-    let unit_amount = params
-        .i64("unit_amount")?
-        .ok_or_else(|| StripeError::missing("unit_amount"))?;
-    if unit_amount < 0 {
-        return Err(StripeError::invalid(
-            "unit_amount",
-            "This value must be greater than or equal to 0.",
-        ));
-    }
+    let billing_scheme = params
+        .one_of("billing_scheme", &["per_unit", "tiered"])?
+        .unwrap_or_else(|| "per_unit".into());
+    let (unit_amount, tiers_mode, tiers) = if billing_scheme == "tiered" {
+        let mode = params
+            .one_of("tiers_mode", &["graduated", "volume"])?
+            .ok_or_else(|| StripeError::missing("tiers_mode"))?;
+        (None, Some(mode), Some(tiers_of(&params)?))
+    } else {
+        let unit_amount = params
+            .i64("unit_amount")?
+            .ok_or_else(|| StripeError::missing("unit_amount"))?;
+        if unit_amount < 0 {
+            return Err(StripeError::invalid(
+                "unit_amount",
+                "This value must be greater than or equal to 0.",
+            ));
+        }
+        (Some(unit_amount), None, None)
+    };
     let recurring = match params.object("recurring") {
         None => Value::Null,
         Some(r) => {
@@ -57,7 +68,18 @@ async fn create_price(
             let usage_type = r
                 .one_of("usage_type", &["licensed", "metered"])?
                 .unwrap_or_else(|| "licensed".into());
-            json!({ "interval": interval, "interval_count": count, "meter": r.str("meter"),
+            let meter = r.str("meter");
+            // A metered price bills what its meter aggregated: it needs one, and only it.
+            if usage_type == "metered" && meter.is_none() {
+                return Err(StripeError::missing("recurring[meter]"));
+            }
+            if usage_type != "metered" && meter.is_some() {
+                return Err(StripeError::invalid(
+                    "recurring[meter]",
+                    "Only a price with recurring[usage_type]=metered can have a meter.",
+                ));
+            }
+            json!({ "interval": interval, "interval_count": count, "meter": meter,
                     "trial_period_days": null, "usage_type": usage_type })
         }
     };
@@ -65,7 +87,21 @@ async fn create_price(
         .one_of("tax_behavior", &TAX_BEHAVIORS)?
         .unwrap_or_else(|| "unspecified".into());
 
+    if tiers.is_some() && recurring.is_null() {
+        return Err(StripeError::invalid(
+            "billing_scheme",
+            "Tiered prices must be recurring.",
+        ));
+    }
     let mut tx = sandbox.db.begin().await?;
+    if let Some(meter) = recurring["meter"].as_str() {
+        store::get(&mut tx, &account, Kind::Meter, meter)
+            .await
+            .map_err(|e| StripeError {
+                param: Some("recurring[meter]".into()),
+                ..e
+            })?;
+    }
     let product_id = match (params.str("product"), params.object("product_data")) {
         (Some(id), _) => {
             store::get(&mut tx, &account, Kind::Product, &id).await?;
@@ -93,7 +129,7 @@ async fn create_price(
         "id": new_id("price"),
         "object": "price",
         "active": params.bool("active")?.unwrap_or(true),
-        "billing_scheme": "per_unit",
+        "billing_scheme": billing_scheme,
         "created": now(),
         "currency": currency,
         "custom_unit_amount": null,
@@ -104,17 +140,63 @@ async fn create_price(
         "product": product_id,
         "recurring": recurring,
         "tax_behavior": tax_behavior,
-        "tiers_mode": null,
+        "tiers": tiers,
+        "tiers_mode": tiers_mode,
         "transform_quantity": null,
         "type": if recurring.is_null() { "one_time" } else { "recurring" },
         "unit_amount": unit_amount,
-        "unit_amount_decimal": unit_amount.to_string(),
+        "unit_amount_decimal": unit_amount.map(|a| a.to_string()),
     });
     params.metadata_into(&mut price)?;
     store::insert(&mut tx, &account, &price).await?;
     store::emit(&mut tx, &account, "price.created", &price, None, &req).await?;
     tx.commit().await?;
     respond(&sandbox, &account, price, &params).await
+}
+
+/// `tiers[i][up_to]` (a whole number, or `inf` for the last), `tiers[i][unit_amount]` and
+/// `tiers[i][flat_amount]`, in ascending order, as Stripe requires.
+fn tiers_of(params: &Params) -> Result<Value, StripeError> {
+    let given = params.objects("tiers");
+    if given.is_empty() {
+        return Err(StripeError::missing("tiers"));
+    }
+    let mut tiers = Vec::with_capacity(given.len());
+    let mut previous = 0;
+    for (i, tier) in given.iter().enumerate() {
+        let last = i + 1 == given.len();
+        let up_to = match tier.str("up_to").as_deref() {
+            Some("inf") if last => None,
+            Some(raw) => match raw.parse::<i64>() {
+                Ok(n) if n > previous && !last => Some(n),
+                _ => {
+                    return Err(StripeError::invalid(
+                        &format!("tiers[{i}][up_to]"),
+                        "Each tier's up_to must be a whole number above the previous one, and the last must be `inf`.",
+                    ))
+                }
+            },
+            None => return Err(StripeError::missing(&format!("tiers[{i}][up_to]"))),
+        };
+        let unit = tier.i64("unit_amount")?;
+        let flat = tier.i64("flat_amount")?;
+        if unit.is_none() && flat.is_none() {
+            return Err(StripeError::missing(&format!("tiers[{i}][unit_amount]")));
+        }
+        if unit.is_some_and(|u| u < 0) || flat.is_some_and(|f| f < 0) {
+            return Err(StripeError::invalid(
+                &format!("tiers[{i}]"),
+                "Tier amounts must be greater than or equal to 0.",
+            ));
+        }
+        tiers.push(json!({
+            "flat_amount": flat, "flat_amount_decimal": flat.map(|f| f.to_string()),
+            "unit_amount": unit, "unit_amount_decimal": unit.map(|u| u.to_string()),
+            "up_to": up_to,
+        }));
+        previous = up_to.unwrap_or(i64::MAX);
+    }
+    Ok(Value::Array(tiers))
 }
 
 async fn update_price(

@@ -32,14 +32,38 @@ pub struct Line {
     pub subscription_item: Option<String>,
 }
 
+/// A metered price bills what its meter aggregated, after the period; a licensed one bills
+/// its quantity, in advance.
+pub fn is_metered(price: &Value) -> bool {
+    price["recurring"]["usage_type"] == "metered"
+}
+
 impl Line {
-    /// A full period of a subscription item.
+    /// A full period of a licensed subscription item, billed in advance. A metered item bills
+    /// nothing in advance (a zero line, as on Stripe): its usage comes with the next invoice.
     pub fn for_item(item: &Value, product_name: &str, period: (i64, i64)) -> Self {
+        if is_metered(&item["price"]) {
+            return Self::for_usage(item, product_name, period, 0);
+        }
         let quantity = item["quantity"].as_i64().unwrap_or(1);
         let unit = item["price"]["unit_amount"].as_i64().unwrap_or(0);
         Self {
             description: format!("{quantity} × {product_name}"),
             amount: unit * quantity,
+            price: Some(item["price"].clone()),
+            quantity,
+            period,
+            proration: false,
+            subscription_item: item["id"].as_str().map(str::to_owned),
+        }
+    }
+
+    /// A metered item's usage over `period`: `quantity` units through the price's tiers or
+    /// unit amount.
+    pub fn for_usage(item: &Value, product_name: &str, period: (i64, i64), quantity: i64) -> Self {
+        Self {
+            description: format!("{quantity} × {product_name} (usage)"),
+            amount: super::meters::amount_for(&item["price"], quantity),
             price: Some(item["price"].clone()),
             quantity,
             period,
@@ -148,24 +172,17 @@ pub fn invoice_json(
     })
 }
 
-/// Stores a finalized invoice (`invoice.created`, `invoice.finalized`) and tries to pay it.
-/// A zero invoice (a trial's first) is paid at once.
-#[allow(clippy::too_many_arguments)]
-pub async fn bill(
-    conn: &mut PgConnection,
-    account: &Account,
-    req: &RequestInfo,
+/// The invoice `lines` make, with the subscription's coupon (a `once` coupon only on the
+/// first invoice) and tax.
+pub fn compose(
     public_url: &str,
-    customer: &mut Value,
+    customer: &Value,
     subscription: Option<&Value>,
     lines: &[Line],
     billing_reason: &str,
     automatic_tax: bool,
-    pm: Option<&Value>,
-    authenticated: bool,
-    retry_at: Option<i64>,
     now: i64,
-) -> Result<(Value, Outcome), StripeError> {
+) -> Value {
     let subtotal: i64 = lines.iter().map(|l| l.amount).sum();
     // A coupon from Checkout: once applies to the first invoice, others to every invoice.
     let discount = subscription
@@ -196,6 +213,107 @@ pub async fn bill(
         invoice["total_discount_amounts"] =
             json!([{ "amount": discount, "discount": new_id("di") }]);
     }
+    invoice
+}
+
+/// The subscription's next invoice as it stands: this period's metered usage so far and
+/// the next period's licensed items, with coupon and tax (`POST /v1/invoices/create_preview`).
+/// Nothing is stored.
+pub async fn preview(
+    conn: &mut PgConnection,
+    account: &Account,
+    public_url: &str,
+    subscription: &Value,
+) -> Result<Value, StripeError> {
+    if matches!(
+        subscription["status"].as_str(),
+        Some("canceled" | "incomplete_expired")
+    ) || subscription["cancel_at_period_end"] == json!(true)
+    {
+        return Err(StripeError {
+            code: Some("invoice_upcoming_none"),
+            ..StripeError::invalid(
+                "subscription",
+                "No upcoming invoices for this subscription.",
+            )
+        });
+    }
+    let customer = super::customers::customer_of(conn, account, subscription).await?;
+    let customer_id = customer["id"].as_str().unwrap_or_default().to_owned();
+    let first = &subscription["items"]["data"][0];
+    let (start, end) = (
+        first["current_period_start"].as_i64().unwrap_or(0),
+        first["current_period_end"].as_i64().unwrap_or(0),
+    );
+    let recurring = &first["price"]["recurring"];
+    let next_end = super::subscriptions::add_interval(
+        end,
+        recurring["interval"].as_str().unwrap_or("month"),
+        recurring["interval_count"].as_i64().unwrap_or(1),
+    );
+    let mut lines = Vec::new();
+    for item in subscription["items"]["data"]
+        .as_array()
+        .into_iter()
+        .flatten()
+    {
+        let name = super::catalog::product_name(conn, account, &item["price"]).await?;
+        if is_metered(&item["price"]) {
+            let used =
+                super::meters::item_usage(conn, account, item, &customer_id, start, end).await?;
+            lines.push(Line::for_usage(item, &name, (start, end), used));
+        } else {
+            lines.push(Line::for_item(item, &name, (end, next_end)));
+        }
+    }
+    let automatic_tax = subscription["automatic_tax"]["enabled"] == json!(true);
+    let mut invoice = compose(
+        public_url,
+        &customer,
+        Some(subscription),
+        &lines,
+        reason::CYCLE,
+        automatic_tax,
+        end,
+    );
+    invoice["id"] = json!(format!("upcoming_{}", new_id("in")));
+    invoice["status"] = json!("draft");
+    invoice["number"] = Value::Null;
+    invoice["hosted_invoice_url"] = Value::Null;
+    invoice["invoice_pdf"] = Value::Null;
+    invoice["status_transitions"]["finalized_at"] = Value::Null;
+    invoice["next_payment_attempt"] = json!(end);
+    invoice["webhooks_delivered_at"] = Value::Null;
+    Ok(invoice)
+}
+
+/// Stores a finalized invoice (`invoice.created`, `invoice.finalized`) and tries to pay it.
+/// A zero invoice (a trial's first) is paid at once.
+#[allow(clippy::too_many_arguments)]
+pub async fn bill(
+    conn: &mut PgConnection,
+    account: &Account,
+    req: &RequestInfo,
+    public_url: &str,
+    customer: &mut Value,
+    subscription: Option<&Value>,
+    lines: &[Line],
+    billing_reason: &str,
+    automatic_tax: bool,
+    pm: Option<&Value>,
+    authenticated: bool,
+    retry_at: Option<i64>,
+    now: i64,
+) -> Result<(Value, Outcome), StripeError> {
+    let mut invoice = compose(
+        public_url,
+        customer,
+        subscription,
+        lines,
+        billing_reason,
+        automatic_tax,
+        now,
+    );
     // The number is taken: the customer's next invoice gets the next one.
     customer["next_invoice_sequence"] =
         json!(customer["next_invoice_sequence"].as_i64().unwrap_or(1) + 1);

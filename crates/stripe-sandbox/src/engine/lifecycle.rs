@@ -259,12 +259,22 @@ async fn renew(
         price["recurring"]["interval_count"].as_i64().unwrap_or(1),
     );
     let mut lines = Vec::new();
+    let customer_id = before["customer"].as_str().unwrap_or_default().to_owned();
     if let Some(items) = after["items"]["data"].as_array_mut() {
         for item in items {
+            let name = product_name(conn, account, &item["price"]).await?;
+            if invoices::is_metered(&item["price"]) {
+                // Metered items bill the period that just ended, from their meter.
+                let since = item["current_period_start"].as_i64().unwrap_or(at);
+                let used =
+                    super::meters::item_usage(conn, account, item, &customer_id, since, at).await?;
+                lines.push(Line::for_usage(item, &name, (since, at), used));
+            }
             item["current_period_start"] = json!(at);
             item["current_period_end"] = json!(end);
-            let name = product_name(conn, account, &item["price"]).await?;
-            lines.push(Line::for_item(item, &name, (at, end)));
+            if !invoices::is_metered(&item["price"]) {
+                lines.push(Line::for_item(item, &name, (at, end)));
+            }
         }
     }
     let mut customer = customer_of(conn, account, before).await?;

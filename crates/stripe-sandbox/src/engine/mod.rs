@@ -11,6 +11,7 @@ pub mod customers;
 pub mod disputes;
 pub mod invoices;
 pub mod lifecycle;
+pub mod meters;
 pub mod objects;
 pub mod payment_methods;
 pub mod payments;

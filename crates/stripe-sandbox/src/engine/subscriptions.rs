@@ -65,10 +65,11 @@ pub fn add_interval(start: i64, interval: &str, count: i64) -> i64 {
 pub fn plan_from_price(price: &Value) -> Value {
     json!({
         "id": price["id"], "object": "plan", "active": price["active"], "amount": price["unit_amount"],
-        "amount_decimal": price["unit_amount_decimal"], "billing_scheme": "per_unit", "created": price["created"],
+        "amount_decimal": price["unit_amount_decimal"], "billing_scheme": price["billing_scheme"], "created": price["created"],
         "currency": price["currency"], "interval": price["recurring"]["interval"],
         "interval_count": price["recurring"]["interval_count"], "livemode": false, "metadata": price["metadata"],
-        "meter": null, "nickname": price["nickname"], "product": price["product"], "tiers_mode": null,
+        "meter": price["recurring"]["meter"], "nickname": price["nickname"], "product": price["product"],
+        "tiers_mode": price["tiers_mode"],
         "transform_usage": null, "trial_period_days": null, "usage_type": price["recurring"]["usage_type"],
     })
 }
@@ -83,7 +84,10 @@ fn item_json(
     json!({
         "id": new_id("si"), "object": "subscription_item", "created": created,
         "current_period_end": period.1, "current_period_start": period.0, "discounts": [], "metadata": {},
-        "plan": plan_from_price(price), "price": price, "quantity": quantity, "subscription": subscription,
+        "plan": plan_from_price(price), "price": price,
+        // A metered item has no quantity: its meter says how much was used.
+        "quantity": if super::invoices::is_metered(price) { Value::Null } else { json!(quantity) },
+        "subscription": subscription,
         "tax_rates": [],
     })
 }

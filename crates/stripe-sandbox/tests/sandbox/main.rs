@@ -10,4 +10,5 @@ mod delivery;
 mod disputes;
 mod durability;
 mod helpers;
+mod meters;
 mod security;
