@@ -9,6 +9,7 @@ use crate::{
     licenses::LicensesPage,
     subscriptions::DashboardPage,
     ui::{HomePage, Layout, NotFound},
+    usage::ApiTokensPage,
 };
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, Link, Meta, MetaTags, Stylesheet, Title};
@@ -102,6 +103,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("checkout/success") view=CheckoutSuccessPage ssr=SsrMode::Async/>
                     <Route path=path!("licenses") view=LicensesPage ssr=SsrMode::Async/>
                     <Route path=path!("admin") view=AdminPage ssr=SsrMode::Async/>
+                    <Route path=path!("settings/api") view=ApiTokensPage ssr=SsrMode::Async/>
                 </Routes>
             </Layout>
         </Router>

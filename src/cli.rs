@@ -9,6 +9,8 @@ const USAGE: &str = "usage:
   saas-billing sandbox [--port N]            run only the Stripe sandbox (API at /v1; default port 12111)
   saas-billing sync-catalog                  copy products and prices from Stripe into Postgres
   saas-billing configure-portal              create or update the Customer Portal configuration
+  saas-billing reconcile-usage [--previous]  compare each metered subscription's usage this period
+                                             (or the previous one) with Stripe's meter
   saas-billing replay-events [--since WHEN] [--undelivered]
                                              apply events the app may have missed; WHEN is unix
                                              seconds, RFC 3339, or an age like 6h / 3d (default 3d)";
@@ -43,6 +45,8 @@ pub async fn run(args: Vec<String>) -> ExitCode {
         ["sync-catalog"] => return sync_catalog(&config).await,
         ["configure-portal"] => return configure_portal(&config).await,
         ["replay-events", rest @ ..] => return replay_events(&config, rest).await,
+        ["reconcile-usage"] => return reconcile_usage(&config, false).await,
+        ["reconcile-usage", "--previous"] => return reconcile_usage(&config, true).await,
         _ => return usage_error("unknown command"),
     };
     let app = match app {
@@ -113,6 +117,54 @@ async fn sync_catalog(config: &Config) -> ExitCode {
             eprintln!("sync failed: {e}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// Prints one line per metered subscription; exits 1 when Stripe's meter differs from what
+/// the app sent.
+async fn reconcile_usage(config: &Config, previous: bool) -> ExitCode {
+    use crate::usage::reconcile::{reconcile, Period};
+    let period = if previous {
+        Period::Previous
+    } else {
+        Period::Current
+    };
+    let result = async {
+        let (db, stripe) = startup::connect_for_command(config)
+            .await
+            .map_err(|e| e.to_string())?;
+        reconcile(&db, &stripe, period).await
+    }
+    .await;
+    let lines = match result {
+        Ok(lines) => lines,
+        Err(e) => {
+            eprintln!("reconcile-usage failed: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let date = |t: time::OffsetDateTime| crate::ui::format::long_date(t);
+    for l in &lines {
+        println!(
+            "{} ({}) {} – {}: counted {}, sent {}, unsent {}, refused {}, Stripe {}: {}",
+            l.subscription,
+            l.customer,
+            date(l.from),
+            date(l.to),
+            l.counted,
+            l.sent,
+            l.unsent(),
+            l.refused,
+            l.stripe,
+            if l.differs() { "DIFFERENT" } else { "ok" }
+        );
+    }
+    let differ = lines.iter().filter(|l| l.differs()).count();
+    println!("{} subscriptions, {differ} with a difference", lines.len());
+    if differ == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
     }
 }
 

@@ -57,6 +57,11 @@ pub struct Config {
     /// Calls of the license API per key, and per network, in a minute.
     pub license_api_per_key: i64,
     pub license_api_per_network: i64,
+    /// Calls of `POST /api/v1/reports` allowed per network in a minute.
+    pub reports_api_per_network: i64,
+    /// How often usage goes to Stripe's meters (`USAGE_REPORT_SECONDS`): one meter event per
+    /// customer per round.
+    pub usage_report_every: Duration,
     /// Serve the sandbox on a public address anyway (`SANDBOX_PUBLIC=1`): anyone could then
     /// subscribe with test cards, and the sandbox's token guards its dashboard only.
     pub sandbox_public: bool,
@@ -236,6 +241,10 @@ impl Config {
                 .collect(),
             license_api_per_key: parse(&get, "LICENSE_API_PER_KEY_PER_MINUTE", 30)?,
             license_api_per_network: parse(&get, "LICENSE_API_PER_NETWORK_PER_MINUTE", 120)?,
+            reports_api_per_network: parse(&get, "REPORTS_API_PER_NETWORK_PER_MINUTE", 600)?,
+            usage_report_every: Duration::from_secs(
+                parse::<u64>(&get, "USAGE_REPORT_SECONDS", 60)?.max(1),
+            ),
             sandbox_public,
             login_window: Duration::from_secs(60 * parse::<u64>(&get, "LOGIN_WINDOW_MINUTES", 15)?),
             trial_days: parse(&get, "TRIAL_DAYS", 14)?,

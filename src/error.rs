@@ -30,6 +30,8 @@ pub enum Message {
     RefundAmountInvalid,
     RefundReasonInvalid,
     RefundRefused,
+    TokenNameInvalid,
+    UsageLimitReached,
 }
 
 impl Message {
@@ -57,6 +59,10 @@ impl Message {
                 "Enter an amount up to what is left to refund, like 12.50, or leave it empty for all of it."
             }
             Self::RefundReasonInvalid => "Choose a reason for the refund.",
+            Self::TokenNameInvalid => "Give the token a name of at most 60 characters.",
+            Self::UsageLimitReached => {
+                "You have used all the reports your plan allows this period. They start again when your next billing period begins."
+            }
             Self::RefundRefused => {
                 "Stripe refused this refund: the payment may already be refunded or disputed."
             }
@@ -166,6 +172,9 @@ mod server {
         NotFound,
         #[error("rate limited")]
         RateLimited,
+        /// A plan's hard usage limit for the period is reached.
+        #[error("usage limit reached")]
+        UsageLimitReached,
         #[error("request body too large")]
         TooLarge,
         #[error("database: {0}")]
@@ -195,7 +204,7 @@ mod server {
                 Self::Unauthenticated | Self::InvalidCredentials => StatusCode::UNAUTHORIZED,
                 Self::Forbidden => StatusCode::FORBIDDEN,
                 Self::NotFound => StatusCode::NOT_FOUND,
-                Self::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+                Self::RateLimited | Self::UsageLimitReached => StatusCode::TOO_MANY_REQUESTS,
                 Self::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
                 Self::Stripe(_) => StatusCode::BAD_GATEWAY,
                 Self::Database(_) | Self::Session(_) | Self::Internal(_) => {
@@ -214,6 +223,7 @@ mod server {
                 Self::Forbidden => ApiError::Forbidden,
                 Self::NotFound => ApiError::NotFound,
                 Self::RateLimited => ApiError::RateLimited,
+                Self::UsageLimitReached => ApiError::BadRequest(Message::UsageLimitReached),
                 Self::TooLarge => ApiError::TooLarge,
                 Self::Database(_) | Self::Session(_) | Self::Stripe(_) | Self::Internal(_) => {
                     tracing::error!(error = %self, "request failed");

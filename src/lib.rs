@@ -15,6 +15,7 @@ pub mod licenses;
 pub mod stripe;
 pub mod subscriptions;
 pub mod ui;
+pub mod usage;
 
 #[cfg(feature = "ssr")]
 pub mod cli;

@@ -133,6 +133,7 @@ impl Application {
             https: config.app_url.scheme() == "https",
             request_timeout: config.request_timeout,
         };
+        crate::usage::report::spawn(db.clone(), stripe.clone(), config.usage_report_every);
         let state = AppState {
             leptos_options,
             db,
@@ -330,10 +331,12 @@ fn router(state: AppState, gate: Option<stripe_sandbox::DashboardGate>) -> Route
     Router::new()
         .merge(crate::webhooks::router())
         .merge(
-            crate::licenses::api::router().layer(axum::middleware::from_fn_with_state(
-                middleware::FORM_BODY_LIMIT,
-                middleware::limit_body,
-            )),
+            crate::licenses::api::router()
+                .merge(crate::usage::api::router())
+                .layer(axum::middleware::from_fn_with_state(
+                    middleware::FORM_BODY_LIMIT,
+                    middleware::limit_body,
+                )),
         )
         .merge(pages)
         .layer(axum::middleware::from_fn_with_state(

@@ -116,7 +116,8 @@ test('the portal switches Pro to Team with proration, cancels at period end, res
     await expect(page.getByTestId('plan-timeline')).toContainText('Renews');
   });
   await expect(page.getByTestId('plan-banner')).toHaveCount(0);
-  await expect(page.getByTestId('next-invoice')).toContainText('$99.00');
+  // Stripe's preview of the next invoice: the plan with US tax (7.25 %), no usage yet.
+  await expect(page.getByTestId('next-invoice')).toContainText('$106.18');
 
   // Cancel for good, and let the period run out: access ends with it.
   await openPortal(page);

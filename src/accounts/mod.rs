@@ -17,7 +17,7 @@ pub use pages::{CheckEmailPage, ConfirmEmailPage, LoginPage, SignupPage};
 #[cfg(feature = "ssr")]
 pub use {
     domain::Network,
-    repo::{prune_expired, User},
+    repo::{prune_expired, user_by_id, User},
     service::hashing_permits,
     session::{client_ip, current_user, require_login, require_user},
     verify::send_confirmation,

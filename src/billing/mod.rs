@@ -26,6 +26,8 @@ pub struct InvoiceRow {
     pub date: String,
     pub number: String,
     pub amount: String,
+    /// "130 × Starter (usage): $3.00", one per line of the invoice.
+    pub lines: Vec<String>,
     pub status: String,
     pub url: Option<String>,
     pub pdf: Option<String>,
@@ -42,7 +44,7 @@ pub struct BillingView {
     pub email: String,
     pub plan: Option<PlanSummary>,
     pub has_customer: bool,
-    /// "$29.00 on December 6, 2026".
+    /// "$29.00 on December 6, 2026", as Stripe's invoice preview has it.
     pub next_invoice: Option<String>,
     /// "visa •••• 4242, expires 12/2034".
     pub card: Option<String>,
@@ -76,16 +78,14 @@ pub async fn billing_overview(page: i64) -> Result<BillingView, ApiError> {
             has_more: false,
         });
     };
-    let next_invoice = repo::next_invoice(&state.db, &customer.id)
+    // Stripe's own preview: usage so far, tax, discounts and proration included.
+    let next_invoice = match repo::live_subscription(&state.db, &customer.id)
         .await
         .map_err(AppError::from)?
-        .map(|n| {
-            format!(
-                "{} on {}",
-                format_money(n.amount, &n.currency),
-                long_date(n.at)
-            )
-        });
+    {
+        Some(subscription) => crate::usage::estimate(&state, &subscription).await,
+        None => None,
+    };
     let past_due = repo::past_due(&state.db, &customer.id)
         .await
         .map_err(AppError::from)?
@@ -99,6 +99,21 @@ pub async fn billing_overview(page: i64) -> Result<BillingView, ApiError> {
     let invoices = rows
         .into_iter()
         .map(|i| InvoiceRow {
+            lines: i
+                .lines
+                .as_ref()
+                .map(|l| {
+                    l.0.iter()
+                        .map(|line| {
+                            format!(
+                                "{}: {}",
+                                line.description.clone().unwrap_or_default(),
+                                format_money(line.amount, &i.currency)
+                            )
+                        })
+                        .collect()
+                })
+                .unwrap_or_default(),
             date: long_date(i.created),
             number: i.number.unwrap_or_default(),
             amount: format_money(i.total, &i.currency),

@@ -80,7 +80,13 @@ fn Billing(b: BillingView) -> impl IntoView {
                             <tbody>
                                 {b.invoices.into_iter().map(|i| view! {
                                     <tr data-testid="invoice-row">
-                                        <td>{i.date}</td><td>{i.number}</td><td>{i.amount}</td><td>{i.status}</td>
+                                        <td>{i.date}</td>
+                                        <td>{i.number}
+                                            {(!i.lines.is_empty()).then(|| view! {
+                                                <ul class="invoice-lines">{i.lines.into_iter().map(|l| view! { <li>{l}</li> }).collect_view()}</ul>
+                                            })}
+                                        </td>
+                                        <td>{i.amount}</td><td>{i.status}</td>
                                         <td>{i.url.map(|u| view! { <a href=u>"View"</a> })}" "{i.pdf.map(|u| view! { <a href=u>"PDF"</a> })}</td>
                                     </tr>
                                 }).collect_view()}

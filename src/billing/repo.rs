@@ -42,18 +42,10 @@ pub async fn customer(db: impl PgExecutor<'_>, user: Uuid) -> sqlx::Result<Optio
     .await
 }
 
-#[derive(sqlx::FromRow)]
-pub struct NextInvoice {
-    pub currency: String,
-    pub amount: i64,
-    pub at: OffsetDateTime,
-}
-
-/// What the live subscription will bill at its period end (none when it is set to end).
-pub async fn next_invoice(db: &PgPool, customer: &str) -> sqlx::Result<Option<NextInvoice>> {
-    sqlx::query_as(
-        "select p.currency, p.unit_amount * coalesce(s.quantity, 1) as amount, s.current_period_end as at
-         from subscriptions s join prices p on p.id = s.price_id
+/// The live subscription that will bill at its period end (none when it is set to end).
+pub async fn live_subscription(db: &PgPool, customer: &str) -> sqlx::Result<Option<String>> {
+    sqlx::query_scalar(
+        "select s.id from subscriptions s
          where s.stripe_customer_id = $1 and s.status in ('active', 'trialing', 'past_due')
            and not s.cancel_at_period_end and s.current_period_end is not null
          order by s.current_period_end desc limit 1",
@@ -92,6 +84,14 @@ pub struct InvoiceRecord {
     pub status: String,
     pub hosted_invoice_url: Option<String>,
     pub invoice_pdf: Option<String>,
+    pub lines: Option<sqlx::types::Json<Vec<InvoiceLine>>>,
+}
+
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct InvoiceLine {
+    /// "130 × Starter (usage)": the quantity is in Stripe's description.
+    pub description: Option<String>,
+    pub amount: i64,
 }
 
 /// Page `page` (from 1) of the customer's invoices, newest first, and whether more follow.
@@ -102,7 +102,7 @@ pub async fn invoice_page(
     size: i64,
 ) -> sqlx::Result<(Vec<InvoiceRecord>, bool)> {
     let mut rows: Vec<InvoiceRecord> = sqlx::query_as(
-        "select created, number, currency, total, status, hosted_invoice_url, invoice_pdf from invoices
+        "select created, number, currency, total, status, hosted_invoice_url, invoice_pdf, lines from invoices
          where stripe_customer_id = $1 and status <> 'draft'
          order by created desc, id desc limit $2 offset $3",
     )

@@ -73,15 +73,24 @@ impl Snapshot for Invoice {
         let Some(customer) = self.customer.as_ref() else {
             return Ok(false);
         };
+        let lines: Vec<serde_json::Value> = self
+            .lines
+            .data
+            .iter()
+            .map(|l| {
+                serde_json::json!({ "description": l.description, "quantity": l.quantity, "amount": l.amount })
+            })
+            .collect();
         let written = sqlx::query(&format!(
             "insert into invoices (id, stripe_customer_id, subscription_id, number, status, currency, total, amount_due,
                  amount_paid, amount_remaining, attempt_count, next_payment_attempt, hosted_invoice_url, invoice_pdf,
-                 period_end, created, stripe_as_of, updated_at)
-             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, to_timestamp($12), $13, $14, to_timestamp($15), to_timestamp($16), $17, now())
+                 period_end, created, stripe_as_of, updated_at, lines)
+             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, to_timestamp($12), $13, $14, to_timestamp($15), to_timestamp($16), $17, now(), $18)
              on conflict (id) do update set status = excluded.status, number = excluded.number, total = excluded.total,
                  amount_due = excluded.amount_due, amount_paid = excluded.amount_paid, amount_remaining = excluded.amount_remaining,
                  attempt_count = excluded.attempt_count, next_payment_attempt = excluded.next_payment_attempt,
                  hosted_invoice_url = excluded.hosted_invoice_url, invoice_pdf = excluded.invoice_pdf,
+                 lines = excluded.lines,
                  stripe_as_of = greatest(invoices.stripe_as_of, excluded.stripe_as_of), updated_at = now(){}",
             newer_only(Self::TABLE, only_if_newer)
         ))
@@ -102,6 +111,7 @@ impl Snapshot for Invoice {
         .bind(self.period_end as f64)
         .bind(self.created as f64)
         .bind(as_of)
+        .bind(sqlx::types::Json(lines))
         .execute(conn)
         .await?;
         Ok(written.rows_affected() == 1)

@@ -9,6 +9,9 @@ use stripe_product::{
 
 struct DemoPlan {
     key: &'static str,
+    /// Reports included each month, the price of each one more (cents), the monthly cap, and
+    /// whether the cap is soft (usage past it is billed).
+    reports: (i64, i64, i64, bool),
     name: &'static str,
     description: &'static str,
     features: &'static [&'static str],
@@ -20,6 +23,7 @@ struct DemoPlan {
 const PLANS: &[DemoPlan] = &[
     DemoPlan {
         key: "starter",
+        reports: (100, 10, 200, false),
         name: "Starter",
         description: "For side projects and trying things out.",
         features: &["1 project", "1,000 API calls / month", "Email support"],
@@ -29,6 +33,7 @@ const PLANS: &[DemoPlan] = &[
     },
     DemoPlan {
         key: "pro",
+        reports: (1_000, 5, 5_000, false),
         name: "Pro",
         description: "For professionals shipping real products.",
         features: &[
@@ -43,6 +48,7 @@ const PLANS: &[DemoPlan] = &[
     },
     DemoPlan {
         key: "team",
+        reports: (10_000, 2, 20_000, true),
         name: "Team",
         description: "For teams that need room to grow.",
         features: &[
@@ -56,6 +62,9 @@ const PLANS: &[DemoPlan] = &[
         yearly: 99000,
     },
 ];
+
+/// The event the "Reports" meter counts: each report run reports one.
+pub const REPORT_EVENT: &str = "report_run";
 
 /// The demo's product sold once, with a license key.
 const LIFETIME: (&str, &str, &str, i64) = (
@@ -78,8 +87,84 @@ pub async fn seed_sandbox_catalog(stripe: &Stripe) -> Result<(), stripe::StripeE
     {
         seed_plans(stripe).await?;
     }
-    // Installations seeded before licenses existed get the licensed product too.
-    seed_lifetime_license(stripe).await
+    // Installations seeded before licenses and metering existed get them too.
+    seed_lifetime_license(stripe).await?;
+    seed_usage(stripe).await
+}
+
+/// The "Reports" meter and, for each plan and billing period, a metered price: the plan's
+/// reports included, then a price per report, with the plan's cap in the price's metadata.
+async fn seed_usage(stripe: &Stripe) -> Result<(), stripe::StripeError> {
+    use stripe_billing::billing_meter::{
+        CreateBillingMeter, CreateBillingMeterDefaultAggregation,
+        CreateBillingMeterDefaultAggregationFormula, ListBillingMeter,
+    };
+    use stripe_product::price::{
+        CreatePriceRecurringUsageType, CreatePriceTiers, CreatePriceTiersUpTo, ListPrice,
+    };
+    use stripe_shared::{PriceBillingScheme, PriceTiersMode};
+    let meters = stripe.get(&ListBillingMeter::new().limit(100)).await?.data;
+    let meter = match meters.into_iter().find(|m| m.event_name == REPORT_EVENT) {
+        Some(m) => m.id.as_str().to_owned(),
+        None => {
+            let create = CreateBillingMeter::new(
+                CreateBillingMeterDefaultAggregation::new(
+                    CreateBillingMeterDefaultAggregationFormula::Sum,
+                ),
+                "Reports",
+                REPORT_EVENT,
+            );
+            let made = stripe.post(&create, "seed-meter-reports").await?;
+            made.id.as_str().to_owned()
+        }
+    };
+    for plan in PLANS {
+        let (included, each, cap, soft) = plan.reports;
+        for (interval, periods) in [
+            (CreatePriceRecurringInterval::Month, 1),
+            (CreatePriceRecurringInterval::Year, 12),
+        ] {
+            let lookup_key = format!("{}_{}ly_reports", plan.key, interval.as_str());
+            let known = stripe
+                .get(&ListPrice::new().lookup_keys(vec![lookup_key.clone()]))
+                .await?;
+            if !known.data.is_empty() {
+                continue;
+            }
+            let mut recurring = CreatePriceRecurring::new(interval);
+            recurring.usage_type = Some(CreatePriceRecurringUsageType::Metered);
+            recurring.meter = Some(meter.clone());
+            let mut metadata = vec![("report_limit".to_owned(), (cap * periods).to_string())];
+            if soft {
+                metadata.push(("report_overage".to_owned(), "true".to_owned()));
+            }
+            let included = CreatePriceTiers {
+                unit_amount: Some(0),
+                ..CreatePriceTiers::new(CreatePriceTiersUpTo::I64(included * periods))
+            };
+            let beyond = CreatePriceTiers {
+                unit_amount: Some(each),
+                ..CreatePriceTiers::new(CreatePriceTiersUpTo::Inf)
+            };
+            let create = CreatePrice::new(stripe_types::Currency::USD)
+                .product(format!("prod_{}", plan.key))
+                .nickname("Reports")
+                .recurring(recurring)
+                .billing_scheme(PriceBillingScheme::Tiered)
+                .tiers_mode(PriceTiersMode::Graduated)
+                .tiers(vec![included, beyond])
+                .lookup_key(lookup_key.clone())
+                .metadata(
+                    metadata
+                        .into_iter()
+                        .collect::<std::collections::HashMap<_, _>>(),
+                );
+            stripe
+                .post(&create, &format!("seed-price-{lookup_key}"))
+                .await?;
+        }
+    }
+    Ok(())
 }
 
 async fn seed_plans(stripe: &Stripe) -> Result<(), stripe::StripeError> {

@@ -13,6 +13,7 @@ use crate::{
 };
 use futures::TryStreamExt;
 use sqlx::{PgConnection, PgPool};
+use stripe_billing::{billing_meter::ListBillingMeter, BillingMeter};
 use stripe_product::{price::ListPrice, product::ListProduct, Price, Product};
 
 /// `product.created` / `product.updated`, under the freshness rule.
@@ -53,7 +54,44 @@ pub async fn apply_price(
             }
         }
     }
+    if current.is_none() && needs_tiers(&mut *conn, price).await? {
+        return Err(SyncError::NeedsCurrent {
+            table: Price::TABLE,
+            id: price.id.as_str().to_owned(),
+            seen: stored_as_of(&mut *conn, Price::TABLE, price.id.as_str(), false).await?,
+        });
+    }
     apply(conn, price, as_of, current).await
+}
+
+/// `billing.meter.*`: a meter's event name and whether it is active. Meters only change by
+/// these events and the full sync, and the latest word is the meter as it is: no ordering
+/// question worth a refetch (an event name never changes).
+pub async fn write_meter(conn: &mut PgConnection, meter: &BillingMeter) -> sqlx::Result<()> {
+    sqlx::query(
+        "insert into meters (id, event_name, active) values ($1, $2, $3)
+         on conflict (id) do update set event_name = excluded.event_name, active = excluded.active,
+             updated_at = now()",
+    )
+    .bind(meter.id.as_str())
+    .bind(&meter.event_name)
+    .bind(meter.status.as_str() == "active")
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// A tiered price's event comes without its tiers: a new one is read again, with them.
+pub async fn needs_tiers(conn: &mut PgConnection, price: &Price) -> sqlx::Result<bool> {
+    if price.tiers.is_some() || price.tiers_mode.is_none() {
+        return Ok(false);
+    }
+    let stored: Option<bool> =
+        sqlx::query_scalar("select tiers is not null from prices where id = $1")
+            .bind(price.id.as_str())
+            .fetch_optional(conn)
+            .await?;
+    Ok(stored != Some(true))
 }
 
 /// `product.deleted`: see [`deactivate`].
@@ -178,14 +216,40 @@ impl Snapshot for Price {
             ),
             None => (None, None),
         };
+        let usage_type = self
+            .recurring
+            .as_ref()
+            .map_or("licensed", |r| r.usage_type.as_str());
+        let meter = self.recurring.as_ref().and_then(|r| r.meter.clone());
+        // `tiers` only comes when asked for (`expand[]=tiers`); a price's tiers never change,
+        // so a snapshot without them keeps the ones stored.
+        let tiers = self.tiers.as_ref().map(|tiers| {
+            sqlx::types::Json(
+                tiers
+                    .iter()
+                    .map(|t| {
+                        serde_json::json!({ "up_to": t.up_to, "unit_amount": t.unit_amount,
+                                            "flat_amount": t.flat_amount })
+                    })
+                    .collect::<Vec<_>>(),
+            )
+        });
+        let meta = |key: &str| self.metadata.get(key).map(String::as_str);
+        let limit = meta("report_limit")
+            .and_then(|v| v.parse::<i64>().ok())
+            .filter(|n| *n > 0);
         let written = sqlx::query(&format!(
             "insert into prices (id, product_id, active, currency, unit_amount, kind, recurring_interval,
-                                 recurring_interval_count, lookup_key, stripe_as_of, updated_at)
-             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, now())
+                                 recurring_interval_count, lookup_key, stripe_as_of, updated_at,
+                                 usage_type, meter_id, tiers_mode, tiers, usage_limit, usage_overage)
+             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, now(), $11, $12, $13, $14, $15, $16)
              on conflict (id) do update set product_id = excluded.product_id, active = excluded.active,
                  currency = excluded.currency, unit_amount = excluded.unit_amount, kind = excluded.kind,
                  recurring_interval = excluded.recurring_interval,
                  recurring_interval_count = excluded.recurring_interval_count, lookup_key = excluded.lookup_key,
+                 usage_type = excluded.usage_type, meter_id = excluded.meter_id,
+                 tiers_mode = excluded.tiers_mode, tiers = coalesce(excluded.tiers, prices.tiers),
+                 usage_limit = excluded.usage_limit, usage_overage = excluded.usage_overage,
                  stripe_as_of = greatest(prices.stripe_as_of, excluded.stripe_as_of), updated_at = now(){}",
             newer_only(Self::TABLE, only_if_newer)
         ))
@@ -199,6 +263,12 @@ impl Snapshot for Price {
         .bind(count)
         .bind(&self.lookup_key)
         .bind(as_of)
+        .bind(usage_type)
+        .bind(meter)
+        .bind(self.tiers_mode.as_ref().map(|m| m.as_str()))
+        .bind(tiers)
+        .bind(limit)
+        .bind(meta("report_overage") == Some("true"))
         .execute(conn)
         .await?;
         Ok(written.rows_affected() == 1)
@@ -221,11 +291,21 @@ pub async fn sync_catalog(stripe: &Stripe, db: &PgPool) -> Result<(usize, usize)
         .await?;
     let prices: Vec<Price> = ListPrice::new()
         .limit(100)
+        .expand(vec!["data.tiers".to_owned()])
+        .paginate()
+        .stream(stripe.client())
+        .try_collect()
+        .await?;
+    let meters: Vec<BillingMeter> = ListBillingMeter::new()
+        .limit(100)
         .paginate()
         .stream(stripe.client())
         .try_collect()
         .await?;
     let mut tx = db.begin().await?;
+    for meter in &meters {
+        write_meter(&mut tx, meter).await?;
+    }
     write_unless_newer(&mut tx, &products, as_of).await?;
     write_unless_newer(&mut tx, &prices, as_of).await?;
     let product_ids: Vec<&str> = products.iter().map(|p| p.id.as_str()).collect();

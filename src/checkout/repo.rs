@@ -8,12 +8,26 @@ use uuid::Uuid;
 pub async fn recurring_price_on_sale(db: &PgPool, price: &str) -> sqlx::Result<bool> {
     let on_sale: Option<bool> = sqlx::query_scalar(
         "select pr.active and p.active and p.offered from prices pr join products p on p.id = pr.product_id
-         where pr.id = $1 and pr.kind = 'recurring'",
+         where pr.id = $1 and pr.kind = 'recurring' and pr.usage_type = 'licensed'",
     )
     .bind(price)
     .fetch_optional(db)
     .await?;
     Ok(on_sale == Some(true))
+}
+
+/// The metered price that goes with a plan's price: its product's, for the same period.
+pub async fn metered_companion(db: &PgPool, price: &str) -> sqlx::Result<Option<String>> {
+    sqlx::query_scalar(
+        "select m.id from prices p
+         join prices m on m.product_id = p.product_id and m.usage_type = 'metered' and m.active
+              and m.recurring_interval = p.recurring_interval
+              and m.recurring_interval_count = p.recurring_interval_count
+         where p.id = $1 order by m.id limit 1",
+    )
+    .bind(price)
+    .fetch_optional(db)
+    .await
 }
 
 /// The product of `price` when it is a one-time price of a licensed product the app offers.

@@ -40,7 +40,15 @@ pub async fn subscription(
         .await?
         .then_some(state.config.trial_days);
     let user_meta = [("user_id".to_owned(), user.id.to_string())];
-    let create = hosted_checkout(state, customer, price_id)
+    let mut items = vec![one_of(price_id)];
+    // The plan's usage rides along as a metered item (no quantity: the meter says).
+    if let Some(metered) = repo::metered_companion(&state.db, price_id).await? {
+        items.push(CreateCheckoutSessionLineItems {
+            price: Some(metered),
+            ..CreateCheckoutSessionLineItems::new()
+        });
+    }
+    let create = hosted_checkout(state, customer, items)
         .mode(stripe_shared::CheckoutSessionMode::Subscription)
         .subscription_data(CreateCheckoutSessionSubscriptionData {
             trial_period_days: trial,
@@ -67,7 +75,7 @@ pub async fn purchase(state: &AppState, user: &User, price_id: &str) -> Result<S
         ("product_id".to_owned(), product_id),
         ("price_id".to_owned(), price_id.to_owned()),
     ]);
-    let create = hosted_checkout(state, customer, price_id)
+    let create = hosted_checkout(state, customer, vec![one_of(price_id)])
         .mode(stripe_shared::CheckoutSessionMode::Payment)
         .invoice_creation(CreateCheckoutSessionInvoiceCreation::new(true))
         .payment_intent_data(CreateCheckoutSessionPaymentIntentData {
@@ -135,16 +143,25 @@ async fn customer_of(state: &AppState, user: &User) -> Result<String, AppError> 
     ensure_customer(&state.db, &state.stripe, user, clocks).await
 }
 
-/// What every Checkout of the app asks for: one of `price`, tax, promotion codes, a billing
+/// One of `price`.
+fn one_of(price_id: &str) -> CreateCheckoutSessionLineItems {
+    CreateCheckoutSessionLineItems {
+        price: Some(price_id.to_owned()),
+        quantity: Some(1),
+        ..CreateCheckoutSessionLineItems::new()
+    }
+}
+
+/// What every Checkout of the app asks for: the items, tax, promotion codes, a billing
 /// address kept on the customer, and the way back.
-fn hosted_checkout(state: &AppState, customer: String, price_id: &str) -> CreateCheckoutSession {
+fn hosted_checkout(
+    state: &AppState,
+    customer: String,
+    items: Vec<CreateCheckoutSessionLineItems>,
+) -> CreateCheckoutSession {
     CreateCheckoutSession::new()
         .customer(customer)
-        .line_items(vec![CreateCheckoutSessionLineItems {
-            price: Some(price_id.to_owned()),
-            quantity: Some(1),
-            ..CreateCheckoutSessionLineItems::new()
-        }])
+        .line_items(items)
         .automatic_tax(CreateCheckoutSessionAutomaticTax::new(true))
         .allow_promotion_codes(true)
         .billing_address_collection(

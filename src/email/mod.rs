@@ -9,5 +9,6 @@ pub mod licenses;
 mod mailbox;
 pub mod message;
 pub mod outbox;
+pub mod usage;
 
 pub use mailbox::router as mailbox_router;

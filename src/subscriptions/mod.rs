@@ -103,19 +103,33 @@ pub async fn dashboard() -> Result<DashboardView, ApiError> {
     })
 }
 
-/// The paid feature. Its lock is here, on the server: hiding the button is only courtesy.
+/// The paid feature, and the metered action: each run is counted against the period (a
+/// hard limit refuses it). Its lock is here, on the server: hiding the button is only
+/// courtesy.
 #[server(prefix = "/api", endpoint = "feature")]
 #[cfg_attr(feature = "ssr", tracing::instrument(skip_all, fields(user_id)))]
 pub async fn run_paid_feature() -> Result<String, ApiError> {
+    use crate::{
+        error::AppError,
+        usage::meter::{self, Refused, Source},
+    };
     let state = crate::state::AppState::get()?;
     let user = crate::accounts::require_user(&state.db).await?;
-    if !has_access(&state.db, user.id, state.config.grace_days).await? {
-        return Err(crate::error::AppError::Forbidden.into());
-    }
+    let ran = match meter::record(&state.db, &state.config, &user, Source::Web).await {
+        Ok(ran) => ran,
+        Err(Refused::NoAccess) => return Err(AppError::Forbidden.into()),
+        Err(Refused::LimitReached { .. }) => return Err(AppError::UsageLimitReached.into()),
+        Err(Refused::Failed(e)) => return Err(e.into()),
+    };
     let at = time::OffsetDateTime::now_utc()
         .format(time::macros::format_description!(
             "[hour]:[minute]:[second] UTC"
         ))
-        .map_err(crate::error::AppError::internal)?;
-    Ok(format!("Report generated at {at}."))
+        .map_err(AppError::internal)?;
+    let usage = match (ran.metered, ran.limit) {
+        (false, _) => String::new(),
+        (true, Some(limit)) => format!(" {} of {limit} reports used this period.", ran.used),
+        (true, None) => format!(" {} reports this period.", ran.used),
+    };
+    Ok(format!("Report generated at {at}.{usage}"))
 }

@@ -1,13 +1,16 @@
 //! The dashboard: the plan, its status and timeline, and the paid feature.
 
 use super::{dashboard, entitlement::Entitlement, PlanSummary, RunPaidFeature};
-use crate::ui::ErrorNotice;
+use crate::{ui::ErrorNotice, usage::UsageCard};
 use leptos::prelude::*;
 use leptos_meta::Title;
 
 #[component]
 pub fn DashboardPage() -> impl IntoView {
     let data = Resource::new(|| (), |_| dashboard());
+    // One action for the report button; the usage card follows its runs.
+    let run = ServerAction::<RunPaidFeature>::new();
+    let runs = Signal::derive(move || run.version().get());
     view! {
         <Title text="Dashboard"/>
         <Suspense fallback=|| view! { <p class="loading" aria-busy="true">"Loading your dashboard…"</p> }>
@@ -19,7 +22,8 @@ pub fn DashboardPage() -> impl IntoView {
                             <p class="muted" data-testid="dashboard-email">{format!("Signed in as {}", d.email)}</p>
                         </header>
                         <PlanCard plan=d.plan.clone()/>
-                        <FeatureArea entitled=d.plan.as_ref().is_some_and(|p| p.entitlement.has_access())/>
+                        <FeatureArea run entitled=d.plan.as_ref().is_some_and(|p| p.entitlement.has_access())/>
+                        <UsageCard version=runs/>
                         <p class="muted small">{format!("Member since {}", d.member_since)}</p>
                     </section>
                 }.into_any(),
@@ -61,8 +65,7 @@ pub fn PlanCard(plan: Option<PlanSummary>) -> impl IntoView {
 }
 
 #[component]
-fn FeatureArea(entitled: bool) -> impl IntoView {
-    let run = ServerAction::<RunPaidFeature>::new();
+fn FeatureArea(run: ServerAction<RunPaidFeature>, entitled: bool) -> impl IntoView {
     let result = move || {
         run.value()
             .get()
@@ -77,6 +80,7 @@ fn FeatureArea(entitled: bool) -> impl IntoView {
                         <button class="button" type="submit" disabled=move || run.pending().get()>"Run a report"</button>
                     </ActionForm>
                     <p role="status" data-testid="feature-result">{result}</p>
+                    <p class="muted small">"Run reports from a script with an "<a href="/settings/api">"API token"</a>"."</p>
                 }.into_any()
             } else {
                 view! {

@@ -46,17 +46,36 @@ impl Snapshot for Subscription {
         as_of: i64,
         only_if_newer: bool,
     ) -> sqlx::Result<bool> {
-        let item = self.items.data.first();
+        // The plan is the licensed item; a metered item (usage) rides along.
+        let metered = |i: &&stripe_shared::SubscriptionItem| {
+            i.price
+                .recurring
+                .as_ref()
+                .is_some_and(|r| r.usage_type.as_str() == "metered")
+        };
+        let item = self
+            .items
+            .data
+            .iter()
+            .find(|i| !metered(i))
+            .or(self.items.data.first());
+        let metered_price = self
+            .items
+            .data
+            .iter()
+            .find(metered)
+            .map(|i| i.price.id.as_str().to_owned());
         let ts = |t: Option<i64>| t.map(|t| t as f64);
         let written = sqlx::query(&format!(
             "insert into subscriptions (id, stripe_customer_id, status, price_id, product_id, quantity,
                  current_period_start, current_period_end, trial_start, trial_end, cancel_at_period_end,
-                 cancel_at, canceled_at, ended_at, past_due_since, stripe_as_of, updated_at)
+                 cancel_at, canceled_at, ended_at, past_due_since, stripe_as_of, updated_at, metered_price_id)
              values ($1, $2, $3, $4, $5, $6, to_timestamp($7), to_timestamp($8), to_timestamp($9), to_timestamp($10), $11,
                  to_timestamp($12), to_timestamp($13), to_timestamp($14),
-                 case when $3 = 'past_due' then to_timestamp($15::bigint) end, $15, now())
+                 case when $3 = 'past_due' then to_timestamp($15::bigint) end, $15, now(), $16)
              on conflict (id) do update set stripe_customer_id = excluded.stripe_customer_id, status = excluded.status,
                  price_id = excluded.price_id, product_id = excluded.product_id, quantity = excluded.quantity,
+                 metered_price_id = excluded.metered_price_id,
                  current_period_start = excluded.current_period_start, current_period_end = excluded.current_period_end,
                  trial_start = excluded.trial_start, trial_end = excluded.trial_end,
                  cancel_at_period_end = excluded.cancel_at_period_end, cancel_at = excluded.cancel_at,
@@ -82,6 +101,7 @@ impl Snapshot for Subscription {
         .bind(ts(self.canceled_at))
         .bind(ts(self.ended_at))
         .bind(as_of)
+        .bind(metered_price)
         .execute(conn)
         .await?;
         Ok(written.rows_affected() == 1)

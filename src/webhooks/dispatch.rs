@@ -95,7 +95,10 @@ pub(super) async fn read_current(
             reads.product = Some(fetched(read, seen)?);
         }
         Price::TABLE => {
-            let read = stripe.get(&RetrievePrice::new(id)).await;
+            // With its tiers, which events leave out.
+            let read = stripe
+                .get(&RetrievePrice::new(id).expand(vec!["tiers".to_owned()]))
+                .await;
             reads.price = Some(fetched(read, seen)?);
         }
         Subscription::TABLE => {
@@ -173,6 +176,7 @@ pub(super) async fn apply(
             let current = reads.refund_charge.as_deref();
             licenses::sync::apply_refund(conn, app_url, r, as_of, current, actor).await
         }
+        Object::Meter(m) => Ok(catalog::sync::write_meter(conn, m).await?),
         Object::Dispute(d) => {
             let current = reads.dispute.as_ref();
             licenses::sync::apply_dispute(conn, app_url, d, as_of, current, actor).await

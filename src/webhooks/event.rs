@@ -27,6 +27,8 @@ pub enum Object {
     Refund(Box<Refund>),
     /// `charge.dispute.*`.
     Dispute(Box<Dispute>),
+    /// `billing.meter.*`.
+    Meter(Box<stripe_billing::BillingMeter>),
     /// `invoice.*`, whatever happened to it.
     Invoice(Box<Invoice>),
     PaymentMethod(Box<PaymentMethod>),
@@ -122,6 +124,10 @@ impl Object {
             | "charge.dispute.closed"
             | "charge.dispute.funds_withdrawn"
             | "charge.dispute.funds_reinstated" => Object::Dispute(typed(raw, "Dispute")?),
+            "billing.meter.created"
+            | "billing.meter.updated"
+            | "billing.meter.deactivated"
+            | "billing.meter.reactivated" => Object::Meter(typed(raw, "BillingMeter")?),
             "invoice.created"
             | "invoice.finalized"
             | "invoice.updated"

@@ -341,6 +341,33 @@ async fn every_app_request_and_every_event_it_causes_decode_in_async_stripe() {
     .await;
     assert!(revoked, "the lost dispute revoked the license");
 
+    // Usage: reports counted, sent to the meter (CreateBillingMeterEvent), the dashboard's
+    // estimate (CreatePreviewInvoice), and reconcile-usage's event summaries
+    // (ListIdBillingMeterEventSummary).
+    for _ in 0..3 {
+        assert_status(app.call("feature", &[]).await, StatusCode::OK).await;
+    }
+    let round = saas_billing::usage::report::run_once(&app.db, &stripe)
+        .await
+        .expect("usage reports decode");
+    assert_eq!((round.sent, round.failed), (1, 0), "{round:?}");
+    let dashboard = app.page("/dashboard").await;
+    assert!(
+        dashboard.contains("Stripe estimates it so far: $"),
+        "{dashboard}"
+    );
+    let lines = saas_billing::usage::reconcile::reconcile(
+        &app.db,
+        &stripe,
+        saas_billing::usage::reconcile::Period::Current,
+    )
+    .await
+    .expect("summaries decode");
+    assert!(
+        lines.iter().any(|l| l.stripe == 3 && !l.differs()),
+        "{lines:?}"
+    );
+
     // Replay lists events (ListEvent with created and delivery_success filters).
     let report = saas_billing::webhooks::replay::replay_events(
         &app.db,

@@ -9,4 +9,5 @@ mod helpers;
 mod licenses;
 mod pages;
 mod security;
+mod usage;
 mod webhooks;

@@ -62,8 +62,8 @@ async fn the_sandbox_catalog_is_seeded_once_and_synced() {
     };
     assert_eq!(
         count().await,
-        (4, 7),
-        "the start-up sync brought the seeded catalog in: three plans and the lifetime license"
+        (4, 13),
+        "the start-up sync brought the seeded catalog in: three plans (each monthly and yearly, with a metered price for each) and the lifetime license"
     );
     // Seeding again finds the catalog there and creates nothing.
     let stripe = app.stripe().await;
@@ -75,7 +75,7 @@ async fn the_sandbox_catalog_is_seeded_once_and_synced() {
             .fetch_one(&app.db)
             .await
             .unwrap();
-    assert_eq!(in_stripe, 7);
+    assert_eq!(in_stripe, 13);
 }
 
 #[tokio::test]

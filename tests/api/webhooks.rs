@@ -444,7 +444,7 @@ async fn the_sync_catalog_command_restores_the_catalog() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(
-        stdout.contains("synced 4 products and 7 prices"),
+        stdout.contains("synced 4 products and 13 prices"),
         "{stdout}"
     );
     assert_eq!(product_name(&app, "prod_pro").await.as_deref(), Some("Pro"));

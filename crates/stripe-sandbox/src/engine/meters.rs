@@ -97,14 +97,20 @@ pub async fn record_event(
             })?,
     };
     let now = now();
-    let timestamp = timestamp.unwrap_or(now);
-    if timestamp < now - OLDEST_EVENT {
+    // A customer on a test clock lives at the clock's time: its events are judged by it.
+    let clock_now = match store::get(conn, account, Kind::Customer, customer).await {
+        Ok(c) => super::customers::customer_now(conn, account, &c).await?,
+        Err(e) if e.is_missing() => now,
+        Err(e) => return Err(e),
+    };
+    let timestamp = timestamp.unwrap_or(clock_now);
+    if timestamp < clock_now - OLDEST_EVENT {
         return Err(StripeError::invalid(
             "timestamp",
             "Meter events can only be sent for timestamps within the past 35 days.",
         ));
     }
-    if timestamp > now + NEWEST_EVENT {
+    if timestamp > clock_now + NEWEST_EVENT {
         return Err(StripeError::invalid(
             "timestamp",
             "Meter events cannot be sent for timestamps more than 5 minutes in the future.",

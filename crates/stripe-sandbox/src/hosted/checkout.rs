@@ -173,13 +173,23 @@ async fn load<'a>(
             .as_str()
             .map(|i| format!(" / {i}"))
             .unwrap_or_default();
+        let name = product_name(&mut conn, account, price).await?;
+        if crate::engine::invoices::is_metered(price) {
+            // Nothing today: usage is billed at the end of each period.
+            lines.push(LineView {
+                name: format!("{name} usage"),
+                quantity: 1,
+                amount: format!("Billed by usage{per}"),
+            });
+            continue;
+        }
         let amount = format!(
             "{}{per}",
             money(price["unit_amount"].as_i64().unwrap_or(0) * quantity)
         );
         per_period = amount.clone();
         lines.push(LineView {
-            name: product_name(&mut conn, account, price).await?,
+            name,
             quantity: *quantity,
             amount,
         });

@@ -1,0 +1,86 @@
+//! Personal API tokens for `POST /api/v1/reports`: made on the settings page, shown once,
+//! kept only as a SHA-256 hash, revoked there too.
+
+use super::{repo, TokenView, TokensView};
+use crate::{
+    error::{AppError, Message},
+    ui::format::long_date,
+};
+use sha2::{Digest, Sha256};
+use sqlx::PgPool;
+use uuid::Uuid;
+
+/// Where a token just made waits, in the maker's session, to be shown once.
+const FRESH: &str = "fresh_api_token";
+const PREFIX: &str = "sbt_";
+
+/// 192 random bits from the operating system, as hex, after a prefix that says what it is
+/// (so a leaked one is recognisable in logs and scanners).
+fn new_token() -> String {
+    let mut bytes = [0u8; 24];
+    getrandom::fill(&mut bytes).expect("the operating system's random generator works");
+    format!("{PREFIX}{}", hex::encode(bytes))
+}
+
+pub fn hash(token: &str) -> Vec<u8> {
+    Sha256::digest(token.as_bytes()).to_vec()
+}
+
+async fn session() -> Result<tower_sessions::Session, AppError> {
+    leptos_axum::extract::<tower_sessions::Session>()
+        .await
+        .map_err(|e| AppError::internal(format!("no session: {e}")))
+}
+
+pub async fn create(db: &PgPool, user: Uuid, name: &str) -> Result<(), AppError> {
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > 60 {
+        return Err(AppError::field("name", Message::TokenNameInvalid));
+    }
+    let token = new_token();
+    let hint = token[token.len() - 4..].to_owned();
+    repo::insert_token(db, user, name, &hash(&token), &hint).await?;
+    session().await?.insert(FRESH, token).await?;
+    Ok(())
+}
+
+pub async fn revoke(db: &PgPool, user: Uuid, id: &str) -> Result<(), AppError> {
+    let id = Uuid::parse_str(id).map_err(|_| AppError::NotFound)?;
+    if !repo::revoke_token(db, user, id).await? {
+        return Err(AppError::NotFound);
+    }
+    Ok(())
+}
+
+pub async fn list(db: &PgPool, user: Uuid) -> Result<TokensView, AppError> {
+    let tokens = repo::tokens(db, user)
+        .await?
+        .into_iter()
+        .map(|t| TokenView {
+            id: t.id.to_string(),
+            name: t.name,
+            hint: t.hint,
+            created: long_date(t.created_at),
+            last_used: t.last_used_at.map(long_date),
+        })
+        .collect();
+    let fresh = session().await?.remove::<String>(FRESH).await?;
+    Ok(TokensView { tokens, fresh })
+}
+
+/// The user a bearer token belongs to, if it is a live token. Its last use is written at
+/// most once a minute (a write per call would cost every call).
+pub async fn authenticate(db: &PgPool, token: &str) -> Result<Option<Uuid>, AppError> {
+    if !token.starts_with(PREFIX) || token.len() > 100 {
+        return Ok(None);
+    }
+    let Some((id, user, last_used)) = repo::token_owner(db, &hash(token)).await? else {
+        return Ok(None);
+    };
+    let stale =
+        last_used.is_none_or(|t| t < time::OffsetDateTime::now_utc() - time::Duration::minutes(1));
+    if stale {
+        repo::touch_token(db, id).await?;
+    }
+    Ok(Some(user))
+}
