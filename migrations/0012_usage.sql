@@ -21,6 +21,9 @@ create table meters (
 
 -- A subscription's metered item, if it has one.
 alter table subscriptions add column metered_price_id text;
+-- Until when the subscription gives access if nothing changes (the entitlement rule, worked
+-- out in Rust whenever the row changes): the metered action checks it in its one statement.
+alter table subscriptions add column access_until timestamptz;
 
 -- Each metered action, written in the transaction of the action itself. `reported_in` is
 -- the meter event that carried it to Stripe (set when the reporter claims it).

@@ -57,8 +57,9 @@ pub struct Config {
     /// Calls of the license API per key, and per network, in a minute.
     pub license_api_per_key: i64,
     pub license_api_per_network: i64,
-    /// Calls of `POST /api/v1/reports` allowed per network in a minute.
-    pub reports_api_per_network: i64,
+    /// Failed calls (a wrong token) of `POST /api/v1/reports` allowed per network in a
+    /// minute, before the network is refused.
+    pub reports_api_failures_per_network: i64,
     /// How often usage goes to Stripe's meters (`USAGE_REPORT_SECONDS`): one meter event per
     /// customer per round.
     pub usage_report_every: Duration,
@@ -241,7 +242,7 @@ impl Config {
                 .collect(),
             license_api_per_key: parse(&get, "LICENSE_API_PER_KEY_PER_MINUTE", 30)?,
             license_api_per_network: parse(&get, "LICENSE_API_PER_NETWORK_PER_MINUTE", 120)?,
-            reports_api_per_network: parse(&get, "REPORTS_API_PER_NETWORK_PER_MINUTE", 600)?,
+            reports_api_failures_per_network: parse(&get, "REPORTS_API_FAILURES_PER_MINUTE", 30)?,
             usage_report_every: Duration::from_secs(
                 parse::<u64>(&get, "USAGE_REPORT_SECONDS", 60)?.max(1),
             ),

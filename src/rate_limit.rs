@@ -29,6 +29,18 @@ pub async fn record(
     .await
 }
 
+/// The count of `key` in its current window, without counting anything.
+pub async fn current(db: impl PgExecutor<'_>, key: &str, window: Duration) -> sqlx::Result<i64> {
+    let count: Option<i32> = sqlx::query_scalar(
+        "select attempts from rate_limits where key = $1 and window_start >= now() - make_interval(secs => $2)",
+    )
+    .bind(key)
+    .bind(window.as_secs_f64())
+    .fetch_optional(db)
+    .await?;
+    Ok(count.map_or(0, i64::from))
+}
+
 /// After a successful login: the attempt does not count against the shared keys (email,
 /// network), and the email-on-this-network key starts afresh.
 pub async fn forgive(db: impl PgExecutor<'_>, shared: &[String], pair: &str) -> sqlx::Result<()> {

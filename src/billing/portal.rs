@@ -36,7 +36,7 @@ pub async fn configure_portal(
     return_url: &str,
 ) -> Result<String, AppError> {
     let rows: Vec<(String, String)> = sqlx::query_as(
-        "select product_id, id from prices where active and kind = 'recurring'
+        "select product_id, id from prices where active and kind = 'recurring' and usage_type = 'licensed'
            and product_id in (select id from products where active and offered) order by product_id, id",
     )
     .fetch_all(db)

@@ -33,6 +33,7 @@ pub async fn run(state: &AppState, webhook_url: &str) -> Result<(), AppError> {
         state.add_webhook_secret(secret);
         catalog::seed_sandbox_catalog(&state.stripe).await?;
     }
+    crate::subscriptions::sync::refresh_missing_access(&state.db, state.config.grace_days).await?;
     let (products, prices) = catalog::sync::sync_catalog(&state.stripe, &state.db)
         .await
         .map_err(|e| AppError::internal(format!("catalog sync: {e}")))?;

@@ -29,20 +29,30 @@ impl Entitlement {
     }
 }
 
-pub fn entitlement(sub: &SubscriptionState, now: i64, grace_secs: i64) -> Entitlement {
+/// Until when `sub` gives access if nothing about it changes (unix seconds, exclusive;
+/// `i64::MAX` for open-ended), or `None` when it gives none. The one rule: [`entitlement`]
+/// reads it at a given time, and the metering stores it (`subscriptions.access_until`) so
+/// its one statement can check access without the rule in SQL.
+pub fn access_until(sub: &SubscriptionState, grace_secs: i64) -> Option<i64> {
     match sub.status.as_str() {
         // Cancelled at period end: access runs out with the period, not before.
         "active" | "trialing" => match (sub.cancel_at_period_end, sub.current_period_end) {
-            (true, Some(end)) if now >= end => Entitlement::None,
-            _ => Entitlement::Full,
+            (true, Some(end)) => Some(end),
+            _ => Some(i64::MAX),
         },
-        "past_due" => match sub.past_due_since {
-            Some(since) if now < since + grace_secs => Entitlement::Grace {
-                until: since + grace_secs,
-            },
-            _ => Entitlement::None,
-        },
+        // A failed payment: the grace period from the first failure.
+        "past_due" => sub
+            .past_due_since
+            .map(|since| since.saturating_add(grace_secs)),
         // canceled, unpaid, incomplete, incomplete_expired, paused, and anything new.
+        _ => None,
+    }
+}
+
+pub fn entitlement(sub: &SubscriptionState, now: i64, grace_secs: i64) -> Entitlement {
+    match access_until(sub, grace_secs) {
+        Some(until) if now < until && sub.status == "past_due" => Entitlement::Grace { until },
+        Some(until) if now < until => Entitlement::Full,
         _ => Entitlement::None,
     }
 }

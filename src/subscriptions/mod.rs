@@ -115,7 +115,7 @@ pub async fn run_paid_feature() -> Result<String, ApiError> {
     };
     let state = crate::state::AppState::get()?;
     let user = crate::accounts::require_user(&state.db).await?;
-    let ran = match meter::record(&state.db, &state.config, &user, Source::Web).await {
+    let ran = match meter::record(&state.db, &state.config, user.id, Source::Web).await {
         Ok(ran) => ran,
         Err(Refused::NoAccess) => return Err(AppError::Forbidden.into()),
         Err(Refused::LimitReached { .. }) => return Err(AppError::UsageLimitReached.into()),

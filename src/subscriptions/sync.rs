@@ -33,6 +33,62 @@ pub async fn write_current(
     Ok(())
 }
 
+/// Works out `access_until` for the row as it now is (the entitlement rule, with this
+/// deployment's grace period), for checks that must be one SQL statement.
+pub async fn refresh_access(
+    conn: &mut PgConnection,
+    subscription: &str,
+    grace_days: u32,
+) -> sqlx::Result<()> {
+    use super::entitlement::{access_until, SubscriptionState};
+    type Row = (
+        String,
+        Option<time::OffsetDateTime>,
+        bool,
+        Option<time::OffsetDateTime>,
+    );
+    let row: Option<Row> = sqlx::query_as(
+        "select status, current_period_end, cancel_at_period_end, past_due_since from subscriptions where id = $1",
+    )
+    .bind(subscription)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some((status, end, cancel_at_period_end, past_due_since)) = row else {
+        return Ok(());
+    };
+    let state = SubscriptionState {
+        status,
+        current_period_end: end.map(time::OffsetDateTime::unix_timestamp),
+        cancel_at_period_end,
+        past_due_since: past_due_since.map(time::OffsetDateTime::unix_timestamp),
+    };
+    let until = access_until(&state, i64::from(grace_days) * 86_400).map(|t| {
+        time::OffsetDateTime::from_unix_timestamp(t)
+            .unwrap_or(time::PrimitiveDateTime::MAX.assume_utc())
+    });
+    sqlx::query("update subscriptions set access_until = $2 where id = $1")
+        .bind(subscription)
+        .bind(until)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Works out `access_until` for every live subscription that has none yet (rows written
+/// before the column existed): at start-up, so metering never refuses them for lack of it.
+pub async fn refresh_missing_access(db: &sqlx::PgPool, grace_days: u32) -> sqlx::Result<usize> {
+    let ids: Vec<String> = sqlx::query_scalar(
+        "select id from subscriptions where access_until is null and status in ('active', 'trialing', 'past_due')",
+    )
+    .fetch_all(db)
+    .await?;
+    for id in &ids {
+        let mut conn = db.acquire().await?;
+        refresh_access(&mut conn, id, grace_days).await?;
+    }
+    Ok(ids.len())
+}
+
 impl Snapshot for Subscription {
     const TABLE: &'static str = "subscriptions";
 

@@ -4,7 +4,6 @@
 
 use super::repo::{self, Metered};
 use crate::{
-    accounts::User,
     config::Config,
     email,
     error::AppError,
@@ -12,6 +11,7 @@ use crate::{
 };
 use sqlx::PgPool;
 use time::OffsetDateTime;
+use uuid::Uuid;
 
 /// Where an action came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -76,64 +76,84 @@ pub fn has_access(sub: &Metered, grace_days: u32) -> bool {
 }
 
 /// Runs one metered action for `user`: checks access, counts it (refusing past a hard
-/// limit), records the usage event, and queues the 80% warning the first time the period
-/// passes it; all in one transaction.
+/// limit) and records the usage event, in one statement; then, the first time the period
+/// passes 80% of its limit, queues the warning. The warning has its own transaction: were
+/// it lost to a crash, the next action past 80% finds it unsent and sends it.
 pub async fn record(
     db: &PgPool,
     config: &Config,
-    user: &User,
+    user: Uuid,
     source: Source,
 ) -> Result<Ran, Refused> {
-    let sub = repo::metered_subscription(db, user.id)
+    let Some(counted) = repo::count_action(db, user, source.as_str()).await? else {
+        // No metered subscription with access: one without metering still runs the action.
+        return unmetered(db, config, user).await;
+    };
+    let Some(used) = counted.used else {
+        return Err(Refused::LimitReached {
+            resets_at: counted.period_end.unwrap_or(counted.period_start),
+        });
+    };
+    if let Some(limit) = counted.usage_limit {
+        // 80%, in whole units: 160 of 200.
+        if used * 5 >= limit * 4 && counted.warned == Some(false) {
+            warn(db, config, user, &counted, used, limit).await?;
+        }
+    }
+    let included = Metered::included_in(counted.tiers.as_ref().map(|t| t.0.as_slice()));
+    Ok(Ran {
+        used,
+        included,
+        limit: counted.usage_limit,
+        metered: true,
+    })
+}
+
+async fn unmetered(db: &PgPool, config: &Config, user: Uuid) -> Result<Ran, Refused> {
+    let sub = repo::metered_subscription(db, user)
         .await?
         .filter(|s| has_access(s, config.grace_days))
         .ok_or(Refused::NoAccess)?;
-    let (Some(_), Some(period_start)) = (&sub.metered_price_id, sub.period_start) else {
-        // A plan without metering: the action runs, nothing is counted.
-        return Ok(Ran {
-            used: 0,
-            included: None,
-            limit: None,
-            metered: false,
-        });
-    };
-    let hard_limit = sub.usage_limit.filter(|_| !sub.usage_overage);
+    if sub.metered_price_id.is_some() {
+        // Metered, with access by the rule, but not by `access_until` (not worked out yet
+        // for a row written before it existed): refuse rather than run uncounted.
+        return Err(Refused::NoAccess);
+    }
+    Ok(Ran {
+        used: 0,
+        included: None,
+        limit: None,
+        metered: false,
+    })
+}
+
+async fn warn(
+    db: &PgPool,
+    config: &Config,
+    user: Uuid,
+    counted: &repo::Counted,
+    used: i64,
+    limit: i64,
+) -> Result<(), Refused> {
     let mut tx = db.begin().await?;
-    let Some(used) =
-        repo::count_one(&mut tx, &sub.subscription_id, period_start, hard_limit).await?
-    else {
-        return Err(Refused::LimitReached {
-            resets_at: sub.period_end.unwrap_or(period_start),
-        });
-    };
-    repo::record_event(
-        &mut tx,
-        user.id,
-        &sub.subscription_id,
-        period_start,
-        source.as_str(),
-    )
-    .await?;
-    if let Some(limit) = sub.usage_limit {
-        // 80%, in whole units: 160 of 200.
-        if used * 5 >= limit * 4
-            && repo::claim_warning(&mut tx, &sub.subscription_id, period_start).await?
-        {
-            let occasion = format!(
-                "usage-80-{}-{}",
-                sub.subscription_id,
-                period_start.unix_timestamp()
-            );
-            email::usage::nearing_limit(used, limit, sub.usage_overage, &config.url("/dashboard"))
-                .queue(&mut tx, &occasion, user.id, &user.email)
-                .await?;
-        }
+    if repo::claim_warning(&mut tx, &counted.subscription_id, counted.period_start).await? {
+        let Some(user) = crate::accounts::user_by_id(&mut *tx, user).await? else {
+            return Ok(());
+        };
+        let occasion = format!(
+            "usage-80-{}-{}",
+            counted.subscription_id,
+            counted.period_start.unix_timestamp()
+        );
+        email::usage::nearing_limit(
+            used,
+            limit,
+            counted.usage_overage,
+            &config.url("/dashboard"),
+        )
+        .queue(&mut tx, &occasion, user.id, &user.email)
+        .await?;
     }
     tx.commit().await?;
-    Ok(Ran {
-        used,
-        included: sub.included(),
-        limit: sub.usage_limit,
-        metered: true,
-    })
+    Ok(())
 }

@@ -33,7 +33,11 @@ pub struct Tier {
 impl Metered {
     /// Units the price includes at no charge: its first tier, when that costs nothing.
     pub fn included(&self) -> Option<i64> {
-        let first = self.tiers.as_ref()?.0.first()?;
+        Self::included_in(self.tiers.as_ref().map(|t| t.0.as_slice()))
+    }
+
+    pub fn included_in(tiers: Option<&[Tier]>) -> Option<i64> {
+        let first = tiers?.first()?;
         (first.unit_amount.unwrap_or(0) == 0 && first.flat_amount.unwrap_or(0) == 0)
             .then_some(first.up_to)
             .flatten()
@@ -67,47 +71,59 @@ pub async fn metered_subscription(
     .await
 }
 
-/// Counts one unit against the period's counter, unless that would pass `limit` (a hard
-/// one): the new count, or `None` when refused. One statement: the row lock makes
-/// concurrent callers count one after the other.
-pub async fn count_one(
-    conn: &mut PgConnection,
-    subscription: &str,
-    period_start: OffsetDateTime,
-    limit: Option<i64>,
-) -> sqlx::Result<Option<i64>> {
-    sqlx::query_scalar(
-        "insert into usage_counters (subscription_id, period_start, used)
-         select $1, $2, 1 where $3::bigint is null or $3 >= 1
-         on conflict (subscription_id, period_start) do update set used = usage_counters.used + 1
-             where $3::bigint is null or usage_counters.used < $3
-         returning used",
-    )
-    .bind(subscription)
-    .bind(period_start)
-    .bind(limit)
-    .fetch_optional(conn)
-    .await
+/// What the one-statement metered action found and did.
+#[derive(Debug, sqlx::FromRow)]
+pub struct Counted {
+    pub subscription_id: String,
+    pub period_start: OffsetDateTime,
+    pub period_end: Option<OffsetDateTime>,
+    pub usage_limit: Option<i64>,
+    pub usage_overage: bool,
+    pub tiers: Option<Json<Vec<Tier>>>,
+    /// The new count; `None` when the hard limit refused it.
+    pub used: Option<i64>,
+    /// Whether the period's 80% warning has gone out.
+    pub warned: Option<bool>,
 }
 
-pub async fn record_event(
-    conn: &mut PgConnection,
+/// The statement of [`count_action`] (`$1` the user, `$2` the source); the benchmark runs
+/// it through pgbench too.
+pub const COUNT_ACTION: &str = "with sub as (
+             select s.id, s.current_period_start as period_start, s.current_period_end as period_end,
+                    m.usage_limit, m.usage_overage, m.tiers,
+                    case when m.usage_overage then null else m.usage_limit end as hard_limit
+             from customers c
+             join subscriptions s on s.stripe_customer_id = c.stripe_customer_id
+             join prices m on m.id = s.metered_price_id
+             where c.user_id = $1 and s.access_until > now() and s.current_period_start is not null
+             order by s.current_period_end desc limit 1),
+         counted as (
+             insert into usage_counters (subscription_id, period_start, used)
+             select id, period_start, 1 from sub where hard_limit is null or hard_limit >= 1
+             on conflict (subscription_id, period_start) do update set used = usage_counters.used + 1
+                 where usage_counters.used < coalesce((select hard_limit from sub), 9223372036854775807)
+             returning subscription_id, period_start, used, warned_at is not null as warned),
+         recorded as (
+             insert into usage_events (user_id, subscription_id, period_start, quantity, source)
+             select $1, subscription_id, period_start, 1, $2 from counted)
+         select sub.id as subscription_id, sub.period_start, sub.period_end, sub.usage_limit, sub.usage_overage,
+                sub.tiers, counted.used, counted.warned
+         from sub left join counted on true";
+
+/// The metered action in one statement (so in one round trip, and one transaction): finds
+/// the user's metered subscription that gives access now (`access_until`), bumps the
+/// period's counter unless a hard limit refuses it, and records the usage event when it
+/// counted. No row: no metered subscription with access.
+pub async fn count_action(
+    db: impl PgExecutor<'_>,
     user: Uuid,
-    subscription: &str,
-    period_start: OffsetDateTime,
     source: &str,
-) -> sqlx::Result<()> {
-    sqlx::query(
-        "insert into usage_events (user_id, subscription_id, period_start, quantity, source)
-         values ($1, $2, $3, 1, $4)",
-    )
-    .bind(user)
-    .bind(subscription)
-    .bind(period_start)
-    .bind(source)
-    .execute(conn)
-    .await?;
-    Ok(())
+) -> sqlx::Result<Option<Counted>> {
+    sqlx::query_as(COUNT_ACTION)
+        .bind(user)
+        .bind(source)
+        .fetch_optional(db)
+        .await
 }
 
 /// Marks the period warned; whether this call did (the first past the threshold).

@@ -155,6 +155,7 @@ pub(super) async fn apply(
         Object::Subscription(s) => {
             subscriptions::sync::apply_subscription(conn, s, as_of, reads.subscription.as_ref())
                 .await?;
+            subscriptions::sync::refresh_access(conn, s.id.as_str(), grace_days).await?;
             licenses::sync::settle_subscription(conn, app_url, s.id.as_str(), grace_days, actor)
                 .await?;
             email::dunning::for_subscription(conn, app_url, &event.id, &event.kind, s).await?;
@@ -186,6 +187,7 @@ pub(super) async fn apply(
             if let Some(sub) = &reads.invoice_subscription {
                 subscriptions::sync::write_current(conn, sub, as_of).await?;
                 let id = sub.id.as_str();
+                subscriptions::sync::refresh_access(conn, id, grace_days).await?;
                 licenses::sync::settle_subscription(conn, app_url, id, grace_days, actor).await?;
             }
             email::dunning::for_invoice(

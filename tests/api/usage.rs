@@ -460,8 +460,8 @@ async fn api_tokens_run_reports_until_revoked_and_refuse_anything_else() {
 }
 
 #[tokio::test]
-async fn the_reports_api_is_limited_per_network_before_any_token_is_checked() {
-    let app = spawn_app_with(|c| c.reports_api_per_network = 3).await;
+async fn wrong_tokens_from_one_network_are_refused_before_any_token_is_checked() {
+    let app = spawn_app_with(|c| c.reports_api_failures_per_network = 3).await;
     let mut statuses = Vec::new();
     for _ in 0..4 {
         statuses.push(api_report(&app, "sbt_guess").await.status().as_u16());

@@ -51,6 +51,8 @@ struct CustomerRow {
     email: String,
     created: String,
     clock: Option<ClockView>,
+    /// The sum of the customer's meter events (every meter).
+    usage: i64,
 }
 
 struct ClockView {
@@ -184,9 +186,19 @@ async fn load(sandbox: &Sandbox, which: Which) -> sqlx::Result<DashboardView> {
     .bind(&account)
     .fetch_all(db)
     .await?;
+    let usage: Vec<(String, i64)> = sqlx::query_as(
+        "select customer, sum(value)::bigint from stripe_sandbox.meter_events where account = $1 group by customer",
+    )
+    .bind(&account)
+    .fetch_all(db)
+    .await?;
     view.customers = customers
         .iter()
         .map(|c| CustomerRow {
+            usage: usage
+                .iter()
+                .find(|(id, _)| c["id"] == id.as_str())
+                .map_or(0, |(_, n)| *n),
             id: text(&c["id"], ""),
             email: text(&c["email"], "–"),
             created: timestamp(c["created"].as_i64().unwrap_or(0)),
@@ -335,13 +347,14 @@ fn customers_table(account: &str, customers: &[CustomerRow]) -> Markup {
         h2 { "Customers" }
         div.scroll {
             table {
-                thead { tr { th { "Customer" } th { "Email" } th { "Created" } th { "Test clock" } } }
+                thead { tr { th { "Customer" } th { "Email" } th { "Created" } th { "Usage reported" } th { "Test clock" } } }
                 tbody {
                     @for c in customers {
                         tr data-testid="customer" data-email=(c.email) {
                             td { small { (c.id) } }
                             td { (c.email) }
                             td { (c.created) }
+                            td data-testid="customer-usage" { (c.usage) }
                             td {
                                 @match &c.clock {
                                     None => "–",

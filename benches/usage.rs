@@ -1,0 +1,334 @@
+//! Metered actions: 16 users, each with a metered subscription, run reports at once, first
+//! through the real server's `POST /api/v1/reports` (token, plan, limit check, usage event,
+//! commit), then as the metered transaction alone (in process); then pgbench runs a
+//! single-row upsert of a counter (the floor under the limit check) on the same Postgres.
+//! Run with `scripts/bench`; results go to BENCHMARKS.md by hand.
+
+use futures::StreamExt;
+use saas_billing::{config::Config, startup::Application, usage::meter};
+use sqlx::{Connection, Executor, PgConnection};
+use std::time::{Duration, Instant};
+
+const USERS: usize = 16;
+const PER_USER: usize = 250;
+const CONCURRENCY: usize = 16;
+
+#[tokio::main]
+async fn main() {
+    let base = std::env::var("DATABASE_URL").expect("DATABASE_URL (scripts/bench sets it)");
+    let mut url = url::Url::parse(&base).expect("DATABASE_URL is a URL");
+    url.set_path("/postgres");
+    let mut admin = PgConnection::connect(url.as_str()).await.expect("connects");
+    let name = format!("bench_{}", uuid::Uuid::new_v4().simple());
+    admin
+        .execute(format!("create database {name}").as_str())
+        .await
+        .expect("creates the bench database");
+    url.set_path(&format!("/{name}"));
+    let db_url = url.to_string();
+    let lookup = |n: &str| match n {
+        "DATABASE_URL" => Some(db_url.clone()),
+        "PORT" => Some("0".into()),
+        "DATABASE_MAX_CONNECTIONS" => Some("20".into()),
+        _ => None,
+    };
+    let config = Config::from_lookup(lookup).expect("config");
+    let app = Application::build(config).await.expect("app builds");
+    let app_url = app.url().to_owned();
+    tokio::spawn(app.run_until_stopped());
+    let client = reqwest::Client::builder()
+        .cookie_store(true)
+        .build()
+        .unwrap();
+    for _ in 0..300 {
+        if client
+            .get(format!("{app_url}/readyz"))
+            .send()
+            .await
+            .is_ok_and(|r| r.status().is_success())
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let mut conn = PgConnection::connect(&db_url).await.expect("connects");
+    let key: String =
+        sqlx::query_scalar("select value from app_settings where name = 'sandbox_secret_key'")
+            .fetch_one(&mut conn)
+            .await
+            .unwrap();
+    let price = |k: &'static str| {
+        sqlx::query_scalar::<_, String>("select id from prices where lookup_key = $1").bind(k)
+    };
+    let plan = price("pro_monthly").fetch_one(&mut conn).await.unwrap();
+    let metered = price("pro_monthly_reports")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    let stripe = |path: String, form: Vec<(&'static str, String)>| {
+        let (key, app_url) = (key.clone(), app_url.clone());
+        async move {
+            let res = reqwest::Client::new()
+                .post(format!("{app_url}/sandbox/v1{path}"))
+                .bearer_auth(key)
+                .form(&form)
+                .send()
+                .await
+                .unwrap();
+            assert!(res.status().is_success(), "{path}");
+            res.json::<serde_json::Value>().await.unwrap()
+        }
+    };
+
+    // Sixteen users, each subscribed to Pro with its metered item, each with a token.
+    let mut tokens = Vec::new();
+    let mut users = Vec::new();
+    for i in 0..USERS {
+        let user = reqwest::Client::builder()
+            .cookie_store(true)
+            .build()
+            .unwrap();
+        let email = format!("bench-{i}-{}@example.com", uuid::Uuid::new_v4().simple());
+        user.post(format!("{app_url}/api/signup"))
+            .form(&[
+                ("email", email.as_str()),
+                ("password", "correct horse battery"),
+            ])
+            .send()
+            .await
+            .unwrap();
+        user.post(format!("{app_url}/api/tokens/create"))
+            .form(&[("name", "bench")])
+            .send()
+            .await
+            .unwrap();
+        let listed: serde_json::Value = user
+            .post(format!("{app_url}/api/tokens"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        tokens.push(listed["fresh"].as_str().unwrap().to_owned());
+        let id: uuid::Uuid = sqlx::query_scalar("select id from users where email = $1")
+            .bind(&email)
+            .fetch_one(&mut conn)
+            .await
+            .unwrap();
+        let customer = stripe(
+            "/customers".into(),
+            vec![("metadata[user_id]", id.to_string())],
+        )
+        .await;
+        let customer = customer["id"].as_str().unwrap().to_owned();
+        stripe(
+            "/payment_methods/pm_card_visa/attach".into(),
+            vec![("customer", customer.clone())],
+        )
+        .await;
+        stripe(
+            "/subscriptions".into(),
+            vec![
+                ("customer", customer.clone()),
+                ("items[0][price]", plan.clone()),
+                ("items[1][price]", metered.clone()),
+                ("trial_period_days", "14".into()),
+                ("metadata[user_id]", id.to_string()),
+            ],
+        )
+        .await;
+        users.push(id);
+    }
+    for _ in 0..300 {
+        let ready: i64 = sqlx::query_scalar(
+            "select count(*) from subscriptions where metered_price_id is not null",
+        )
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+        if ready as usize == USERS {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // 1. Through the API.
+    let calls: Vec<String> = (0..USERS * PER_USER)
+        .map(|i| tokens[i % USERS].clone())
+        .collect();
+    let http = reqwest::Client::new();
+    let started = Instant::now();
+    let mut latencies: Vec<Duration> = futures::stream::iter(calls)
+        .map(|token| {
+            let (http, url) = (http.clone(), format!("{app_url}/api/v1/reports"));
+            async move {
+                let t = Instant::now();
+                let res = http.post(url).bearer_auth(token).send().await.unwrap();
+                assert_eq!(res.status(), reqwest::StatusCode::CREATED);
+                t.elapsed()
+            }
+        })
+        .buffer_unordered(CONCURRENCY)
+        .collect()
+        .await;
+    let api = (USERS * PER_USER) as f64 / started.elapsed().as_secs_f64();
+    latencies.sort();
+    let pct = |l: &[Duration], p: f64| l[((l.len() as f64 * p) as usize).min(l.len() - 1)];
+    println!(
+        "metered actions: {} reports by {USERS} users, concurrency {CONCURRENCY}",
+        USERS * PER_USER
+    );
+    println!(
+        "  through POST /api/v1/reports   {api:.0} actions/s   p50 {:.2} ms   p99 {:.2} ms",
+        ms(pct(&latencies, 0.5)),
+        ms(pct(&latencies, 0.99))
+    );
+
+    // 2. The metered transaction alone.
+    let db = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(20)
+        .connect(&db_url)
+        .await
+        .unwrap();
+    let config = Config::from_lookup(lookup).expect("config");
+    let started = Instant::now();
+    let mut latencies: Vec<Duration> = futures::stream::iter(0..USERS * PER_USER)
+        .map(|i| {
+            let (db, config, user) = (&db, &config, users[i % USERS]);
+            async move {
+                let t = Instant::now();
+                meter::record(db, config, user, meter::Source::Api)
+                    .await
+                    .map_err(|_| "refused")
+                    .unwrap();
+                t.elapsed()
+            }
+        })
+        .buffer_unordered(CONCURRENCY)
+        .collect()
+        .await;
+    let alone = (USERS * PER_USER) as f64 / started.elapsed().as_secs_f64();
+    latencies.sort();
+    println!(
+        "  the metered transaction alone  {alone:.0} actions/s   p50 {:.2} ms   p99 {:.2} ms",
+        ms(pct(&latencies, 0.5)),
+        ms(pct(&latencies, 0.99))
+    );
+    let counted: i64 =
+        sqlx::query_scalar("select coalesce(sum(used), 0)::bigint from usage_counters")
+            .fetch_one(&mut conn)
+            .await
+            .unwrap();
+    assert_eq!(
+        counted as usize,
+        2 * USERS * PER_USER,
+        "every action counted once"
+    );
+
+    // 3. pgbench: the counter upsert alone, one of sixteen rows per transaction.
+    conn.execute("create table pgbench_counters (k int primary key, used bigint not null)")
+        .await
+        .unwrap();
+    let script = std::env::temp_dir().join(format!("{name}-usage.sql"));
+    std::fs::write(
+        &script,
+        "\\set k random(1, 16)\nINSERT INTO pgbench_counters (k, used) VALUES (:k, 1) ON CONFLICT (k) DO UPDATE SET used = pgbench_counters.used + 1;\n",
+    )
+    .unwrap();
+    let out =
+        std::process::Command::new(std::env::var("PGBENCH").unwrap_or_else(|_| "pgbench".into()))
+            .args([
+                "-n",
+                "-c",
+                &CONCURRENCY.to_string(),
+                "-j",
+                "2",
+                "-T",
+                "10",
+                "-f",
+            ])
+            .arg(&script)
+            .arg(&db_url)
+            .output()
+            .expect("pgbench runs");
+    let report = String::from_utf8_lossy(&out.stdout);
+    println!("pgbench: single-row counter upsert, {CONCURRENCY} clients, 10 s");
+    let mut tps = 0.0;
+    for line in report
+        .lines()
+        .filter(|l| l.starts_with("tps") || l.starts_with("latency average"))
+    {
+        println!("  {line}");
+        if let Some(v) = line
+            .strip_prefix("tps = ")
+            .and_then(|r| r.split_whitespace().next())
+        {
+            tps = v.parse().unwrap_or(0.0);
+        }
+    }
+    if tps > 0.0 {
+        println!(
+            "ratios to pgbench: API {:.2}, metered transaction {:.2}",
+            api / tps,
+            alone / tps
+        );
+    }
+
+    // 4. pgbench running the metered statement itself (what `meter::record` sends): the
+    // database's share of the cost, without the app around it.
+    conn.execute("create table bench_users (n int primary key, id uuid not null)")
+        .await
+        .unwrap();
+    for (n, id) in users.iter().enumerate() {
+        sqlx::query("insert into bench_users values ($1, $2)")
+            .bind(n as i32 + 1)
+            .bind(id)
+            .execute(&mut conn)
+            .await
+            .unwrap();
+    }
+    let statement = saas_billing::usage::repo::COUNT_ACTION
+        .replace("$1", "(select id from bench_users where n = :n)")
+        .replace("$2", "'api'");
+    let script = std::env::temp_dir().join(format!("{name}-metered.sql"));
+    std::fs::write(
+        &script,
+        format!(
+            "\\set n random(1, 16)\n{};\n",
+            statement.split_whitespace().collect::<Vec<_>>().join(" ")
+        ),
+    )
+    .unwrap();
+    let out =
+        std::process::Command::new(std::env::var("PGBENCH").unwrap_or_else(|_| "pgbench".into()))
+            .args([
+                "-n",
+                "-c",
+                &CONCURRENCY.to_string(),
+                "-j",
+                "2",
+                "-T",
+                "10",
+                "-f",
+            ])
+            .arg(&script)
+            .arg(&db_url)
+            .output()
+            .expect("pgbench runs");
+    let report = String::from_utf8_lossy(&out.stdout);
+    println!("pgbench: the metered statement itself, {CONCURRENCY} clients, 10 s");
+    for line in report
+        .lines()
+        .filter(|l| l.starts_with("tps") || l.starts_with("latency average"))
+    {
+        println!("  {line}");
+    }
+    if !out.status.success() {
+        println!("  pgbench failed: {}", String::from_utf8_lossy(&out.stderr));
+    }
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
