@@ -13,7 +13,8 @@
 //!
 //! Stripe takes events from the past 35 days up to 5 minutes ahead. A report's timestamp is
 //! its last event's time, kept inside the period it bills; one Stripe refuses as too old is
-//! kept, marked refused, and logged (and `reconcile-usage` shows the difference).
+//! kept, marked refused, and logged (and `reconcile-usage` shows the difference); one it
+//! finds ahead of its clock is logged and sent again next round.
 
 use crate::stripe::Stripe;
 use sqlx::PgPool;
@@ -124,6 +125,8 @@ pub enum Sent {
     Accepted,
     /// Stripe will never take it (too old); kept with the reason.
     Refused(String),
+    /// Stripe finds it ahead of its clock (more than 5 minutes): it will take it later.
+    Later(String),
 }
 
 /// Sends one report's meter event. A repeat of an identifier Stripe already has is success.
@@ -150,11 +153,16 @@ pub async fn send(stripe: &Stripe, report: &Report) -> Result<Sent, stripe::Stri
             Ok(Sent::Accepted)
         }
         Err(stripe::StripeError::Stripe(e, 400)) if e.param.as_deref() == Some("timestamp") => {
-            Ok(Sent::Refused(
-                e.message
-                    .clone()
-                    .unwrap_or_else(|| "timestamp refused".into()),
-            ))
+            let why = e
+                .message
+                .clone()
+                .unwrap_or_else(|| "timestamp refused".into());
+            // Ahead of Stripe's clock (ours runs fast): it becomes acceptable by itself.
+            Ok(if why.contains("future") {
+                Sent::Later(why)
+            } else {
+                Sent::Refused(why)
+            })
         }
         Err(e) => Err(e),
     }
@@ -174,6 +182,10 @@ pub async fn send_unsent(db: &PgPool, stripe: &Stripe) -> sqlx::Result<Round> {
             Ok(Sent::Accepted) => {
                 mark_sent(db, &report.identifier).await?;
                 round.sent += 1;
+            }
+            Ok(Sent::Later(why)) => {
+                tracing::warn!(identifier = %report.identifier, reason = %why, "usage ahead of Stripe's clock; sent again next round");
+                round.failed += 1;
             }
             Ok(Sent::Refused(why)) => {
                 tracing::error!(identifier = %report.identifier, reason = %why, "Stripe refused usage for good; reconcile-usage will show it");

@@ -468,3 +468,39 @@ async fn wrong_tokens_from_one_network_are_refused_before_any_token_is_checked()
     }
     assert_eq!(statuses, [401, 401, 401, 429]);
 }
+
+#[tokio::test]
+async fn usage_stripe_will_never_take_is_kept_and_usage_ahead_of_its_clock_waits() {
+    let app = spawn_app().await;
+    let billed = metered(&app, &app.client, "pro").await;
+    assert_eq!(run_report(&app, &app.client).await, StatusCode::OK);
+    use saas_billing::usage::report;
+    assert_eq!(report::claim(&app.db).await.unwrap(), 1);
+    // Two more reports for the same customer: one 40 days old (the app was down that
+    // long), one ten minutes ahead of the customer's clock.
+    for (identifier, offset) in [("too-old", -40 * 86_400), ("ahead", 600)] {
+        sqlx::query(
+            "insert into usage_reports (identifier, subscription_id, stripe_customer_id, event_name, quantity, timestamp)
+             select $1, subscription_id, stripe_customer_id, event_name, 1, $2 from usage_reports limit 1",
+        )
+        .bind(identifier)
+        .bind(billed.start + offset)
+        .execute(&app.db)
+        .await
+        .unwrap();
+    }
+    let stripe = app.stripe().await;
+    let round = report::send_unsent(&app.db, &stripe).await.unwrap();
+    let why: Vec<(String, Option<String>)> = sqlx::query_as("select identifier, refused from usage_reports").fetch_all(&app.db).await.unwrap();
+    assert_eq!((round.sent, round.refused, round.failed), (1, 1, 1), "{round:?} {why:?}");
+    let states: Vec<(String, bool, Option<String>)> = sqlx::query_as(
+        "select identifier, sent_at is not null, refused from usage_reports where identifier in ('too-old', 'ahead') order by identifier",
+    )
+    .fetch_all(&app.db)
+    .await
+    .unwrap();
+    assert_eq!(states[0].0, "ahead");
+    assert_eq!((states[0].1, states[0].2.is_none()), (false, true), "waits for the next round");
+    assert_eq!(states[1].0, "too-old");
+    assert!(states[1].2.as_deref().is_some_and(|r| r.contains("35 days")), "{states:?}");
+}
