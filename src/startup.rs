@@ -9,7 +9,7 @@ use crate::{
     middleware,
     state::AppState,
 };
-use axum::{routing::get, Router};
+use axum::{routing::get, serve::ListenerExt, Router};
 use leptos::prelude::*;
 use leptos_axum::{generate_route_list, AxumRouteListing, LeptosRoutes};
 use secrecy::ExposeSecret;
@@ -214,8 +214,16 @@ impl Application {
         if let Some((state, webhook_url)) = self.bootstrap {
             tokio::spawn(bootstrap_until_done(state, webhook_url));
         }
+        // Without TCP_NODELAY a response written in two pieces (a streamed file's headers,
+        // then its body) waits for the client's delayed ACK: about 40 ms on every request
+        // of a kept-alive connection after the first.
+        let listener = self.listener.tap_io(|tcp| {
+            if let Err(e) = tcp.set_nodelay(true) {
+                tracing::debug!(error = %e, "could not set TCP_NODELAY");
+            }
+        });
         axum::serve(
-            self.listener,
+            listener,
             self.router
                 .into_make_service_with_connect_info::<SocketAddr>(),
         )
