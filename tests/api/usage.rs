@@ -491,8 +491,16 @@ async fn usage_stripe_will_never_take_is_kept_and_usage_ahead_of_its_clock_waits
     }
     let stripe = app.stripe().await;
     let round = report::send_unsent(&app.db, &stripe).await.unwrap();
-    let why: Vec<(String, Option<String>)> = sqlx::query_as("select identifier, refused from usage_reports").fetch_all(&app.db).await.unwrap();
-    assert_eq!((round.sent, round.refused, round.failed), (1, 1, 1), "{round:?} {why:?}");
+    let why: Vec<(String, Option<String>)> =
+        sqlx::query_as("select identifier, refused from usage_reports")
+            .fetch_all(&app.db)
+            .await
+            .unwrap();
+    assert_eq!(
+        (round.sent, round.refused, round.failed),
+        (1, 1, 1),
+        "{round:?} {why:?}"
+    );
     let states: Vec<(String, bool, Option<String>)> = sqlx::query_as(
         "select identifier, sent_at is not null, refused from usage_reports where identifier in ('too-old', 'ahead') order by identifier",
     )
@@ -500,7 +508,17 @@ async fn usage_stripe_will_never_take_is_kept_and_usage_ahead_of_its_clock_waits
     .await
     .unwrap();
     assert_eq!(states[0].0, "ahead");
-    assert_eq!((states[0].1, states[0].2.is_none()), (false, true), "waits for the next round");
+    assert_eq!(
+        (states[0].1, states[0].2.is_none()),
+        (false, true),
+        "waits for the next round"
+    );
     assert_eq!(states[1].0, "too-old");
-    assert!(states[1].2.as_deref().is_some_and(|r| r.contains("35 days")), "{states:?}");
+    assert!(
+        states[1]
+            .2
+            .as_deref()
+            .is_some_and(|r| r.contains("35 days")),
+        "{states:?}"
+    );
 }
