@@ -37,35 +37,23 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
     }
 }
 
-/// Each page may run only the scripts this response's nonce allows (the hydration script,
-/// and what it loads), load styles, images and data from this origin, and submit forms to
-/// this origin or to Stripe's hosted pages. No page may be framed.
+/// Hands this response's nonce (the one on the hydration scripts) to the middleware that
+/// writes the page's Content-Security-Policy (`middleware::page_policy`). Through the
+/// request rather than `ResponseOptions`: headers set there were, now and then, missing
+/// from the response under concurrent load, and a page without its policy header got the
+/// no-script one and never hydrated.
 #[cfg(feature = "ssr")]
 fn set_content_security_policy() {
     let Some(nonce) = leptos::nonce::use_nonce() else {
         return;
     };
-    let Some(response) = use_context::<leptos_axum::ResponseOptions>() else {
-        return;
-    };
-    // Where a form may lead: here, Stripe's Checkout and Portal, or the Stripe-compatible
-    // server the app was pointed at.
-    let mut form_targets =
-        "'self' https://checkout.stripe.com https://billing.stripe.com".to_owned();
-    if let Some(base) = crate::state::AppState::get()
-        .ok()
-        .and_then(|s| s.config.stripe_api_base.clone())
-    {
-        form_targets.push(' ');
-        form_targets.push_str(&base.origin().ascii_serialization());
-    }
-    let policy = format!(
-        "default-src 'self'; script-src 'self' 'nonce-{nonce}' 'wasm-unsafe-eval'; style-src 'self'; \
-         img-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'self'; \
-         frame-ancestors 'none'; form-action {form_targets}"
-    );
-    if let Ok(value) = http::HeaderValue::from_str(&policy) {
-        response.insert_header(http::header::CONTENT_SECURITY_POLICY, value);
+    if let Some(slot) = use_context::<http::request::Parts>().and_then(|parts| {
+        parts
+            .extensions
+            .get::<crate::middleware::PageNonce>()
+            .cloned()
+    }) {
+        slot.set(nonce.to_string());
     }
 }
 

@@ -84,6 +84,60 @@ pub fn outer_layers(router: Router, protection: &Protection) -> Router {
         )
 }
 
+/// Where a Leptos page leaves the nonce of its hydration scripts for [`page_policy`].
+#[derive(Clone, Default)]
+pub struct PageNonce(Arc<std::sync::Mutex<Option<String>>>);
+
+impl PageNonce {
+    pub fn set(&self, nonce: String) {
+        if let Ok(mut slot) = self.0.lock() {
+            *slot = Some(nonce);
+        }
+    }
+
+    fn get(&self) -> Option<String> {
+        self.0.lock().ok().and_then(|slot| slot.clone())
+    }
+}
+
+/// The policy of the app's pages: only scripts with this response's nonce (the hydration
+/// script, and what it loads), styles, images and data from this origin, forms to this origin
+/// or to Stripe's hosted pages (`form_targets`), no framing. The page leaves its nonce in the
+/// request ([`PageNonce`]); Leptos has rendered the whole page by the time the response comes
+/// back here, so the nonce is there when the header is written.
+pub async fn page_policy(
+    State(form_targets): State<Arc<str>>,
+    mut req: Request,
+    next: Next,
+) -> Response {
+    let slot = PageNonce::default();
+    req.extensions_mut().insert(slot.clone());
+    let mut res = next.run(req).await;
+    if let Some(nonce) = slot.get() {
+        let policy = format!(
+            "default-src 'self'; script-src 'self' 'nonce-{nonce}' 'wasm-unsafe-eval'; style-src 'self'; \
+             img-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'self'; \
+             frame-ancestors 'none'; form-action {form_targets}"
+        );
+        if let Ok(value) = HeaderValue::from_str(&policy) {
+            res.headers_mut()
+                .insert(header::CONTENT_SECURITY_POLICY, value);
+        }
+    }
+    res
+}
+
+/// Where the app's forms may lead: here, Stripe's Checkout and Portal, or the
+/// Stripe-compatible server the app was pointed at.
+pub fn form_targets(stripe_api_base: Option<&url::Url>) -> Arc<str> {
+    let mut targets = "'self' https://checkout.stripe.com https://billing.stripe.com".to_owned();
+    if let Some(base) = stripe_api_base {
+        targets.push(' ');
+        targets.push_str(&base.origin().ascii_serialization());
+    }
+    targets.into()
+}
+
 /// Gives HTML without a Content-Security-Policy the plain pages' one.
 async fn plain_page_policy(req: Request, next: Next) -> Response {
     let mut res = next.run(req).await;

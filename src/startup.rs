@@ -333,6 +333,10 @@ fn router(state: AppState, gate: Option<stripe_sandbox::DashboardGate>) -> Route
             _,
         >(context, shell))
         .layer(axum::middleware::from_fn_with_state(
+            middleware::form_targets(state.config.stripe_api_base.as_ref()),
+            middleware::page_policy,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
             middleware::FORM_BODY_LIMIT,
             middleware::limit_body,
         ));
