@@ -4,7 +4,7 @@
 use super::{respond, retrieve};
 use crate::{
     engine::checkout::{self, NewSession},
-    http::{Account, ApiResult, Params, RequestInfo, StripeError},
+    http::{accepts, Account, ApiResult, Params, RequestInfo, StripeError},
     kind::Kind,
     Sandbox,
 };
@@ -17,9 +17,36 @@ use serde_json::json;
 
 pub fn routes() -> Router<Sandbox> {
     Router::new()
-        .route("/checkout/sessions", post(create_session))
+        .route(
+            "/checkout/sessions",
+            post(create_session).layer(accepts(&[
+                "mode",
+                "success_url",
+                "cancel_url",
+                "customer",
+                "customer_email",
+                "client_reference_id",
+                "expires_at",
+                "allow_promotion_codes",
+                "automatic_tax.enabled",
+                "billing_address_collection",
+                "invoice_creation.enabled",
+                "subscription_data.trial_period_days",
+                "subscription_data.metadata.*",
+                "customer_update.address",
+                "customer_update.name",
+                "customer_update.shipping",
+                "payment_intent_data.metadata.*",
+                "line_items.#.price",
+                "line_items.#.quantity",
+                "metadata.*",
+            ])),
+        )
         .route("/checkout/sessions/{id}", retrieve(Kind::CheckoutSession))
-        .route("/checkout/sessions/{id}/expire", post(expire_session))
+        .route(
+            "/checkout/sessions/{id}/expire",
+            post(expire_session).layer(accepts(&[])),
+        )
 }
 
 async fn create_session(

@@ -4,14 +4,14 @@
 use super::{create_object, list_objects, respond, retrieve};
 use crate::{
     engine::clocks,
-    http::{Account, ApiResult, Params, RequestInfo, StripeError},
+    http::{accepts, Account, ApiResult, Params, RequestInfo, StripeError},
     kind::Kind,
     store::Filter,
     Sandbox,
 };
 use axum::{
     extract::{Path, State},
-    routing::post,
+    routing::{delete, get, post},
     Json, Router,
 };
 use std::time::Duration;
@@ -20,15 +20,21 @@ pub fn routes() -> Router<Sandbox> {
     Router::new()
         .route(
             "/test_helpers/test_clocks",
-            post(create_clock).get(list_clocks),
+            post(create_clock)
+                .layer(accepts(&["frozen_time", "name"]))
+                .merge(get(list_clocks).layer(accepts(&[
+                    "limit",
+                    "starting_after",
+                    "ending_before",
+                ]))),
         )
         .route(
             "/test_helpers/test_clocks/{id}",
-            retrieve(Kind::TestClock).delete(delete_clock),
+            retrieve(Kind::TestClock).merge(delete(delete_clock).layer(accepts(&[]))),
         )
         .route(
             "/test_helpers/test_clocks/{id}/advance",
-            post(advance_clock),
+            post(advance_clock).layer(accepts(&["frozen_time"])),
         )
 }
 
@@ -95,6 +101,8 @@ async fn delete_clock(
     account: Account,
     req: RequestInfo,
     Path(id): Path<String>,
+    // Nothing to read, but an unknown parameter is still refused.
+    _params: Params,
 ) -> ApiResult {
     Ok(Json(
         clocks::delete(&sandbox.db, &account, &req, &id).await?,

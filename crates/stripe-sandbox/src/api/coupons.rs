@@ -6,7 +6,7 @@
 use super::{create_object, delete_object, list_objects, respond, retrieve, update_object};
 use crate::{
     engine::coupons::create_promotion_code as store_promotion_code,
-    http::{Account, ApiResult, Params, RequestInfo, StripeError},
+    http::{accepts, Account, ApiResult, Params, RequestInfo, StripeError},
     ids::{new_id, now},
     kind::Kind,
     store::Filter,
@@ -14,27 +14,70 @@ use crate::{
 };
 use axum::{
     extract::{Path, State},
-    routing::post,
+    routing::{delete, get, post},
     Router,
 };
 use serde_json::{json, Value};
 
 pub fn routes() -> Router<Sandbox> {
     Router::new()
-        .route("/coupons", post(create_coupon).get(list_coupons))
+        .route(
+            "/coupons",
+            post(create_coupon)
+                .layer(accepts(&[
+                    "id",
+                    "percent_off",
+                    "amount_off",
+                    "currency",
+                    "duration",
+                    "duration_in_months",
+                    "redeem_by",
+                    "max_redemptions",
+                    "name",
+                    "metadata.*",
+                ]))
+                .merge(get(list_coupons).layer(accepts(&[
+                    "limit",
+                    "starting_after",
+                    "ending_before",
+                ]))),
+        )
         .route(
             "/coupons/{id}",
             retrieve(Kind::Coupon)
-                .post(update_coupon)
-                .delete(delete_coupon),
+                .merge(post(update_coupon).layer(accepts(&["name", "metadata.*"])))
+                .merge(delete(delete_coupon).layer(accepts(&[]))),
         )
         .route(
             "/promotion_codes",
-            post(create_promotion_code).get(list_promotion_codes),
+            post(create_promotion_code)
+                .layer(accepts(&[
+                    "promotion.type",
+                    "promotion.coupon",
+                    "coupon",
+                    "code",
+                    "active",
+                    "customer",
+                    "expires_at",
+                    "max_redemptions",
+                    "restrictions.minimum_amount",
+                    "restrictions.minimum_amount_currency",
+                    "restrictions.first_time_transaction",
+                    "metadata.*",
+                ]))
+                .merge(get(list_promotion_codes).layer(accepts(&[
+                    "limit",
+                    "starting_after",
+                    "ending_before",
+                    "active",
+                    "code",
+                    "coupon",
+                ]))),
         )
         .route(
             "/promotion_codes/{id}",
-            retrieve(Kind::PromotionCode).post(update_promotion_code),
+            retrieve(Kind::PromotionCode)
+                .merge(post(update_promotion_code).layer(accepts(&["active", "metadata.*"]))),
         )
 }
 
@@ -144,6 +187,8 @@ async fn delete_coupon(
     account: Account,
     req: RequestInfo,
     Path(id): Path<String>,
+    // Nothing to read, but an unknown parameter is still refused.
+    _params: Params,
 ) -> ApiResult {
     delete_object(&sandbox, &account, &req, Kind::Coupon, &id).await
 }

@@ -4,14 +4,14 @@
 use super::{create_object, delete_object, list_objects, retrieve, update_object};
 use crate::{
     engine::customers::customer_json,
-    http::{str_of, Account, ApiResult, Params, RequestInfo, StripeError},
+    http::{accepts, str_of, Account, ApiResult, Params, RequestInfo, StripeError},
     kind::Kind,
     store::{self, Filter},
     Sandbox,
 };
 use axum::{
     extract::{Path, State},
-    routing::post,
+    routing::{delete, get, post},
     Router,
 };
 use serde_json::{json, Value};
@@ -20,12 +20,52 @@ const ADDRESS_FIELDS: [&str; 6] = ["city", "country", "line1", "line2", "postal_
 
 pub fn routes() -> Router<Sandbox> {
     Router::new()
-        .route("/customers", post(create_customer).get(list_customers))
+        .route(
+            "/customers",
+            post(create_customer)
+                .layer(accepts(&[
+                    "email",
+                    "name",
+                    "description",
+                    "phone",
+                    "address.city",
+                    "address.country",
+                    "address.line1",
+                    "address.line2",
+                    "address.postal_code",
+                    "address.state",
+                    "invoice_settings.default_payment_method",
+                    "preferred_locales.#",
+                    "test_clock",
+                    "metadata.*",
+                ]))
+                .merge(get(list_customers).layer(accepts(&[
+                    "limit",
+                    "starting_after",
+                    "ending_before",
+                    "email",
+                    "test_clock",
+                ]))),
+        )
         .route(
             "/customers/{id}",
             retrieve(Kind::Customer)
-                .post(update_customer)
-                .delete(delete_customer),
+                .merge(post(update_customer).layer(accepts(&[
+                    "email",
+                    "name",
+                    "description",
+                    "phone",
+                    "address.city",
+                    "address.country",
+                    "address.line1",
+                    "address.line2",
+                    "address.postal_code",
+                    "address.state",
+                    "invoice_settings.default_payment_method",
+                    "preferred_locales.#",
+                    "metadata.*",
+                ])))
+                .merge(delete(delete_customer).layer(accepts(&[]))),
         )
 }
 
@@ -84,6 +124,8 @@ async fn delete_customer(
     account: Account,
     req: RequestInfo,
     Path(id): Path<String>,
+    // Nothing to read, but an unknown parameter is still refused.
+    _params: Params,
 ) -> ApiResult {
     delete_object(&sandbox, &account, &req, Kind::Customer, &id).await
 }

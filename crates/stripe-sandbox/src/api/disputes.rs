@@ -5,7 +5,7 @@
 use super::{list_objects, respond, retrieve, update_object};
 use crate::{
     engine::disputes::{self, Verdict},
-    http::{Account, ApiResult, Params, RequestInfo},
+    http::{accepts, Account, ApiResult, Params, RequestInfo},
     kind::Kind,
     store::Filter,
     Sandbox,
@@ -19,12 +19,24 @@ use serde_json::json;
 
 pub fn routes() -> Router<Sandbox> {
     Router::new()
-        .route("/disputes", get(list_disputes))
+        .route(
+            "/disputes",
+            get(list_disputes).layer(accepts(&[
+                "limit",
+                "starting_after",
+                "ending_before",
+                "charge",
+                "payment_intent",
+            ])),
+        )
         .route(
             "/disputes/{id}",
-            retrieve(Kind::Dispute).post(update_dispute),
+            retrieve(Kind::Dispute).merge(post(update_dispute).layer(accepts(&["metadata.*"]))),
         )
-        .route("/disputes/{id}/close", post(close_dispute))
+        .route(
+            "/disputes/{id}/close",
+            post(close_dispute).layer(accepts(&[])),
+        )
 }
 
 /// Newest first, by `charge` or `payment_intent`.

@@ -1,7 +1,7 @@
 //! `GET /v1/events`: the record of everything that happened, for replaying missed webhooks.
 
 use crate::{
-    http::{int_of, Account, ApiResult, Page, Params, StripeError},
+    http::{accepts, int_of, Account, ApiResult, Page, Params, StripeError},
     Sandbox,
 };
 use axum::{
@@ -13,14 +13,31 @@ use serde_json::Value;
 
 pub fn routes() -> Router<Sandbox> {
     Router::new()
-        .route("/events", get(list_events))
-        .route("/events/{id}", get(retrieve_event))
+        .route(
+            "/events",
+            get(list_events).layer(accepts(&[
+                "limit",
+                "starting_after",
+                "ending_before",
+                "type",
+                "types.#",
+                "created",
+                "created.gt",
+                "created.gte",
+                "created.lt",
+                "created.lte",
+                "delivery_success",
+            ])),
+        )
+        .route("/events/{id}", get(retrieve_event).layer(accepts(&[])))
 }
 
 async fn retrieve_event(
     State(sandbox): State<Sandbox>,
     account: Account,
     Path(id): Path<String>,
+    // Nothing to read, but an unknown parameter is still refused.
+    _params: Params,
 ) -> ApiResult {
     let data: Option<Value> =
         sqlx::query_scalar("select data from stripe_sandbox.events where account = $1 and id = $2")

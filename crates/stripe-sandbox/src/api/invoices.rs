@@ -3,7 +3,7 @@
 use super::{list_objects, respond, retrieve};
 use crate::{
     engine::{invoices, payments::Outcome},
-    http::{Account, ApiResult, Params, RequestInfo, StripeError},
+    http::{accepts, Account, ApiResult, Params, RequestInfo, StripeError},
     kind::Kind,
     store::Filter,
     Sandbox,
@@ -17,10 +17,26 @@ use serde_json::json;
 
 pub fn routes() -> Router<Sandbox> {
     Router::new()
-        .route("/invoices", get(list_invoices))
-        .route("/invoices/create_preview", post(create_preview))
+        .route(
+            "/invoices",
+            get(list_invoices).layer(accepts(&[
+                "limit",
+                "starting_after",
+                "ending_before",
+                "customer",
+                "status",
+                "subscription",
+            ])),
+        )
+        .route(
+            "/invoices/create_preview",
+            post(create_preview).layer(accepts(&["subscription", "customer"])),
+        )
         .route("/invoices/{id}", retrieve(Kind::Invoice))
-        .route("/invoices/{id}/pay", post(pay_invoice))
+        .route(
+            "/invoices/{id}/pay",
+            post(pay_invoice).layer(accepts(&["payment_method"])),
+        )
 }
 
 async fn list_invoices(

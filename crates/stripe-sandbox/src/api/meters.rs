@@ -4,7 +4,7 @@
 use super::{create_object, list_objects, respond, retrieve, update_object};
 use crate::{
     engine::meters::{self, meter_json},
-    http::{Account, ApiResult, Params, RequestInfo, StripeError},
+    http::{accepts, Account, ApiResult, Params, RequestInfo, StripeError},
     ids::{new_id, now},
     kind::Kind,
     store::{self, Filter},
@@ -19,15 +19,58 @@ use serde_json::{json, Value};
 
 pub fn routes() -> Router<Sandbox> {
     Router::new()
-        .route("/billing/meters", post(create_meter).get(list_meters))
+        .route(
+            "/billing/meters",
+            post(create_meter)
+                .layer(accepts(&[
+                    "display_name",
+                    "event_name",
+                    "default_aggregation.formula",
+                    "customer_mapping.event_payload_key",
+                    "customer_mapping.type",
+                    "value_settings.event_payload_key",
+                    "event_time_window",
+                ]))
+                .merge(get(list_meters).layer(accepts(&[
+                    "limit",
+                    "starting_after",
+                    "ending_before",
+                    "status",
+                ]))),
+        )
         .route(
             "/billing/meters/{id}",
-            retrieve(Kind::Meter).post(update_meter),
+            retrieve(Kind::Meter).merge(post(update_meter).layer(accepts(&["display_name"]))),
         )
-        .route("/billing/meters/{id}/deactivate", post(deactivate_meter))
-        .route("/billing/meters/{id}/reactivate", post(reactivate_meter))
-        .route("/billing/meters/{id}/event_summaries", get(event_summaries))
-        .route("/billing/meter_events", post(create_meter_event))
+        .route(
+            "/billing/meters/{id}/deactivate",
+            post(deactivate_meter).layer(accepts(&[])),
+        )
+        .route(
+            "/billing/meters/{id}/reactivate",
+            post(reactivate_meter).layer(accepts(&[])),
+        )
+        .route(
+            "/billing/meters/{id}/event_summaries",
+            get(event_summaries).layer(accepts(&[
+                "limit",
+                "starting_after",
+                "ending_before",
+                "customer",
+                "start_time",
+                "end_time",
+                "value_grouping_window",
+            ])),
+        )
+        .route(
+            "/billing/meter_events",
+            post(create_meter_event).layer(accepts(&[
+                "event_name",
+                "payload.*",
+                "identifier",
+                "timestamp",
+            ])),
+        )
 }
 
 const FORMULAS: [&str; 3] = ["sum", "count", "last"];

@@ -20,7 +20,9 @@ mod webhook_endpoints;
 
 use crate::{
     engine::objects,
-    http::{idempotency, Account, ApiResult, Page, Params, RequestInfo, StripeError},
+    http::{
+        accepts, idempotency, Account, ApiCall, ApiResult, Page, Params, RequestInfo, StripeError,
+    },
     ids::chance,
     kind::Kind,
     store::{self, Filter},
@@ -54,6 +56,8 @@ pub fn router(sandbox: &Sandbox) -> Router {
         .merge(webhook_endpoints::routes())
         .merge(events::routes())
         .fallback(unknown_endpoint)
+        // Every route declares the parameters it implements (`http::accepts`).
+        .layer(axum::Extension(ApiCall))
         .layer(middleware::from_fn_with_state(
             sandbox.db.clone(),
             idempotency,
@@ -89,6 +93,7 @@ fn retrieve(kind: Kind) -> MethodRouter<Sandbox> {
             respond(&sandbox, &account, obj, &params).await
         },
     )
+    .layer(accepts(&[]))
 }
 
 /// `DELETE /v1/<resources>/{id}` for a kind whose deletion needs nothing special.

@@ -4,7 +4,7 @@
 use super::{create_object, list_objects, respond};
 use crate::{
     engine::{cards, objects, payment_methods},
-    http::{Account, ApiResult, Params, RequestInfo, StripeError},
+    http::{accepts, Account, ApiResult, Params, RequestInfo, StripeError},
     kind::Kind,
     store::Filter,
     Sandbox,
@@ -20,14 +20,43 @@ pub fn routes() -> Router<Sandbox> {
     Router::new()
         .route(
             "/payment_methods",
-            post(create_payment_method).get(list_payment_methods),
+            post(create_payment_method)
+                .layer(accepts(&[
+                    "type",
+                    "card.number",
+                    "card.exp_month",
+                    "card.exp_year",
+                    "card.cvc",
+                    "metadata.*",
+                ]))
+                .merge(get(list_payment_methods).layer(accepts(&[
+                    "limit",
+                    "starting_after",
+                    "ending_before",
+                    "customer",
+                    "type",
+                ]))),
         )
-        .route("/payment_methods/{id}", get(retrieve_payment_method))
-        .route("/payment_methods/{id}/attach", post(attach_payment_method))
-        .route("/payment_methods/{id}/detach", post(detach_payment_method))
+        .route(
+            "/payment_methods/{id}",
+            get(retrieve_payment_method).layer(accepts(&[])),
+        )
+        .route(
+            "/payment_methods/{id}/attach",
+            post(attach_payment_method).layer(accepts(&["customer"])),
+        )
+        .route(
+            "/payment_methods/{id}/detach",
+            post(detach_payment_method).layer(accepts(&[])),
+        )
         .route(
             "/customers/{id}/payment_methods",
-            get(list_customer_payment_methods),
+            get(list_customer_payment_methods).layer(accepts(&[
+                "limit",
+                "starting_after",
+                "ending_before",
+                "type",
+            ])),
         )
 }
 

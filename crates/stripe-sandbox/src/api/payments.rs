@@ -4,7 +4,7 @@
 use super::{list_objects, respond, retrieve};
 use crate::{
     engine::payments::{self, NewRefund},
-    http::{Account, ApiResult, Params, RequestInfo},
+    http::{accepts, Account, ApiResult, Params, RequestInfo},
     kind::Kind,
     store::Filter,
     Sandbox,
@@ -18,11 +18,49 @@ use serde_json::json;
 
 pub fn routes() -> Router<Sandbox> {
     Router::new()
-        .route("/payment_intents", get(list_payment_intents))
+        .route(
+            "/payment_intents",
+            get(list_payment_intents).layer(accepts(&[
+                "limit",
+                "starting_after",
+                "ending_before",
+                "customer",
+                "charge",
+                "payment_intent",
+            ])),
+        )
         .route("/payment_intents/{id}", retrieve(Kind::PaymentIntent))
-        .route("/charges", get(list_charges))
+        .route(
+            "/charges",
+            get(list_charges).layer(accepts(&[
+                "limit",
+                "starting_after",
+                "ending_before",
+                "customer",
+                "charge",
+                "payment_intent",
+            ])),
+        )
         .route("/charges/{id}", retrieve(Kind::Charge))
-        .route("/refunds", post(create_refund).get(list_refunds))
+        .route(
+            "/refunds",
+            post(create_refund)
+                .layer(accepts(&[
+                    "charge",
+                    "payment_intent",
+                    "amount",
+                    "reason",
+                    "metadata.*",
+                ]))
+                .merge(get(list_refunds).layer(accepts(&[
+                    "limit",
+                    "starting_after",
+                    "ending_before",
+                    "customer",
+                    "charge",
+                    "payment_intent",
+                ]))),
+        )
         .route("/refunds/{id}", retrieve(Kind::Refund))
 }
 

@@ -4,7 +4,7 @@
 use super::{create_object, list_objects, respond, retrieve, update_object};
 use crate::{
     engine::portal::{self, REASONS},
-    http::{Account, ApiResult, Params, RequestInfo, StripeError},
+    http::{accepts, Account, ApiResult, Params, RequestInfo, StripeError},
     ids::{new_id, now},
     kind::Kind,
     store::Filter,
@@ -12,22 +12,55 @@ use crate::{
 };
 use axum::{
     extract::{Path, State},
-    routing::post,
+    routing::{get, post},
     Router,
 };
 use serde_json::{json, Value};
+
+/// What a configuration's create and update implement.
+const CONFIGURATION: &[&str] = &[
+    "business_profile.headline",
+    "business_profile.privacy_policy_url",
+    "business_profile.terms_of_service_url",
+    "default_return_url",
+    "active",
+    "features.invoice_history.enabled",
+    "features.payment_method_update.enabled",
+    "features.subscription_update.enabled",
+    "features.subscription_update.proration_behavior",
+    "features.subscription_update.default_allowed_updates.#",
+    "features.subscription_update.products.#.product",
+    "features.subscription_update.products.#.prices.#",
+    "features.subscription_cancel.enabled",
+    "features.subscription_cancel.mode",
+    "features.subscription_cancel.cancellation_reason.enabled",
+    "features.subscription_cancel.cancellation_reason.options.#",
+    "metadata.*",
+];
 
 pub fn routes() -> Router<Sandbox> {
     Router::new()
         .route(
             "/billing_portal/configurations",
-            post(create_configuration).get(list_configurations),
+            post(create_configuration)
+                .layer(accepts(CONFIGURATION))
+                .merge(get(list_configurations).layer(accepts(&[
+                    "limit",
+                    "starting_after",
+                    "ending_before",
+                    "active",
+                    "is_default",
+                ]))),
         )
         .route(
             "/billing_portal/configurations/{id}",
-            retrieve(Kind::PortalConfiguration).post(update_configuration),
+            retrieve(Kind::PortalConfiguration)
+                .merge(post(update_configuration).layer(accepts(CONFIGURATION))),
         )
-        .route("/billing_portal/sessions", post(create_session))
+        .route(
+            "/billing_portal/sessions",
+            post(create_session).layer(accepts(&["customer", "configuration", "return_url"])),
+        )
 }
 
 fn flag(p: &Option<Params>, key: &str) -> Result<Option<bool>, StripeError> {

@@ -4,7 +4,7 @@
 use super::{list_objects, products::product_from, respond, retrieve, update_object};
 use crate::{
     engine::catalog::claim_lookup_key,
-    http::{Account, ApiResult, Params, RequestInfo, StripeError},
+    http::{accepts, Account, ApiResult, Params, RequestInfo, StripeError},
     ids::{new_id, now},
     kind::Kind,
     store::{self, Filter},
@@ -12,7 +12,7 @@ use crate::{
 };
 use axum::{
     extract::{Path, State},
-    routing::post,
+    routing::{get, post},
     Router,
 };
 use serde_json::{json, Value};
@@ -21,8 +21,64 @@ const TAX_BEHAVIORS: [&str; 3] = ["inclusive", "exclusive", "unspecified"];
 
 pub fn routes() -> Router<Sandbox> {
     Router::new()
-        .route("/prices", post(create_price).get(list_prices))
-        .route("/prices/{id}", retrieve(Kind::Price).post(update_price))
+        .route(
+            "/prices",
+            post(create_price)
+                .layer(accepts(&[
+                    "currency",
+                    "unit_amount",
+                    "billing_scheme",
+                    "tiers_mode",
+                    "tiers.#.up_to",
+                    "tiers.#.unit_amount",
+                    "tiers.#.flat_amount",
+                    "recurring.interval",
+                    "recurring.interval_count",
+                    "recurring.usage_type",
+                    "recurring.meter",
+                    "tax_behavior",
+                    "product",
+                    "product_data.name",
+                    "product_data.id",
+                    "product_data.active",
+                    "product_data.description",
+                    "product_data.images.#",
+                    "product_data.marketing_features.#.name",
+                    "product_data.statement_descriptor",
+                    "product_data.tax_code",
+                    "product_data.unit_label",
+                    "product_data.url",
+                    "product_data.metadata.*",
+                    "lookup_key",
+                    "transfer_lookup_key",
+                    "active",
+                    "nickname",
+                    "metadata.*",
+                ]))
+                .merge(get(list_prices).layer(accepts(&[
+                    "limit",
+                    "starting_after",
+                    "ending_before",
+                    "active",
+                    "product",
+                    "currency",
+                    "type",
+                    "recurring.interval",
+                    "recurring.usage_type",
+                    "lookup_keys.#",
+                ]))),
+        )
+        .route(
+            "/prices/{id}",
+            retrieve(Kind::Price).merge(post(update_price).layer(accepts(&[
+                "active",
+                "nickname",
+                "lookup_key",
+                "transfer_lookup_key",
+                "tax_behavior",
+                "metadata.*",
+            ]))),
+        )
 }
 
 async fn create_price(

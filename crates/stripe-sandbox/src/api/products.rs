@@ -2,7 +2,7 @@
 
 use super::{create_object, delete_object, list_objects, retrieve, update_object};
 use crate::{
-    http::{str_of, Account, ApiResult, Params, RequestInfo, StripeError},
+    http::{accepts, str_of, Account, ApiResult, Params, RequestInfo, StripeError},
     ids::{new_id, now},
     kind::Kind,
     store::{self, Filter},
@@ -10,19 +10,54 @@ use crate::{
 };
 use axum::{
     extract::{Path, State},
-    routing::post,
+    routing::{delete, get, post},
     Router,
 };
 use serde_json::{json, Value};
 
 pub fn routes() -> Router<Sandbox> {
     Router::new()
-        .route("/products", post(create_product).get(list_products))
+        .route(
+            "/products",
+            post(create_product)
+                .layer(accepts(&[
+                    "name",
+                    "id",
+                    "active",
+                    "description",
+                    "images.#",
+                    "marketing_features.#.name",
+                    "statement_descriptor",
+                    "tax_code",
+                    "unit_label",
+                    "url",
+                    "metadata.*",
+                ]))
+                .merge(get(list_products).layer(accepts(&[
+                    "limit",
+                    "starting_after",
+                    "ending_before",
+                    "active",
+                    "ids.#",
+                ]))),
+        )
         .route(
             "/products/{id}",
             retrieve(Kind::Product)
-                .post(update_product)
-                .delete(delete_product),
+                .merge(post(update_product).layer(accepts(&[
+                    "name",
+                    "active",
+                    "description",
+                    "images.#",
+                    "marketing_features.#.name",
+                    "statement_descriptor",
+                    "tax_code",
+                    "unit_label",
+                    "url",
+                    "default_price",
+                    "metadata.*",
+                ])))
+                .merge(delete(delete_product).layer(accepts(&[]))),
         )
 }
 
@@ -124,6 +159,8 @@ async fn delete_product(
     account: Account,
     req: RequestInfo,
     Path(id): Path<String>,
+    // Nothing to read, but an unknown parameter is still refused.
+    _params: Params,
 ) -> ApiResult {
     let prices: i64 =
         sqlx::query_scalar("select count(*) from stripe_sandbox.objects where account = $1 and object = 'price' and data ->> 'product' = $2")

@@ -5,7 +5,7 @@
 use super::{checkout::line_items, list_objects, respond, retrieve, update_object};
 use crate::{
     engine::subscriptions::{self, plan_from_price, CreateSubscription},
-    http::{Account, ApiResult, Params, RequestInfo, StripeError},
+    http::{accepts, Account, ApiResult, Params, RequestInfo, StripeError},
     ids::now,
     kind::Kind,
     store::{self, Filter},
@@ -13,7 +13,7 @@ use crate::{
 };
 use axum::{
     extract::{Path, State},
-    routing::post,
+    routing::{delete, get, post},
     Router,
 };
 use serde_json::{json, Value};
@@ -22,13 +22,38 @@ pub fn routes() -> Router<Sandbox> {
     Router::new()
         .route(
             "/subscriptions",
-            post(create_subscription).get(list_subscriptions),
+            post(create_subscription)
+                .layer(accepts(&[
+                    "customer",
+                    "items.#.price",
+                    "items.#.quantity",
+                    "trial_period_days",
+                    "trial_end",
+                    "default_payment_method",
+                    "payment_behavior",
+                    "metadata.*",
+                ]))
+                .merge(get(list_subscriptions).layer(accepts(&[
+                    "limit",
+                    "starting_after",
+                    "ending_before",
+                    "customer",
+                    "status",
+                ]))),
         )
         .route(
             "/subscriptions/{id}",
             retrieve(Kind::Subscription)
-                .post(update_subscription)
-                .delete(cancel_subscription),
+                .merge(post(update_subscription).layer(accepts(&[
+                    "cancel_at_period_end",
+                    "cancellation_details.feedback",
+                    "cancellation_details.comment",
+                    "default_payment_method",
+                    "items.#.id",
+                    "items.#.price",
+                    "metadata.*",
+                ])))
+                .merge(delete(cancel_subscription).layer(accepts(&[]))),
         )
 }
 

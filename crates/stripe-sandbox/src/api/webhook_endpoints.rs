@@ -3,7 +3,7 @@
 use super::{delete_object, list_objects, retrieve, update_object};
 use crate::{
     engine::objects,
-    http::{Account, ApiResult, Params, RequestInfo, StripeError},
+    http::{accepts, Account, ApiResult, Params, RequestInfo, StripeError},
     ids::{new_id, now},
     kind::Kind,
     store::Filter,
@@ -11,7 +11,7 @@ use crate::{
 };
 use axum::{
     extract::{Path, State},
-    routing::post,
+    routing::{delete, get, post},
     Json, Router,
 };
 use serde_json::{json, Value};
@@ -20,13 +20,31 @@ pub fn routes() -> Router<Sandbox> {
     Router::new()
         .route(
             "/webhook_endpoints",
-            post(create_endpoint).get(list_endpoints),
+            post(create_endpoint)
+                .layer(accepts(&[
+                    "url",
+                    "enabled_events.#",
+                    "api_version",
+                    "description",
+                    "metadata.*",
+                ]))
+                .merge(get(list_endpoints).layer(accepts(&[
+                    "limit",
+                    "starting_after",
+                    "ending_before",
+                ]))),
         )
         .route(
             "/webhook_endpoints/{id}",
             retrieve(Kind::WebhookEndpoint)
-                .post(update_endpoint)
-                .delete(delete_endpoint),
+                .merge(post(update_endpoint).layer(accepts(&[
+                    "url",
+                    "enabled_events.#",
+                    "disabled",
+                    "description",
+                    "metadata.*",
+                ])))
+                .merge(delete(delete_endpoint).layer(accepts(&[]))),
         )
 }
 
@@ -98,6 +116,8 @@ async fn delete_endpoint(
     account: Account,
     req: RequestInfo,
     Path(id): Path<String>,
+    // Nothing to read, but an unknown parameter is still refused.
+    _params: Params,
 ) -> ApiResult {
     delete_object(&sandbox, &account, &req, Kind::WebhookEndpoint, &id).await
 }

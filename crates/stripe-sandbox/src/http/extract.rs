@@ -114,6 +114,8 @@ impl<S: Send + Sync> FromRequest<S> for Params {
     type Rejection = StripeError;
 
     async fn from_request(req: Request, _: &S) -> Result<Self, Self::Rejection> {
+        let accepts = req.extensions().get::<super::accepts::Accepts>().copied();
+        let api_call = req.extensions().get::<super::accepts::ApiCall>().is_some();
         let query = req.uri().query().unwrap_or("").to_owned();
         let body = if req.method() == Method::GET || req.method() == Method::DELETE {
             String::new()
@@ -129,7 +131,9 @@ impl<S: Send + Sync> FromRequest<S> for Params {
             })?
         };
         let source = if body.is_empty() { query } else { body };
-        Params::parse(&source)
+        let params = Params::parse(&source)?;
+        super::accepts::check(&params, accepts, api_call)?;
+        Ok(params)
     }
 }
 

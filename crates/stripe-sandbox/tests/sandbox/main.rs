@@ -12,3 +12,4 @@ mod durability;
 mod helpers;
 mod meters;
 mod security;
+mod strict;

@@ -1,0 +1,168 @@
+//! The sandbox never silently ignores a parameter: every route refuses one it does not
+//! implement with Stripe's `400 parameter_unknown`, before doing anything.
+
+use crate::helpers::*;
+use reqwest::{Method, StatusCode};
+
+/// Every route of the API, with any id where one goes: the parameters are checked before
+/// the object is looked up.
+const ROUTES: &[(&str, &str)] = &[
+    ("POST", "/products"),
+    ("GET", "/products"),
+    ("GET", "/products/x"),
+    ("POST", "/products/x"),
+    ("DELETE", "/products/x"),
+    ("POST", "/prices"),
+    ("GET", "/prices"),
+    ("GET", "/prices/x"),
+    ("POST", "/prices/x"),
+    ("POST", "/customers"),
+    ("GET", "/customers"),
+    ("GET", "/customers/x"),
+    ("POST", "/customers/x"),
+    ("DELETE", "/customers/x"),
+    ("GET", "/customers/x/payment_methods"),
+    ("POST", "/payment_methods"),
+    ("GET", "/payment_methods"),
+    ("GET", "/payment_methods/x"),
+    ("POST", "/payment_methods/x/attach"),
+    ("POST", "/payment_methods/x/detach"),
+    ("POST", "/coupons"),
+    ("GET", "/coupons"),
+    ("GET", "/coupons/x"),
+    ("POST", "/coupons/x"),
+    ("DELETE", "/coupons/x"),
+    ("POST", "/promotion_codes"),
+    ("GET", "/promotion_codes"),
+    ("GET", "/promotion_codes/x"),
+    ("POST", "/promotion_codes/x"),
+    ("POST", "/checkout/sessions"),
+    ("GET", "/checkout/sessions/x"),
+    ("POST", "/checkout/sessions/x/expire"),
+    ("POST", "/subscriptions"),
+    ("GET", "/subscriptions"),
+    ("GET", "/subscriptions/x"),
+    ("POST", "/subscriptions/x"),
+    ("DELETE", "/subscriptions/x"),
+    ("GET", "/invoices"),
+    ("POST", "/invoices/create_preview"),
+    ("GET", "/invoices/x"),
+    ("POST", "/invoices/x/pay"),
+    ("GET", "/payment_intents"),
+    ("GET", "/payment_intents/x"),
+    ("GET", "/charges"),
+    ("GET", "/charges/x"),
+    ("POST", "/refunds"),
+    ("GET", "/refunds"),
+    ("GET", "/refunds/x"),
+    ("GET", "/disputes"),
+    ("GET", "/disputes/x"),
+    ("POST", "/disputes/x"),
+    ("POST", "/disputes/x/close"),
+    ("POST", "/billing_portal/configurations"),
+    ("GET", "/billing_portal/configurations"),
+    ("GET", "/billing_portal/configurations/x"),
+    ("POST", "/billing_portal/configurations/x"),
+    ("POST", "/billing_portal/sessions"),
+    ("POST", "/test_helpers/test_clocks"),
+    ("GET", "/test_helpers/test_clocks"),
+    ("GET", "/test_helpers/test_clocks/x"),
+    ("DELETE", "/test_helpers/test_clocks/x"),
+    ("POST", "/test_helpers/test_clocks/x/advance"),
+    ("POST", "/webhook_endpoints"),
+    ("GET", "/webhook_endpoints"),
+    ("GET", "/webhook_endpoints/x"),
+    ("POST", "/webhook_endpoints/x"),
+    ("DELETE", "/webhook_endpoints/x"),
+    ("GET", "/events"),
+    ("GET", "/events/x"),
+    ("POST", "/billing/meters"),
+    ("GET", "/billing/meters"),
+    ("GET", "/billing/meters/x"),
+    ("POST", "/billing/meters/x"),
+    ("POST", "/billing/meters/x/deactivate"),
+    ("POST", "/billing/meters/x/reactivate"),
+    ("GET", "/billing/meters/x/event_summaries"),
+    ("POST", "/billing/meter_events"),
+];
+
+#[tokio::test]
+async fn every_route_refuses_a_parameter_it_does_not_implement() {
+    let app = spawn_sandbox().await;
+    let key = test_key();
+    for (method, path) in ROUTES {
+        let method: Method = method.parse().unwrap();
+        // A GET or DELETE carries its parameters in the query string.
+        let (status, body) = if method == Method::POST {
+            app.api(method.clone(), path, Some(&key), &[("invented", "1")])
+                .await
+        } else {
+            app.api(
+                method.clone(),
+                &format!("{path}?invented=1"),
+                Some(&key),
+                &[],
+            )
+            .await
+        };
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{method} {path}: {body}");
+        assert_eq!(
+            body["error"]["code"], "parameter_unknown",
+            "{method} {path}: {body}"
+        );
+        assert_eq!(body["error"]["param"], "invented", "{method} {path}");
+        assert_eq!(body["error"]["type"], "invalid_request_error");
+    }
+}
+
+#[tokio::test]
+async fn a_parameter_stripe_has_but_the_sandbox_does_not_implement_is_refused_not_dropped() {
+    let app = spawn_sandbox().await;
+    let key = test_key();
+    let (_, product) = app
+        .api(Method::POST, "/products", Some(&key), &[("name", "Mug")])
+        .await;
+    let (_, price) = app
+        .api(
+            Method::POST,
+            "/prices",
+            Some(&key),
+            &[
+                ("product", product["id"].as_str().unwrap()),
+                ("unit_amount", "900"),
+                ("currency", "usd"),
+            ],
+        )
+        .await;
+    // Checkout with a discount the sandbox does not apply yet: refused, nothing created.
+    for (param, value) in [
+        ("discounts[0][coupon]", "SAVE"),
+        ("line_items[0][price_data][currency]", "usd"),
+        ("metadata", "x"),
+    ] {
+        let mut form = vec![
+            ("mode", "payment"),
+            ("success_url", "https://shop.example/done"),
+            ("line_items[0][price]", price["id"].as_str().unwrap()),
+        ];
+        form.push((param, value));
+        let (status, body) = app
+            .api(Method::POST, "/checkout/sessions", Some(&key), &form)
+            .await;
+        if param == "metadata" {
+            // `metadata=` with a value that is not a hash is Stripe's own invalid_request.
+            assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+            continue;
+        }
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{param}: {body}");
+        assert_eq!(body["error"]["code"], "parameter_unknown", "{body}");
+        assert_eq!(body["error"]["param"], param, "{body}");
+    }
+    let made: i64 = sqlx::query_scalar(
+        "select count(*) from stripe_sandbox.objects where object = 'checkout.session'",
+    )
+    .fetch_one(&app.db)
+    .await
+    .unwrap();
+    assert_eq!(made, 0, "no session was made");
+}
