@@ -65,6 +65,7 @@ pub fn router(sandbox: &Sandbox) -> Router {
         .layer(middleware::from_fn(move |req: Request, next: Next| {
             inject_faults(fault_rate, req, next)
         }))
+        .layer(middleware::from_fn(stripe_headers))
         .with_state(sandbox.clone())
 }
 
@@ -165,15 +166,66 @@ async fn unknown_endpoint(req: Request) -> StripeError {
     StripeError::not_found_url(req.method().as_str(), req.uri().path())
 }
 
+/// The API versions the sandbox answers in: the one async-stripe pins, and the one current
+/// SDKs pin (the shapes it serves are the same).
+pub const API_VERSIONS: [&str; 2] = [crate::API_VERSION, "2026-10-28.endive"];
+
+/// What Stripe's SDKs read from every answer: `Request-Id` (the request's id, also on the
+/// events it causes) and `Stripe-Version` (the version used: the request's `Stripe-Version`,
+/// which must be one the sandbox knows, or the default).
+async fn stripe_headers(mut req: Request, next: Next) -> Response {
+    let id = crate::ids::new_id("req");
+    let version = match req.headers().get("stripe-version").map(|v| v.to_str()) {
+        None => crate::API_VERSION.to_owned(),
+        Some(Ok(v)) if API_VERSIONS.contains(&v.trim()) => v.trim().to_owned(),
+        Some(v) => {
+            let given = v.unwrap_or("?").to_owned();
+            let mut res = StripeError::invalid(
+                "Stripe-Version",
+                format!(
+                    "Invalid Stripe API version: {given}. The sandbox answers in {}.",
+                    API_VERSIONS.join(" and ")
+                ),
+            )
+            .into_response();
+            stamp(&mut res, &id, crate::API_VERSION);
+            return res;
+        }
+    };
+    req.extensions_mut()
+        .insert(crate::http::RequestId(id.clone()));
+    let mut res = next.run(req).await;
+    stamp(&mut res, &id, &version);
+    res
+}
+
+fn stamp(res: &mut Response, id: &str, version: &str) {
+    use axum::http::HeaderValue;
+    if let Ok(v) = HeaderValue::from_str(id) {
+        res.headers_mut().insert("request-id", v);
+    }
+    if let Ok(v) = HeaderValue::from_str(version) {
+        res.headers_mut().insert("stripe-version", v);
+    }
+}
+
 /// Fault injection for reliability tests: with probability `rate`, a request fails the way
 /// Stripe sometimes does (500, 429, or a connection that drops mid-response).
 async fn inject_faults(rate: f64, req: Request, next: Next) -> Response {
     if !chance(rate) {
         return next.run(req).await;
     }
+    // What Stripe says of its own 500s and 429s: try again (SDKs read this header).
+    let should_retry = |mut res: Response| {
+        res.headers_mut().insert(
+            "stripe-should-retry",
+            axum::http::HeaderValue::from_static("true"),
+        );
+        res
+    };
     match uuid::Uuid::new_v4().as_u128() % 3 {
-        0 => StripeError::internal("injected fault").into_response(),
-        1 => StripeError::rate_limited().into_response(),
+        0 => should_retry(StripeError::internal("injected fault").into_response()),
+        1 => should_retry(StripeError::rate_limited().into_response()),
         // A body that errors at once makes hyper drop the connection.
         _ => Response::new(axum::body::Body::from_stream(futures::stream::once(
             async {

@@ -34,7 +34,19 @@ impl<S: Send + Sync> FromRequestParts<S> for Account {
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
             .unwrap_or("");
-        let key = raw.strip_prefix("Bearer ").map(str::trim).unwrap_or("");
+        // Bearer, or Basic with the key as the user name (`curl -u sk_test_…:`), as on Stripe.
+        let basic = raw.strip_prefix("Basic ").and_then(|encoded| {
+            use base64::Engine;
+            let decoded = base64::engine::general_purpose::STANDARD
+                .decode(encoded.trim())
+                .ok()?;
+            let user_pass = String::from_utf8(decoded).ok()?;
+            Some(user_pass.split(':').next().unwrap_or_default().to_owned())
+        });
+        let key = match &basic {
+            Some(user) => user.as_str(),
+            None => raw.strip_prefix("Bearer ").map(str::trim).unwrap_or(""),
+        };
         if key.is_empty() {
             return Err(StripeError::unauthorized(
                 "You did not provide an API key. Provide your secret key in the Authorization header, using Bearer auth.",
@@ -67,6 +79,11 @@ fn redact(key: &str) -> String {
     )
 }
 
+/// The id of an API request: in its `Request-Id` response header and on the events it
+/// causes, as on Stripe.
+#[derive(Debug, Clone)]
+pub struct RequestId(pub String);
+
 /// What an event records about the request that caused it.
 #[derive(Debug, Clone, Default)]
 pub struct RequestInfo {
@@ -98,8 +115,14 @@ impl<S: Send + Sync> FromRequestParts<S> for RequestInfo {
             .get("idempotency-key")
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
+        // The id the response's `Request-Id` header carries, when the API gave it one.
+        let id = parts
+            .extensions
+            .get::<RequestId>()
+            .map(|r| r.0.clone())
+            .unwrap_or_else(|| crate::ids::new_id("req"));
         Ok(Self {
-            id: Some(crate::ids::new_id("req")),
+            id: Some(id),
             idempotency_key,
         })
     }

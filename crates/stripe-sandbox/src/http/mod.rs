@@ -10,6 +10,6 @@ mod idempotency;
 
 pub use accepts::{accepts, ApiCall};
 pub use error::{ApiResult, StripeError};
-pub use extract::{int_of, str_of, Account, Page, Params, RequestInfo, MAX_BODY};
+pub use extract::{int_of, str_of, Account, Page, Params, RequestId, RequestInfo, MAX_BODY};
 pub use gate::{require_dashboard_token, DashboardGate};
 pub use idempotency::idempotency;

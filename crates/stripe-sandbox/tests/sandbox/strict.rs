@@ -166,3 +166,93 @@ async fn a_parameter_stripe_has_but_the_sandbox_does_not_implement_is_refused_no
     .unwrap();
     assert_eq!(made, 0, "no session was made");
 }
+
+#[tokio::test]
+async fn answers_carry_what_stripes_sdks_read_and_basic_auth_works() {
+    let app = spawn_sandbox().await;
+    let key = test_key();
+    // Basic auth with the key as the user name, as `curl -u sk_test_…:` sends it.
+    let res = app
+        .client
+        .post(app.at("/v1/customers"))
+        .basic_auth(&key, Some(""))
+        .form(&[("email", "basic@example.com")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let request_id = res.headers()["request-id"].to_str().unwrap().to_owned();
+    assert!(request_id.starts_with("req_"), "{request_id}");
+    assert_eq!(res.headers()["stripe-version"], stripe_sandbox::API_VERSION);
+    // The same account as Bearer, and the event names the request that caused it.
+    let (_, events) = app
+        .api(
+            Method::GET,
+            "/events?type=customer.created",
+            Some(&key),
+            &[],
+        )
+        .await;
+    assert_eq!(events["data"][0]["request"]["id"], request_id.as_str());
+
+    // A version SDKs pin is echoed; an unknown one is refused with a reason.
+    let res = app
+        .client
+        .get(app.at("/v1/customers"))
+        .bearer_auth(&key)
+        .header("stripe-version", "2026-10-28.endive")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.headers()["stripe-version"], "2026-10-28.endive");
+    let res = app
+        .client
+        .get(app.at("/v1/customers"))
+        .bearer_auth(&key)
+        .header("stripe-version", "1999-01-01")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    assert!(
+        res.headers().contains_key("request-id"),
+        "errors carry the id too"
+    );
+    let body: serde_json::Value = res.json().await.unwrap();
+    assert!(body["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("Invalid Stripe API version"));
+}
+
+#[tokio::test]
+async fn injected_faults_tell_sdks_to_retry_as_stripe_does() {
+    let app = spawn_sandbox_with(|s| s.fault_rate = 1.0).await;
+    let key = test_key();
+    let mut seen = 0;
+    for _ in 0..12 {
+        // A dropped connection has no answer at all; the others are 500 or 429.
+        let Ok(res) = app
+            .client
+            .get(app.at("/v1/customers"))
+            .bearer_auth(&key)
+            .send()
+            .await
+        else {
+            continue;
+        };
+        let Ok(body) = res
+            .headers()
+            .get("stripe-should-retry")
+            .map(|v| v.to_str().map(str::to_owned))
+            .transpose()
+        else {
+            continue;
+        };
+        if matches!(res.status().as_u16(), 500 | 429) {
+            assert_eq!(body.as_deref(), Some("true"), "{}", res.status());
+            seen += 1;
+        }
+    }
+    assert!(seen > 0, "some faults answered");
+}
