@@ -3,7 +3,7 @@
 
 use super::{respond, retrieve};
 use crate::{
-    engine::checkout::{self, NewSession},
+    engine::checkout::{self, NewSession, PresetDiscount},
     http::{accepts, Account, ApiResult, Params, RequestInfo, StripeError},
     kind::Kind,
     Sandbox,
@@ -28,6 +28,8 @@ pub fn routes() -> Router<Sandbox> {
                 "client_reference_id",
                 "expires_at",
                 "allow_promotion_codes",
+                "discounts.#.coupon",
+                "discounts.#.promotion_code",
                 "automatic_tax.enabled",
                 "billing_address_collection",
                 "invoice_creation.enabled",
@@ -75,6 +77,15 @@ async fn create_session(
         ));
     }
     let line_items = line_items(&params, "line_items")?;
+    let allow_promotion_codes = params.bool("allow_promotion_codes")?;
+    let discount = preset_discount(&params)?;
+    if discount.is_some() && allow_promotion_codes == Some(true) {
+        // Stripe's own wording: a session takes either a preset discount or a code field.
+        return Err(StripeError::invalid(
+            "discounts",
+            "You may only specify one of these parameters: allow_promotion_codes, discounts.",
+        ));
+    }
     let flag = |key: &str| -> Result<bool, StripeError> {
         Ok(params
             .object(key)
@@ -92,7 +103,7 @@ async fn create_session(
         customer_email: params.str("customer_email"),
         client_reference_id: params.str("client_reference_id"),
         expires_at: params.i64("expires_at")?,
-        allow_promotion_codes: params.bool("allow_promotion_codes")?,
+        allow_promotion_codes,
         automatic_tax: flag("automatic_tax")?,
         billing_address_collection: params
             .one_of("billing_address_collection", &["auto", "required"])?,
@@ -111,9 +122,33 @@ async fn create_session(
             .object("payment_intent_data")
             .and_then(|d| d.get("metadata").cloned()),
         metadata: params.metadata()?,
+        discount,
     };
     let session = checkout::create(&sandbox.db, &account, &sandbox.public_url, new).await?;
     respond(&sandbox, &account, session, &params).await
+}
+
+/// `discounts[0][coupon]` or `discounts[0][promotion_code]`: Checkout takes at most one
+/// discount, and it names exactly one of the two.
+fn preset_discount(params: &Params) -> Result<Option<PresetDiscount>, StripeError> {
+    let discounts = params.objects("discounts");
+    if discounts.len() > 1 {
+        return Err(StripeError::invalid(
+            "discounts",
+            "You may only specify one discount on a Checkout Session.",
+        ));
+    }
+    let Some(discount) = discounts.first() else {
+        return Ok(None);
+    };
+    match (discount.str("coupon"), discount.str("promotion_code")) {
+        (Some(coupon), None) => Ok(Some(PresetDiscount::Coupon(coupon))),
+        (None, Some(code)) => Ok(Some(PresetDiscount::PromotionCode(code))),
+        _ => Err(StripeError::invalid(
+            "discounts[0]",
+            "A discount must specify exactly one of coupon or promotion_code.",
+        )),
+    }
 }
 
 /// `<key>[i][price]` and `<key>[i][quantity]` as `(price, quantity)` pairs.

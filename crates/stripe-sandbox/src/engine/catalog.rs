@@ -39,7 +39,9 @@ pub async fn load_prices(
     let wanted = if recurring { "recurring" } else { "one_time" };
     let mut loaded = Vec::new();
     for (i, (price_id, quantity)) in items.iter().enumerate() {
-        let price = store::get(conn, account, Kind::Price, price_id).await?;
+        let price = store::get(conn, account, Kind::Price, price_id)
+            .await
+            .map_err(|e| e.in_param(&format!("{key}[{i}][price]")))?;
         if price["type"] != wanted || price["active"] != json!(true) {
             return Err(StripeError::invalid(
                 &format!("{key}[{i}][price]"),

@@ -43,6 +43,23 @@ pub struct NewSession {
     pub customer_update: Option<Value>,
     pub payment_intent_metadata: Option<Value>,
     pub metadata: Value,
+    /// `discounts[0][coupon]` or `discounts[0][promotion_code]`: applied from the start.
+    pub discount: Option<PresetDiscount>,
+}
+
+/// A discount the merchant put on the session: a coupon, or a promotion code (and its
+/// coupon).
+pub enum PresetDiscount {
+    Coupon(String),
+    PromotionCode(String),
+}
+
+/// The session's preset discount as (promotion code or null, coupon), if it has one.
+pub fn preset_discount(session: &Value) -> Option<(Value, Value)> {
+    let preset = &session["sandbox"]["discount"];
+    preset["coupon"]
+        .is_object()
+        .then(|| (preset["promotion_code"].clone(), preset["coupon"].clone()))
 }
 
 pub async fn create(
@@ -62,7 +79,11 @@ pub async fn create(
     )
     .await?;
     let customer = match &new.customer {
-        Some(id) => Some(store::get(&mut tx, account, Kind::Customer, id).await?),
+        Some(id) => Some(
+            store::get(&mut tx, account, Kind::Customer, id)
+                .await
+                .map_err(|e| e.in_param("customer"))?,
+        ),
         None => None,
     };
     let created = now();
@@ -77,6 +98,36 @@ pub async fn create(
         .iter()
         .map(|(p, q)| p["unit_amount"].as_i64().unwrap_or(0) * q)
         .sum();
+    let discount = match &new.discount {
+        None => json!(null),
+        Some(PresetDiscount::Coupon(id)) => {
+            let coupon = store::get(&mut tx, account, Kind::Coupon, id)
+                .await
+                .map_err(|e| e.in_param("discounts[0][coupon]"))?;
+            json!({ "coupon": coupon, "promotion_code": null })
+        }
+        Some(PresetDiscount::PromotionCode(id)) => {
+            let promo = store::get(&mut tx, account, Kind::PromotionCode, id)
+                .await
+                .map_err(|e| e.in_param("discounts[0][promotion_code]"))?;
+            let coupon = store::get(
+                &mut tx,
+                account,
+                Kind::Coupon,
+                promo["promotion"]["coupon"].as_str().unwrap_or_default(),
+            )
+            .await?;
+            json!({ "coupon": coupon, "promotion_code": promo })
+        }
+    };
+    if discount["coupon"]["valid"] == json!(false)
+        || discount["promotion_code"]["active"] == json!(false)
+    {
+        return Err(StripeError::invalid(
+            "discounts",
+            "This coupon or promotion code cannot be redeemed.",
+        ));
+    }
     let id = new_id("cs_test");
     let session = json!({
         "id": id,
@@ -122,6 +173,7 @@ pub async fn create(
             "customer_update": new.customer_update,
             "invoice_creation": new.invoice_creation,
             "payment_intent_metadata": new.payment_intent_metadata,
+            "discount": discount,
         },
     });
     store::insert(&mut tx, account, &session).await?;
@@ -303,7 +355,9 @@ pub async fn complete(
     {
         return Err(Failure::Card("Enter your name and billing address.".into()));
     }
-    let promo = if session["allow_promotion_codes"] == json!(true) {
+    let promo = if let Some(preset) = preset_discount(session) {
+        Some(preset)
+    } else if session["allow_promotion_codes"] == json!(true) {
         redeemable(
             db,
             account,
@@ -506,8 +560,12 @@ pub async fn complete(
         session["total_details"] =
             json!({ "amount_discount": discount, "amount_shipping": 0, "amount_tax": tax });
     }
-    if let Some((promo, _)) = &promo {
-        session["discounts"] = json!([{ "coupon": null, "promotion_code": promo["id"] }]);
+    if let Some((promo, coupon)) = &promo {
+        session["discounts"] = if promo.is_object() {
+            json!([{ "coupon": null, "promotion_code": promo["id"] }])
+        } else {
+            json!([{ "coupon": coupon["id"], "promotion_code": null }])
+        };
     }
     session["status"] = json!("complete");
     session["customer"] = customer["id"].clone();

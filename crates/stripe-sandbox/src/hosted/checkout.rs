@@ -203,13 +203,18 @@ async fn load<'a>(
         .get("promotion_code")
         .map(|c| c.trim().to_owned())
         .unwrap_or_default();
-    let (discount, promo) = match redeemable(&sandbox.db, account, &code, subtotal).await {
-        Ok(Some((promo, coupon))) => (
-            discount_amount(&coupon, subtotal),
-            PromoState::Applied(promo["code"].as_str().unwrap_or_default().to_owned()),
-        ),
-        Ok(None) => (0, PromoState::None),
-        Err(_) => (0, PromoState::Invalid),
+    // A discount the merchant set on the session applies from the start, with no code field.
+    let (discount, promo) = if let Some((_, coupon)) = checkout::preset_discount(session) {
+        (discount_amount(&coupon, subtotal), PromoState::None)
+    } else {
+        match redeemable(&sandbox.db, account, &code, subtotal).await {
+            Ok(Some((promo, coupon))) => (
+                discount_amount(&coupon, subtotal),
+                PromoState::Applied(promo["code"].as_str().unwrap_or_default().to_owned()),
+            ),
+            Ok(None) => (0, PromoState::None),
+            Err(_) => (0, PromoState::Invalid),
+        }
     };
     let country = form
         .get("country")

@@ -57,6 +57,20 @@ impl StripeError {
         }
     }
 
+    /// A missing object named by a request parameter (not by the URL) is Stripe's 400
+    /// `resource_missing` with that parameter, where the same lookup by URL is a 404.
+    pub fn in_param(self, param: &str) -> Self {
+        if self.code == Some("resource_missing") {
+            Self {
+                status: StatusCode::BAD_REQUEST,
+                param: Some(param.to_owned()),
+                ..self
+            }
+        } else {
+            self
+        }
+    }
+
     pub fn not_found_url(method: &str, path: &str) -> Self {
         Self {
             status: StatusCode::NOT_FOUND,

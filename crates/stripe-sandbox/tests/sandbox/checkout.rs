@@ -290,3 +290,172 @@ async fn checkout_sessions_expire_on_request_or_at_expires_at_and_then_show_a_cl
     assert_eq!(expired_ids.len(), 2, "{events}");
     assert!(expired_ids.contains(&left.id.as_str()) && expired_ids.contains(&asked.id.as_str()));
 }
+
+#[tokio::test]
+async fn a_discount_set_on_the_session_applies_on_the_page_and_in_the_charge() {
+    use stripe_checkout::checkout_session::{
+        CreateCheckoutSession, CreateCheckoutSessionDiscounts, CreateCheckoutSessionLineItems,
+        RetrieveCheckoutSession,
+    };
+    use stripe_product::coupon::CreateCoupon;
+    use stripe_product::promotion_code::{
+        CreatePromotionCode, CreatePromotionCodePromotion, CreatePromotionCodePromotionType,
+    };
+    let app = spawn_sandbox().await;
+    let key = test_key();
+    let client = app.stripe(&key);
+    let product = CreateProduct::new("Lifetime").send(&client).await.unwrap();
+    let price = CreatePrice::new(stripe_types::Currency::USD)
+        .product(product.id.as_str())
+        .unit_amount(10_000)
+        .send(&client)
+        .await
+        .unwrap();
+    let coupon = CreateCoupon::new()
+        .id("FRIENDS")
+        .percent_off(25.0)
+        .duration(stripe_product::CouponDuration::Once)
+        .send(&client)
+        .await
+        .unwrap();
+    let promo = CreatePromotionCode::new(CreatePromotionCodePromotion {
+        coupon: Some(coupon.id.as_str().to_owned()),
+        type_: CreatePromotionCodePromotionType::Coupon,
+    })
+    .code("FRIENDS25")
+    .send(&client)
+    .await
+    .unwrap();
+    for (discount, expected) in [
+        (
+            CreateCheckoutSessionDiscounts {
+                coupon: Some("FRIENDS".into()),
+                promotion_code: None,
+            },
+            ("FRIENDS", None),
+        ),
+        (
+            CreateCheckoutSessionDiscounts {
+                coupon: None,
+                promotion_code: Some(promo.id.as_str().to_owned()),
+            },
+            ("FRIENDS", Some(promo.id.as_str())),
+        ),
+    ] {
+        let session = CreateCheckoutSession::new()
+            .mode(stripe_shared::CheckoutSessionMode::Payment)
+            .line_items(vec![CreateCheckoutSessionLineItems {
+                price: Some(price.id.as_str().to_owned()),
+                quantity: Some(1),
+                ..CreateCheckoutSessionLineItems::new()
+            }])
+            .success_url("http://shop.example/done")
+            .discounts(vec![discount])
+            .send(&client)
+            .await
+            .expect("session decodes");
+        let url = session.url.clone().unwrap();
+        let page = app.page(&url).await;
+        // The merchant's discount is on the page from the start, with no code field.
+        assert!(
+            page.contains("Discount") && page.contains("$25.00") && page.contains("$75.00"),
+            "{page}"
+        );
+        assert!(!page.contains("name=\"promotion_code\""), "{page}");
+        let paid = app
+            .client
+            .post(&url)
+            .form(&[
+                ("email", "buyer@example.com"),
+                ("card_number", "4242 4242 4242 4242"),
+                ("card_expiry", "12 / 40"),
+                ("card_cvc", "123"),
+                ("name", "Ann Buyer"),
+                ("country", "US"),
+                ("postal_code", "94107"),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(paid.status(), StatusCode::SEE_OTHER);
+        let done = RetrieveCheckoutSession::new(session.id.clone())
+            .send(&client)
+            .await
+            .unwrap();
+        assert_eq!(
+            (done.amount_subtotal, done.amount_total),
+            (Some(10_000), Some(7_500))
+        );
+        let applied = &done.discounts.expect("discounts")[0];
+        match expected {
+            (coupon, None) => assert_eq!(
+                applied.coupon.as_ref().map(|c| c.id().as_str().to_owned()),
+                Some(coupon.to_owned())
+            ),
+            (_, Some(code)) => assert_eq!(
+                applied
+                    .promotion_code
+                    .as_ref()
+                    .map(|p| p.id().as_str().to_owned()),
+                Some(code.to_owned())
+            ),
+        }
+        let (_, intent) = app
+            .api(
+                Method::GET,
+                &format!(
+                    "/payment_intents/{}",
+                    done.payment_intent.unwrap().id().as_str()
+                ),
+                Some(&key),
+                &[],
+            )
+            .await;
+        assert_eq!(
+            intent["amount"], 7_500,
+            "the card is charged the discounted total"
+        );
+    }
+
+    // Refused up front: an unknown coupon, two discounts, a discount together with the code
+    // field, and a discount naming both a coupon and a code.
+    for (form, param) in [
+        (
+            vec![("discounts[0][coupon]", "NOPE")],
+            "discounts[0][coupon]",
+        ),
+        (
+            vec![
+                ("discounts[0][coupon]", "FRIENDS"),
+                ("discounts[1][coupon]", "FRIENDS"),
+            ],
+            "discounts",
+        ),
+        (
+            vec![
+                ("discounts[0][coupon]", "FRIENDS"),
+                ("allow_promotion_codes", "true"),
+            ],
+            "discounts",
+        ),
+        (
+            vec![
+                ("discounts[0][coupon]", "FRIENDS"),
+                ("discounts[0][promotion_code]", promo.id.as_str()),
+            ],
+            "discounts[0]",
+        ),
+    ] {
+        let mut form = form;
+        form.extend([
+            ("mode", "payment"),
+            ("success_url", "https://shop.example/done"),
+            ("line_items[0][price]", price.id.as_str()),
+        ]);
+        let (status, body) = app
+            .api(Method::POST, "/checkout/sessions", Some(&key), &form)
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{form:?}: {body}");
+        assert_eq!(body["error"]["param"], param, "{form:?}: {body}");
+    }
+}

@@ -134,9 +134,9 @@ async fn a_parameter_stripe_has_but_the_sandbox_does_not_implement_is_refused_no
             ],
         )
         .await;
-    // Checkout with a discount the sandbox does not apply yet: refused, nothing created.
+    // Checkout with parameters the sandbox does not implement: refused, nothing created.
     for (param, value) in [
-        ("discounts[0][coupon]", "SAVE"),
+        ("discounts[0][amount_off]", "500"),
         ("line_items[0][price_data][currency]", "usd"),
         ("metadata", "x"),
     ] {
