@@ -106,6 +106,7 @@ impl Kind {
     pub const fn includable_fields(self) -> &'static [&'static str] {
         match self {
             Self::Invoice => &["payments"],
+            Self::CheckoutSession => &["line_items"],
             Self::Price => &["tiers"],
             _ => &[],
         }

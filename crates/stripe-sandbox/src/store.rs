@@ -266,74 +266,65 @@ pub fn previous_attributes(before: &Value, after: &Value) -> Value {
     Value::Object(prev)
 }
 
-/// Strips what never leaves the sandbox (see [`Kind::private_fields`]), on an object or
-/// each item of a list.
+/// Calls `f` on every object inside `value` (the value itself, nested objects, the items of
+/// lists and arrays) with its `expand[]` path: `""`, `"latest_invoice."`, `"data."`,
+/// `"items.data.price."`. Metadata is the merchant's own text and never looked into.
+fn visit_objects(value: &mut Value, path: &str, f: &mut impl FnMut(&mut Value, &str)) {
+    match value {
+        Value::Object(_) => {
+            f(value, path);
+            if let Some(map) = value.as_object_mut() {
+                for (key, child) in map.iter_mut().filter(|(k, _)| *k != "metadata") {
+                    visit_objects(child, &format!("{path}{key}."), f);
+                }
+            }
+        }
+        Value::Array(items) => {
+            for item in items {
+                visit_objects(item, path, f);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Strips what never leaves the sandbox (see [`Kind::private_fields`]), on the object and
+/// on every object inside it (an expanded subscription's notes included).
 pub fn present(mut obj: Value) -> Value {
-    if let Some(kind) = Kind::from_object(kind_of(&obj)) {
-        if let Some(map) = obj.as_object_mut() {
-            for field in kind.private_fields() {
-                map.remove(*field);
+    visit_objects(&mut obj, "", &mut |o, _| {
+        if let Some(kind) = Kind::from_object(kind_of(o)) {
+            if let Some(map) = o.as_object_mut() {
+                for field in kind.private_fields() {
+                    map.remove(*field);
+                }
             }
         }
-    }
-    if obj["object"] == "list" {
-        if let Some(items) = obj.get_mut("data").and_then(Value::as_array_mut) {
-            for item in items.iter_mut() {
-                *item = present(std::mem::take(item));
-            }
-        }
-    }
+    });
     obj
 }
 
-/// Stripe leaves includable fields (an invoice's `payments`) out of responses and events
-/// unless `expand[]` names them, on the object or on a list's `data`.
+/// Stripe leaves includable fields (an invoice's `payments`, a Checkout Session's
+/// `line_items`, a price's `tiers`) out of responses and events unless `expand[]` names
+/// them by their full path, wherever the object sits: `data.payments`,
+/// `latest_invoice.payments`, `items.data.price.tiers`.
 pub fn omit_includables(obj: &mut Value, expand: &[String]) {
     let wants = |path: &str| {
         expand
             .iter()
             .any(|e| e == path || e.starts_with(&format!("{path}.")))
     };
-    let strip = |o: &mut Value, prefix: &str| {
+    visit_objects(obj, "", &mut |o, path| {
         let Some(kind) = Kind::from_object(kind_of(o)) else {
             return;
         };
         for field in kind.includable_fields() {
-            if !wants(&format!("{prefix}{field}")) {
+            if !wants(&format!("{path}{field}")) {
                 if let Some(map) = o.as_object_mut() {
                     map.remove(*field);
                 }
             }
         }
-    };
-    // A subscription's items carry their prices, whose own includables (a price's
-    // `tiers`) are left out the same way.
-    let strip_items = |o: &mut Value, prefix: &str| {
-        let items = o
-            .get_mut("items")
-            .and_then(|i| i.get_mut("data"))
-            .and_then(Value::as_array_mut);
-        for price in items
-            .into_iter()
-            .flatten()
-            .filter_map(|i| i.get_mut("price"))
-        {
-            strip(price, &format!("{prefix}items.data.price."));
-        }
-    };
-    strip(obj, "");
-    strip_items(obj, "");
-    if obj["object"] == "list" {
-        for item in obj
-            .get_mut("data")
-            .and_then(Value::as_array_mut)
-            .into_iter()
-            .flatten()
-        {
-            strip(item, "data.");
-            strip_items(item, "data.");
-        }
-    }
+    });
 }
 
 /// Replaces id strings with the objects they name, for each `expand[]` path
@@ -375,23 +366,23 @@ async fn expand_path(
             format!("This property cannot be expanded ({head})."),
         ));
     };
-    if rest.is_empty() {
-        if let Some(id) = field.as_str().map(str::to_owned) {
-            let found: Option<Value> = sqlx::query_scalar(
-                "select data from stripe_sandbox.objects where account = $1 and id = $2",
-            )
-            .bind(&account.0)
-            .bind(&id)
-            .fetch_optional(&mut *conn)
-            .await?;
-            if let Some(obj) = found {
-                *field = obj;
-            }
+    // `latest_invoice.payments` expands the invoice first, then looks inside it.
+    if let Some(id) = field.as_str().map(str::to_owned) {
+        let found: Option<Value> = sqlx::query_scalar(
+            "select data from stripe_sandbox.objects where account = $1 and id = $2",
+        )
+        .bind(&account.0)
+        .bind(&id)
+        .fetch_optional(&mut *conn)
+        .await?;
+        if let Some(obj) = found {
+            *field = obj;
         }
-        Ok(())
-    } else {
-        Box::pin(expand_path(conn, account, field, rest)).await
     }
+    if rest.is_empty() || !field.is_object() {
+        return Ok(());
+    }
+    Box::pin(expand_path(conn, account, field, rest)).await
 }
 
 #[cfg(test)]
@@ -420,5 +411,19 @@ mod tests {
             json!({ "object": "list", "data": [{ "object": "invoice", "payments": {} }] });
         omit_includables(&mut list, &["data.payments".to_owned()]);
         assert!(list["data"][0].get("payments").is_some());
+        // An expanded object keeps its own includables out too, and its private notes.
+        let mut sub = json!({ "object": "subscription", "latest_invoice":
+            { "object": "invoice", "payments": {}, "metadata": { "object": "invoice", "payments": "kept" } } });
+        omit_includables(&mut sub, &[]);
+        assert!(sub["latest_invoice"].get("payments").is_none());
+        assert_eq!(sub["latest_invoice"]["metadata"]["payments"], "kept");
+        let mut sub = json!({ "object": "subscription", "latest_invoice": { "object": "invoice", "payments": {} } });
+        omit_includables(&mut sub, &["latest_invoice.payments".to_owned()]);
+        assert!(sub["latest_invoice"].get("payments").is_some());
+        let session = present(json!({ "object": "checkout.session", "sandbox": {},
+            "subscription": { "object": "subscription", "sandbox": { "coupon": {} } } }));
+        assert!(
+            session.get("sandbox").is_none() && session["subscription"].get("sandbox").is_none()
+        );
     }
 }

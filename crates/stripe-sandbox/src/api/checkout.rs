@@ -1,16 +1,17 @@
-//! `/v1/checkout/sessions`: create (subscription and payment mode), retrieve, expire. The
-//! customer pays on the hosted page (`hosted::checkout`).
+//! `/v1/checkout/sessions`: create (subscription and payment mode), retrieve, expire, and
+//! list a session's line items. The customer pays on the hosted page (`hosted::checkout`).
 
 use super::{respond, retrieve};
 use crate::{
     engine::checkout::{self, NewSession, PresetDiscount},
-    http::{accepts, Account, ApiResult, Params, RequestInfo, StripeError},
+    engine::objects,
+    http::{accepts, Account, ApiResult, Page, Params, RequestInfo, StripeError},
     kind::Kind,
     Sandbox,
 };
 use axum::{
     extract::{Path, State},
-    routing::post,
+    routing::{get, post},
     Router,
 };
 use serde_json::json;
@@ -45,6 +46,10 @@ pub fn routes() -> Router<Sandbox> {
             ])),
         )
         .route("/checkout/sessions/{id}", retrieve(Kind::CheckoutSession))
+        .route(
+            "/checkout/sessions/{id}/line_items",
+            get(list_line_items).layer(accepts(&["limit", "starting_after", "ending_before"])),
+        )
         .route(
             "/checkout/sessions/{id}/expire",
             post(expire_session).layer(accepts(&[])),
@@ -175,4 +180,20 @@ async fn expire_session(
 ) -> ApiResult {
     let session = checkout::expire(&sandbox.db, &account, &req, &id).await?;
     respond(&sandbox, &account, session, &params).await
+}
+
+/// `GET /v1/checkout/sessions/{id}/line_items`: the session's line items, paged.
+async fn list_line_items(
+    State(sandbox): State<Sandbox>,
+    account: Account,
+    Path(id): Path<String>,
+    params: Params,
+) -> ApiResult {
+    let session = objects::retrieve(&sandbox.db, &account, Kind::CheckoutSession, &id).await?;
+    let items = session["line_items"]["data"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let list = Page::from(&params)?.slice(items, &format!("/v1/checkout/sessions/{id}/line_items"));
+    respond(&sandbox, &account, list, &params).await
 }

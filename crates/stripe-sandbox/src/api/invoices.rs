@@ -1,9 +1,10 @@
-//! `/v1/invoices`: list (by customer, subscription, status), retrieve, and pay.
+//! `/v1/invoices`: list (by customer, subscription, status), retrieve, preview and pay; and
+//! `/v1/invoice_payments`, the way from an invoice to its payment intent.
 
 use super::{list_objects, respond, retrieve};
 use crate::{
     engine::{invoices, payments::Outcome},
-    http::{accepts, Account, ApiResult, Params, RequestInfo, StripeError},
+    http::{accepts, Account, ApiResult, Page, Params, RequestInfo, StripeError},
     kind::Kind,
     store::Filter,
     Sandbox,
@@ -33,6 +34,22 @@ pub fn routes() -> Router<Sandbox> {
             post(create_preview).layer(accepts(&["subscription", "customer"])),
         )
         .route("/invoices/{id}", retrieve(Kind::Invoice))
+        .route(
+            "/invoice_payments",
+            get(list_invoice_payments).layer(accepts(&[
+                "limit",
+                "starting_after",
+                "ending_before",
+                "invoice",
+                "status",
+                "payment.type",
+                "payment.payment_intent",
+            ])),
+        )
+        .route(
+            "/invoice_payments/{id}",
+            get(retrieve_invoice_payment).layer(accepts(&[])),
+        )
         .route(
             "/invoices/{id}/pay",
             post(pay_invoice).layer(accepts(&["payment_method"])),
@@ -113,4 +130,53 @@ async fn pay_invoice(
         ));
     }
     respond(&sandbox, &account, invoice, &params).await
+}
+
+/// `GET /v1/invoice_payments`: by `invoice`, `status` and `payment[payment_intent]`, newest
+/// first.
+async fn list_invoice_payments(
+    State(sandbox): State<Sandbox>,
+    account: Account,
+    params: Params,
+) -> ApiResult {
+    let page = Page::from(&params)?;
+    let status = params.one_of("status", &["canceled", "open", "paid"])?;
+    let payment = params.object("payment");
+    let intent = match &payment {
+        Some(p) => {
+            p.one_of("type", &["payment_intent"])?
+                .ok_or_else(|| StripeError::missing("payment[type]"))?;
+            p.str("payment_intent")
+        }
+        None => None,
+    };
+    let mut conn = sandbox.db.acquire().await?;
+    let invoice = params.str("invoice");
+    let found = invoices::payments(&mut conn, &account, invoice.as_deref(), None).await?;
+    let found = found
+        .into_iter()
+        .filter(|p| status.as_ref().is_none_or(|s| p["status"] == s.as_str()))
+        .filter(|p| {
+            intent
+                .as_ref()
+                .is_none_or(|pi| p["payment"]["payment_intent"] == pi.as_str())
+        })
+        .collect();
+    let list = page.slice(found, "/v1/invoice_payments");
+    respond(&sandbox, &account, list, &params).await
+}
+
+async fn retrieve_invoice_payment(
+    State(sandbox): State<Sandbox>,
+    account: Account,
+    Path(id): Path<String>,
+    params: Params,
+) -> ApiResult {
+    let mut conn = sandbox.db.acquire().await?;
+    let payment = invoices::payments(&mut conn, &account, None, Some(&id))
+        .await?
+        .into_iter()
+        .next()
+        .ok_or_else(|| StripeError::no_such("invoice_payment", &id))?;
+    respond(&sandbox, &account, payment, &params).await
 }

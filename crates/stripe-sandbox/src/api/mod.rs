@@ -78,8 +78,9 @@ pub(crate) async fn respond(
     params: &Params,
 ) -> ApiResult {
     let expand = params.expand();
-    store::omit_includables(&mut obj, &expand);
+    // Expanded objects come whole from the store: their includables go after expansion.
     store::expand(&sandbox.db, account, &mut obj, &expand).await?;
+    store::omit_includables(&mut obj, &expand);
     Ok(Json(store::present(obj)))
 }
 

@@ -56,10 +56,24 @@ async fn create_endpoint(
 ) -> ApiResult {
     let url = endpoint_url(&params.required_str("url")?)?;
     let events = enabled_events(&params)?.ok_or_else(|| StripeError::missing("enabled_events"))?;
+    // Events go out in the version the sandbox speaks; an endpoint pinned to another could
+    // never get what it asked for.
+    let api_version = params.str("api_version");
+    if let Some(version) = api_version.as_deref() {
+        if !super::API_VERSIONS.contains(&version) {
+            return Err(StripeError::invalid(
+                "api_version",
+                format!(
+                    "Invalid API version: {version}. The sandbox speaks {}.",
+                    super::API_VERSIONS.join(" and ")
+                ),
+            ));
+        }
+    }
     let endpoint = json!({
         "id": new_id("we"),
         "object": "webhook_endpoint",
-        "api_version": params.str("api_version"),
+        "api_version": api_version,
         "application": null,
         "created": now(),
         "description": params.str("description"),

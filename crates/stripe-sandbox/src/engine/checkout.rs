@@ -129,13 +129,37 @@ pub async fn create(
         ));
     }
     let id = new_id("cs_test");
-    let session = json!({
+    let preset_off = if discount["coupon"].is_object() {
+        discount_amount(&discount["coupon"], subtotal)
+    } else {
+        0
+    };
+    let mut items = Vec::new();
+    for (price, quantity) in &line_items {
+        let product = store::get(
+            &mut tx,
+            account,
+            Kind::Product,
+            price["product"].as_str().unwrap_or_default(),
+        )
+        .await
+        .ok();
+        let amount = price["unit_amount"].as_i64().unwrap_or(0) * quantity;
+        items.push(json!({
+            "id": new_id("li"), "object": "item", "adjustable_quantity": null,
+            "amount_discount": 0, "amount_subtotal": amount, "amount_tax": 0, "amount_total": amount,
+            "currency": price["currency"], "description": product.map(|p| p["name"].clone()),
+            "metadata": {}, "price": price, "quantity": quantity,
+        }));
+    }
+    apportion(&mut items, preset_off, 0);
+    let mut session = json!({
         "id": id,
         "object": Kind::CheckoutSession.object(),
         "after_expiration": null,
         "allow_promotion_codes": new.allow_promotion_codes,
         "amount_subtotal": subtotal,
-        "amount_total": subtotal,
+        "amount_total": subtotal - preset_off,
         "automatic_tax": { "enabled": new.automatic_tax, "liability": null, "provider": null, "status": null },
         "billing_address_collection": new.billing_address_collection,
         "cancel_url": new.cancel_url,
@@ -149,6 +173,10 @@ pub async fn create(
         "customer_email": new.customer_email,
         "expires_at": expires_at,
         "invoice": null,
+        "line_items": {
+            "object": "list", "data": items, "has_more": false,
+            "url": format!("/v1/checkout/sessions/{id}/line_items"),
+        },
         "livemode": false,
         "locale": null,
         "metadata": new.metadata,
@@ -162,7 +190,7 @@ pub async fn create(
         "status": "open",
         "subscription": null,
         "success_url": new.success_url,
-        "total_details": { "amount_discount": 0, "amount_shipping": 0, "amount_tax": 0 },
+        "total_details": { "amount_discount": preset_off, "amount_shipping": 0, "amount_tax": 0 },
         "ui_mode": "hosted_page",
         "url": format!("{public_url}/sandbox/checkout/{id}"),
         // Not Stripe fields: what the page and the completion need to remember.
@@ -176,9 +204,47 @@ pub async fn create(
             "discount": discount,
         },
     });
+    if let Some(applied) = applied_discounts(&discount["promotion_code"], &discount["coupon"]) {
+        session["discounts"] = applied;
+    }
     store::insert(&mut tx, account, &session).await?;
     tx.commit().await?;
     Ok(session)
+}
+
+/// A session's `discounts`: the promotion code when there is one, else the coupon.
+fn applied_discounts(promo: &Value, coupon: &Value) -> Option<Value> {
+    if promo.is_object() {
+        Some(json!([{ "coupon": null, "promotion_code": promo["id"] }]))
+    } else if coupon.is_object() {
+        Some(json!([{ "coupon": coupon["id"], "promotion_code": null }]))
+    } else {
+        None
+    }
+}
+
+/// Shares the session's discount and tax among its line items in proportion to their
+/// subtotals (the last line takes the rounding), as Stripe's line items show them.
+fn apportion(items: &mut [Value], discount: i64, tax: i64) {
+    let subtotal: i64 = items
+        .iter()
+        .map(|i| i["amount_subtotal"].as_i64().unwrap_or(0))
+        .sum();
+    let (mut discount_left, mut tax_left) = (discount, tax);
+    let count = items.len();
+    for (n, item) in items.iter_mut().enumerate() {
+        let amount = item["amount_subtotal"].as_i64().unwrap_or(0);
+        let (off, taxed) = if n + 1 == count || subtotal == 0 {
+            (discount_left, tax_left)
+        } else {
+            (discount * amount / subtotal, tax * amount / subtotal)
+        };
+        discount_left -= off;
+        tax_left -= taxed;
+        item["amount_discount"] = json!(off);
+        item["amount_tax"] = json!(taxed);
+        item["amount_total"] = json!(amount - off + taxed);
+    }
 }
 
 pub async fn expire(
@@ -559,13 +625,14 @@ pub async fn complete(
         session["amount_total"] = json!(subtotal - discount + tax);
         session["total_details"] =
             json!({ "amount_discount": discount, "amount_shipping": 0, "amount_tax": tax });
+        if let Some(items) = session["line_items"]["data"].as_array_mut() {
+            apportion(items, discount, tax);
+        }
     }
     if let Some((promo, coupon)) = &promo {
-        session["discounts"] = if promo.is_object() {
-            json!([{ "coupon": null, "promotion_code": promo["id"] }])
-        } else {
-            json!([{ "coupon": coupon["id"], "promotion_code": null }])
-        };
+        if let Some(applied) = applied_discounts(promo, coupon) {
+            session["discounts"] = applied;
+        }
     }
     session["status"] = json!("complete");
     session["customer"] = customer["id"].clone();

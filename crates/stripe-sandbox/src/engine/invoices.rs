@@ -532,6 +532,30 @@ pub async fn settle(
     Ok((invoice, outcome))
 }
 
+/// Invoice payments (`/v1/invoice_payments`), newest first: every attempt to pay an invoice,
+/// held on the invoice's `payments` list. `invoice` narrows to one invoice, `id` to one
+/// payment.
+pub async fn payments(
+    conn: &mut PgConnection,
+    account: &Account,
+    invoice: Option<&str>,
+    id: Option<&str>,
+) -> Result<Vec<Value>, StripeError> {
+    Ok(sqlx::query_scalar(
+        "select p.data from stripe_sandbox.objects o
+           cross join lateral jsonb_array_elements(o.data -> 'payments' -> 'data')
+             with ordinality as p(data, n)
+          where o.account = $1 and o.object = 'invoice'
+            and ($2::text is null or o.id = $2) and ($3::text is null or p.data ->> 'id' = $3)
+          order by (p.data ->> 'created')::bigint desc, o.id desc, p.n",
+    )
+    .bind(&account.0)
+    .bind(invoice)
+    .bind(id)
+    .fetch_all(&mut *conn)
+    .await?)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

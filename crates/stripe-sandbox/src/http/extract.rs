@@ -435,6 +435,38 @@ impl Page {
     }
 }
 
+impl Page {
+    /// A page of a list held in memory (a session's line items, an invoice's payments), in
+    /// the list's own order. A cursor that is not in the list gives an empty page.
+    pub fn slice(&self, items: Vec<Value>, url: &str) -> Value {
+        let position = |id: &str| items.iter().position(|i| i["id"] == id);
+        let limit = self.limit as usize;
+        let (start, end) = match (&self.starting_after, &self.ending_before) {
+            (Some(after), _) => match position(after) {
+                Some(at) => (at + 1, items.len()),
+                None => (0, 0),
+            },
+            (None, Some(before)) => match position(before) {
+                Some(at) => (at.saturating_sub(limit), at),
+                None => (0, 0),
+            },
+            (None, None) => (0, items.len()),
+        };
+        let has_more = if self.reversed() {
+            start > 0
+        } else {
+            end - start > limit
+        };
+        let end = if self.reversed() {
+            end
+        } else {
+            end.min(start + limit)
+        };
+        let data = items[start..end].to_vec();
+        list_object(url, data, has_more)
+    }
+}
+
 fn list_object(url: &str, data: Vec<Value>, has_more: bool) -> Value {
     json!({ "object": "list", "data": data, "has_more": has_more, "url": url })
 }
@@ -442,6 +474,43 @@ fn list_object(url: &str, data: Vec<Value>, has_more: bool) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pages_of_a_list_in_memory_follow_the_cursors() {
+        let items: Vec<Value> = (1..=5)
+            .map(|i| json!({ "id": format!("li_{i}") }))
+            .collect();
+        let ids = |list: &Value| -> Vec<String> {
+            list["data"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|i| i["id"].as_str().unwrap().to_owned())
+                .collect()
+        };
+        let page = |q: &str| Page::from(&Params::parse(q).unwrap()).unwrap();
+        let first = page("limit=2").slice(items.clone(), "/x");
+        assert_eq!(
+            (ids(&first), first["has_more"].clone()),
+            (vec!["li_1".to_owned(), "li_2".to_owned()], json!(true))
+        );
+        let last = page("limit=2&starting_after=li_4").slice(items.clone(), "/x");
+        assert_eq!(
+            (ids(&last), last["has_more"].clone()),
+            (vec!["li_5".to_owned()], json!(false))
+        );
+        let back = page("limit=2&ending_before=li_4").slice(items.clone(), "/x");
+        assert_eq!(
+            (ids(&back), back["has_more"].clone()),
+            (vec!["li_2".to_owned(), "li_3".to_owned()], json!(true))
+        );
+        let start = page("limit=2&ending_before=li_2").slice(items.clone(), "/x");
+        assert_eq!(
+            (ids(&start), start["has_more"].clone()),
+            (vec!["li_1".to_owned()], json!(false))
+        );
+        assert!(ids(&page("starting_after=li_9").slice(items, "/x")).is_empty());
+    }
 
     #[test]
     fn parses_stripe_bracket_params() {

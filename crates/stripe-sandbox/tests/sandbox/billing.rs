@@ -334,3 +334,146 @@ async fn subscriptions_of_a_clock_customer_start_in_the_clocks_time() {
         Some(clock.id.as_str().to_owned())
     );
 }
+
+#[tokio::test]
+async fn an_invoice_leads_to_its_payment_intent_through_invoice_payments() {
+    use serde_json::Value;
+    use stripe_billing::subscription::{CreateSubscription, CreateSubscriptionItems};
+    use stripe_payment::payment_method::AttachPaymentMethod;
+    let app = spawn_sandbox().await;
+    let key = test_key();
+    let client = app.stripe(&key);
+    let product = CreateProduct::new("Plan").send(&client).await.unwrap();
+    let price = CreatePrice::new(stripe_types::Currency::USD)
+        .product(product.id.as_str())
+        .unit_amount(2900)
+        .recurring(CreatePriceRecurring::new(
+            CreatePriceRecurringInterval::Month,
+        ))
+        .send(&client)
+        .await
+        .unwrap();
+    let customer = CreateCustomer::new()
+        .email("payments@example.com")
+        .send(&client)
+        .await
+        .unwrap();
+    let subscribe = |card: &'static str| {
+        let client = &client;
+        let customer = customer.id.as_str().to_owned();
+        let price = price.id.as_str().to_owned();
+        async move {
+            let card = AttachPaymentMethod::new(card)
+                .customer(customer.as_str())
+                .send(client)
+                .await
+                .unwrap();
+            CreateSubscription::new()
+                .customer(customer.as_str())
+                .items(vec![CreateSubscriptionItems {
+                    price: Some(price),
+                    ..CreateSubscriptionItems::new()
+                }])
+                .default_payment_method(card.id.as_str())
+                .send(client)
+                .await
+                .unwrap()
+        }
+    };
+    let paid = subscribe("pm_card_visa").await;
+    let failed = subscribe("pm_card_chargeCustomerFail").await;
+    assert_eq!(
+        (paid.status.as_str(), failed.status.as_str()),
+        ("active", "incomplete")
+    );
+    let get = |path: String| {
+        let app = &app;
+        let key = key.clone();
+        async move {
+            let (status, body) = app.api(Method::GET, &path, Some(&key), &[]).await;
+            assert_eq!(status, StatusCode::OK, "{path}: {body}");
+            body
+        }
+    };
+
+    // `payments` is includable: only there when expanded, wherever the invoice sits.
+    let sub = get(format!(
+        "/subscriptions/{}?expand[]=latest_invoice",
+        paid.id.as_str()
+    ))
+    .await;
+    assert!(sub["latest_invoice"].is_object() && sub["latest_invoice"].get("payments").is_none());
+    let sub = get(format!(
+        "/subscriptions/{}?expand[]=latest_invoice.payments",
+        paid.id.as_str()
+    ))
+    .await;
+    let _: stripe_shared::Subscription =
+        miniserde::json::from_str(&sub.to_string()).expect("the expanded subscription decodes");
+    let invoice = sub["latest_invoice"]["id"].as_str().unwrap().to_owned();
+    let payment = sub["latest_invoice"]["payments"]["data"][0].clone();
+    assert_eq!(payment["status"], "paid", "{payment}");
+    let intent = payment["payment"]["payment_intent"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(intent.starts_with("pi_"), "{payment}");
+    assert!(get(format!("/invoices/{invoice}"))
+        .await
+        .get("payments")
+        .is_none());
+    assert_eq!(
+        get(format!("/invoices/{invoice}?expand[]=payments")).await["payments"]["data"][0]["id"],
+        payment["id"]
+    );
+
+    // `/v1/invoice_payments`: by invoice, by payment intent, by status, and one by id.
+    let listed = get(format!(
+        "/invoice_payments?invoice={invoice}&expand[]=data.payment.payment_intent"
+    ))
+    .await;
+    let data = listed["data"].as_array().unwrap();
+    assert_eq!(data.len(), 1, "{listed}");
+    let decoded: stripe_shared::InvoicePayment =
+        miniserde::json::from_str(&data[0].to_string()).expect("an invoice payment decodes");
+    assert_eq!(decoded.id.as_str(), payment["id"].as_str().unwrap());
+    assert_eq!(data[0]["payment"]["payment_intent"]["amount"], 2900);
+    let by_intent = get(format!(
+        "/invoice_payments?payment[type]=payment_intent&payment[payment_intent]={intent}"
+    ))
+    .await;
+    assert_eq!(by_intent["data"].as_array().unwrap().len(), 1);
+    let all = get("/invoice_payments".to_owned()).await;
+    let statuses: Vec<&Value> = all["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| &p["status"])
+        .collect();
+    assert_eq!(statuses.len(), 2, "both attempts: {all}");
+    let only_paid = get("/invoice_payments?status=paid".to_owned()).await;
+    assert_eq!(only_paid["data"].as_array().unwrap().len(), 1);
+    assert_eq!(only_paid["data"][0]["id"], payment["id"]);
+    let one = get(format!(
+        "/invoice_payments/{}",
+        payment["id"].as_str().unwrap()
+    ))
+    .await;
+    assert_eq!(one["invoice"], invoice.as_str());
+    let (status, missing) = app
+        .api(Method::GET, "/invoice_payments/inpay_nope", Some(&key), &[])
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{missing}");
+    let (status, refused) = app
+        .api(
+            Method::GET,
+            "/invoice_payments?payment[payment_intent]=pi_x",
+            Some(&key),
+            &[],
+        )
+        .await;
+    assert_eq!(
+        (status, refused["error"]["param"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("payment[type]"))
+    );
+}

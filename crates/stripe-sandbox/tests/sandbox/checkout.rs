@@ -1,5 +1,6 @@
 use crate::helpers::*;
 use reqwest::{Method, StatusCode};
+use serde_json::json;
 use stripe_product::price::{CreatePrice, CreatePriceRecurring, CreatePriceRecurringInterval};
 use stripe_product::product::CreateProduct;
 
@@ -295,7 +296,7 @@ async fn checkout_sessions_expire_on_request_or_at_expires_at_and_then_show_a_cl
 async fn a_discount_set_on_the_session_applies_on_the_page_and_in_the_charge() {
     use stripe_checkout::checkout_session::{
         CreateCheckoutSession, CreateCheckoutSessionDiscounts, CreateCheckoutSessionLineItems,
-        RetrieveCheckoutSession,
+        ListLineItemsCheckoutSession, RetrieveCheckoutSession,
     };
     use stripe_product::coupon::CreateCoupon;
     use stripe_product::promotion_code::{
@@ -363,20 +364,8 @@ async fn a_discount_set_on_the_session_applies_on_the_page_and_in_the_charge() {
         );
         assert!(!page.contains("name=\"promotion_code\""), "{page}");
         let paid = app
-            .client
-            .post(&url)
-            .form(&[
-                ("email", "buyer@example.com"),
-                ("card_number", "4242 4242 4242 4242"),
-                ("card_expiry", "12 / 40"),
-                ("card_cvc", "123"),
-                ("name", "Ann Buyer"),
-                ("country", "US"),
-                ("postal_code", "94107"),
-            ])
-            .send()
-            .await
-            .unwrap();
+            .pay_checkout(&url, Some("buyer@example.com"), "4242 4242 4242 4242")
+            .await;
         assert_eq!(paid.status(), StatusCode::SEE_OTHER);
         let done = RetrieveCheckoutSession::new(session.id.clone())
             .send(&client)
@@ -400,6 +389,33 @@ async fn a_discount_set_on_the_session_applies_on_the_page_and_in_the_charge() {
                 Some(code.to_owned())
             ),
         }
+        // The line items: only when expanded, with the discount shared out, and on their own route.
+        assert!(done.line_items.is_none());
+        let expanded = RetrieveCheckoutSession::new(session.id.clone())
+            .expand(["line_items".to_owned()])
+            .send(&client)
+            .await
+            .unwrap();
+        let line = &expanded.line_items.expect("expanded line items").data[0];
+        assert_eq!(
+            (
+                line.amount_subtotal,
+                line.amount_discount,
+                line.amount_total
+            ),
+            (10_000, 2_500, 7_500)
+        );
+        assert_eq!(line.description.as_deref(), Some("Lifetime"));
+        assert_eq!(
+            line.price.as_ref().map(|p| p.id.as_str()),
+            Some(price.id.as_str())
+        );
+        let listed = ListLineItemsCheckoutSession::new(session.id.as_str())
+            .send(&client)
+            .await
+            .expect("line items decode");
+        assert_eq!(listed.data.len(), 1);
+        assert_eq!(listed.data[0].id, line.id);
         let (_, intent) = app
             .api(
                 Method::GET,
@@ -416,6 +432,68 @@ async fn a_discount_set_on_the_session_applies_on_the_page_and_in_the_charge() {
             "the card is charged the discounted total"
         );
     }
+
+    // In subscription mode the discount is carried to the subscription's first invoice.
+    let monthly = CreatePrice::new(stripe_types::Currency::USD)
+        .product(product.id.as_str())
+        .unit_amount(10_000)
+        .recurring(CreatePriceRecurring::new(
+            CreatePriceRecurringInterval::Month,
+        ))
+        .send(&client)
+        .await
+        .unwrap();
+    let (_, session) = app
+        .api(
+            Method::POST,
+            "/checkout/sessions",
+            Some(&key),
+            &[
+                ("mode", "subscription"),
+                ("success_url", "https://shop.example/done"),
+                ("line_items[0][price]", monthly.id.as_str()),
+                ("discounts[0][coupon]", "FRIENDS"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        (&session["amount_total"], &session["discounts"][0]["coupon"]),
+        (&json!(7_500), &json!("FRIENDS")),
+        "the preset discount is in the totals from the start: {session}"
+    );
+    let paid = app
+        .pay_checkout(
+            session["url"].as_str().unwrap(),
+            Some("subscriber@example.com"),
+            "4242 4242 4242 4242",
+        )
+        .await;
+    assert_eq!(paid.status(), StatusCode::SEE_OTHER);
+    let (_, done) = app
+        .api(
+            Method::GET,
+            &format!(
+                "/checkout/sessions/{}?expand[]=subscription.latest_invoice",
+                session["id"].as_str().unwrap()
+            ),
+            Some(&key),
+            &[],
+        )
+        .await;
+    let invoice = &done["subscription"]["latest_invoice"];
+    assert_eq!(
+        (
+            &invoice["subtotal"],
+            &invoice["total"],
+            &invoice["amount_paid"]
+        ),
+        (&json!(10_000), &json!(7_500), &json!(7_500)),
+        "{done}"
+    );
+    assert!(
+        done["subscription"].get("sandbox").is_none(),
+        "an expanded object keeps the sandbox's notes to itself"
+    );
 
     // Refused up front: an unknown coupon, two discounts, a discount together with the code
     // field, and a discount naming both a coupon and a code.

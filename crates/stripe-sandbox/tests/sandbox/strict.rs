@@ -39,6 +39,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("POST", "/checkout/sessions"),
     ("GET", "/checkout/sessions/x"),
     ("POST", "/checkout/sessions/x/expire"),
+    ("GET", "/checkout/sessions/x/line_items"),
     ("POST", "/subscriptions"),
     ("GET", "/subscriptions"),
     ("GET", "/subscriptions/x"),
@@ -48,6 +49,8 @@ const ROUTES: &[(&str, &str)] = &[
     ("POST", "/invoices/create_preview"),
     ("GET", "/invoices/x"),
     ("POST", "/invoices/x/pay"),
+    ("GET", "/invoice_payments"),
+    ("GET", "/invoice_payments/x"),
     ("GET", "/payment_intents"),
     ("GET", "/payment_intents/x"),
     ("GET", "/charges"),
@@ -223,6 +226,31 @@ async fn answers_carry_what_stripes_sdks_read_and_basic_auth_works() {
         .as_str()
         .unwrap()
         .contains("Invalid Stripe API version"));
+
+    // A webhook endpoint pinned to a version: one the sandbox speaks, or refused.
+    for (version, expected) in [
+        ("2026-10-28.endive", StatusCode::OK),
+        ("2019-01-01", StatusCode::BAD_REQUEST),
+    ] {
+        let (status, body) = app
+            .api(
+                Method::POST,
+                "/webhook_endpoints",
+                Some(&key),
+                &[
+                    ("url", "https://hooks.example/stripe"),
+                    ("enabled_events[]", "*"),
+                    ("api_version", version),
+                ],
+            )
+            .await;
+        assert_eq!(status, expected, "{version}: {body}");
+        if status == StatusCode::OK {
+            assert_eq!(body["api_version"], version);
+        } else {
+            assert_eq!(body["error"]["param"], "api_version");
+        }
+    }
 }
 
 #[tokio::test]
