@@ -79,14 +79,24 @@ ensure_database() {
       || { cat "$PG_DIR/initdb.log" >&2; die "initdb failed"; }
   fi
   if ! pg_as_owner "$bin/pg_ctl" -D "$PG_DIR/data" status >/dev/null 2>&1; then
-    local port=54329
-    while ! port_free "$port"; do port=$((port + 1)); done
-    echo "$port" >"$PG_DIR/port.tmp" && mv "$PG_DIR/port.tmp" "$PG_DIR/port"
-    [ "$(id -u)" = 0 ] && chown postgres: "$PG_DIR/port"
-    pg_as_owner "$bin/pg_ctl" -D "$PG_DIR/data" -w -l "$PG_DIR/server.log" \
-      -o "-p $port -h 127.0.0.1 -k $PG_DIR/sock -c max_connections=300 -c fsync=off" start >/dev/null \
-      || { tail -20 "$PG_DIR/server.log" >&2; die "could not start the local Postgres"; }
-    STARTED_LOCAL_PG=1
+    # Below the kernel's ephemeral range (32768+), where a client connection's local port
+    # can take the port between the check and Postgres's bind; a clash still moves on.
+    local port=25432 attempt
+    for attempt in 1 2 3 4 5; do
+      while ! port_free "$port"; do port=$((port + 1)); done
+      echo "$port" >"$PG_DIR/port.tmp" && mv "$PG_DIR/port.tmp" "$PG_DIR/port"
+      [ "$(id -u)" = 0 ] && chown postgres: "$PG_DIR/port"
+      if pg_as_owner "$bin/pg_ctl" -D "$PG_DIR/data" -w -l "$PG_DIR/server.log" \
+        -o "-p $port -h 127.0.0.1 -k $PG_DIR/sock -c max_connections=300 -c fsync=off" start >/dev/null; then
+        STARTED_LOCAL_PG=1
+        break
+      fi
+      if [ "$attempt" = 5 ] || ! tail -5 "$PG_DIR/server.log" | grep -q "Address already in use"; then
+        tail -20 "$PG_DIR/server.log" >&2
+        die "could not start the local Postgres"
+      fi
+      port=$((port + 1))
+    done
   fi
   local port; port=$(cat "$PG_DIR/port")
   export DATABASE_URL="postgres://postgres@127.0.0.1:$port/saas_billing"

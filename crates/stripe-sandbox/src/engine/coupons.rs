@@ -100,7 +100,8 @@ pub async fn create_promotion_code(
         Kind::Coupon,
         promo["promotion"]["coupon"].as_str().unwrap_or_default(),
     )
-    .await?;
+    .await
+    .map_err(|e| e.in_param("promotion[coupon]"))?;
     let taken: Option<String> = sqlx::query_scalar(
         "select id from stripe_sandbox.objects where account = $1 and object = 'promotion_code'
            and (data ->> 'active')::boolean and lower(data ->> 'code') = lower($2) for update",

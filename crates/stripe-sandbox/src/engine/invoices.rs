@@ -491,7 +491,11 @@ pub async fn settle(
         None => None,
     };
     let pm = match pm_id {
-        Some(id) => Some(store::get(conn, account, Kind::PaymentMethod, id).await?),
+        Some(id) => Some(
+            store::get(conn, account, Kind::PaymentMethod, id)
+                .await
+                .map_err(|e| e.in_param("payment_method"))?,
+        ),
         None => paying_method(conn, account, &customer, sub.as_ref()).await?,
     };
     let now = customer_now(conn, account, &customer).await?;

@@ -19,7 +19,9 @@ pub async fn attach(
     customer: &str,
 ) -> Result<Value, StripeError> {
     let mut tx = db.begin().await?;
-    store::get(&mut tx, account, Kind::Customer, customer).await?;
+    store::get(&mut tx, account, Kind::Customer, customer)
+        .await
+        .map_err(|e| e.in_param("customer"))?;
     let mut pm = match cards::test_id(id) {
         Some(card) => {
             let pm = cards::fresh_from_test_card(card);

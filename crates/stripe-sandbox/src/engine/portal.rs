@@ -45,9 +45,13 @@ pub async fn create_session(
     return_url: Option<String>,
 ) -> Result<Value, StripeError> {
     let mut conn = db.acquire().await?;
-    store::get(&mut conn, account, Kind::Customer, customer).await?;
+    store::get(&mut conn, account, Kind::Customer, customer)
+        .await
+        .map_err(|e| e.in_param("customer"))?;
     let config = match configuration {
-        Some(id) => store::get(&mut conn, account, Kind::PortalConfiguration, id).await?,
+        Some(id) => store::get(&mut conn, account, Kind::PortalConfiguration, id)
+            .await
+            .map_err(|e| e.in_param("configuration"))?,
         None => default_configuration(&mut conn, account).await?.ok_or_else(|| {
             StripeError::invalid(
                 "configuration",

@@ -154,7 +154,9 @@ pub async fn create(
     new: CreateSubscription,
 ) -> Result<Value, StripeError> {
     let mut tx = db.begin().await?;
-    let customer = store::get(&mut tx, account, Kind::Customer, &new.customer).await?;
+    let customer = store::get(&mut tx, account, Kind::Customer, &new.customer)
+        .await
+        .map_err(|e| e.in_param("customer"))?;
     let now = customer_now(&mut tx, account, &customer).await?;
     let items = load_prices(&mut tx, account, "items", &new.items, true).await?;
     let trial_end = match (new.trial_period_days, new.trial_end) {

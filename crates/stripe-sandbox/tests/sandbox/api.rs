@@ -597,8 +597,9 @@ async fn coupons_and_promotion_codes_round_trip_in_current_api_shapes() {
         .await;
     assert_eq!(
         (status, body["error"]["code"].as_str()),
-        (StatusCode::NOT_FOUND, Some("resource_missing"))
+        (StatusCode::BAD_REQUEST, Some("resource_missing"))
     );
+    assert_eq!(body["error"]["param"], "promotion[coupon]");
 }
 
 #[tokio::test]
@@ -616,7 +617,7 @@ async fn errors_speak_stripes_dialect() {
         &'a str,
         &'a str,
     );
-    let cases: [Case; 7] = [
+    let cases: [Case; 9] = [
         (
             Method::GET,
             "/customers",
@@ -643,6 +644,25 @@ async fn errors_speak_stripes_dialect() {
             StatusCode::BAD_REQUEST,
             "param",
             "unit_amount",
+        ),
+        // A missing object named by a parameter is a 400 naming it; by URL, a 404.
+        (
+            Method::POST,
+            "/subscriptions",
+            key,
+            &[("customer", "cus_nope"), ("items[0][price]", "price_nope")],
+            StatusCode::BAD_REQUEST,
+            "param",
+            "customer",
+        ),
+        (
+            Method::POST,
+            "/payment_methods/pm_card_visa/attach",
+            key,
+            &[("customer", "cus_nope")],
+            StatusCode::BAD_REQUEST,
+            "param",
+            "customer",
         ),
         (
             Method::POST,
