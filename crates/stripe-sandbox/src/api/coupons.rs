@@ -57,12 +57,10 @@ pub fn routes() -> Router<Sandbox> {
                     "coupon",
                     "code",
                     "active",
-                    "customer",
                     "expires_at",
                     "max_redemptions",
                     "restrictions.minimum_amount",
                     "restrictions.minimum_amount_currency",
-                    "restrictions.first_time_transaction",
                     "metadata.*",
                 ]))
                 .merge(get(list_promotion_codes).layer(accepts(&[
@@ -261,7 +259,7 @@ async fn create_promotion_code(
         "active": params.bool("active")?.unwrap_or(true),
         "code": code,
         "created": now(),
-        "customer": params.str("customer"),
+        "customer": null,
         "expires_at": params.i64("expires_at")?,
         "livemode": false,
         "max_redemptions": params.i64("max_redemptions")?,
@@ -269,7 +267,7 @@ async fn create_promotion_code(
         "promotion": { "coupon": coupon_id, "type": "coupon" },
         "restrictions": {
             "currency_options": {},
-            "first_time_transaction": restrictions.as_ref().map(|r| r.bool("first_time_transaction")).transpose()?.flatten().unwrap_or(false),
+            "first_time_transaction": false,
             "minimum_amount": minimum_amount,
             "minimum_amount_currency": minimum_currency,
         },

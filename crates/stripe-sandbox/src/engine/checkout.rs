@@ -6,7 +6,7 @@
 use super::{
     cards::{behavior_of, Behavior},
     catalog::load_prices,
-    coupons::{discount_amount, redeemable, CodeRefused},
+    coupons::{self, discount_amount, redeemable, used_up, CodeRefused},
     customers::{customer_json, customer_now},
     invoices::{self, Line},
     payment_methods::save_typed_card,
@@ -120,8 +120,16 @@ pub async fn create(
             json!({ "coupon": coupon, "promotion_code": promo })
         }
     };
+    // The same rules as a code the customer types (`coupons::redeemable`).
+    let promo = &discount["promotion_code"];
     if discount["coupon"]["valid"] == json!(false)
-        || discount["promotion_code"]["active"] == json!(false)
+        || promo["active"] == json!(false)
+        || used_up(promo)
+        || used_up(&discount["coupon"])
+        || promo["expires_at"].as_i64().is_some_and(|t| t <= now())
+        || promo["restrictions"]["minimum_amount"]
+            .as_i64()
+            .is_some_and(|m| subtotal < m)
     {
         return Err(StripeError::invalid(
             "discounts",
@@ -633,6 +641,7 @@ pub async fn complete(
         if let Some(applied) = applied_discounts(promo, coupon) {
             session["discounts"] = applied;
         }
+        coupons::redeem(&mut tx, account, promo, coupon).await?;
     }
     session["status"] = json!("complete");
     session["customer"] = customer["id"].clone();

@@ -8,7 +8,7 @@ use crate::{
     store,
 };
 use serde_json::{json, Value};
-use sqlx::PgPool;
+use sqlx::{PgConnection, PgPool};
 
 /// What a coupon takes off `subtotal`.
 pub fn discount_amount(coupon: &Value, subtotal: i64) -> i64 {
@@ -79,10 +79,46 @@ pub async fn redeemable(
     )
     .await
     .map_err(|_| CodeRefused::Invalid)?;
-    if coupon["valid"] != json!(true) {
+    if coupon["valid"] != json!(true) || used_up(&promo) || used_up(&coupon) {
         return Err(CodeRefused::Invalid);
     }
     Ok(Some((promo, coupon)))
+}
+
+/// A coupon or promotion code redeemed `max_redemptions` times already, or a coupon past
+/// its `redeem_by`.
+pub fn used_up(obj: &Value) -> bool {
+    obj["max_redemptions"]
+        .as_i64()
+        .is_some_and(|max| obj["times_redeemed"].as_i64().unwrap_or(0) >= max)
+        || obj["redeem_by"].as_i64().is_some_and(|t| t <= now())
+}
+
+/// Counts one redemption of a coupon and of the promotion code it came through, if any, in
+/// the transaction that completes the purchase. One statement each, so two purchases at
+/// once both count.
+pub async fn redeem(
+    conn: &mut PgConnection,
+    account: &Account,
+    promo: &Value,
+    coupon: &Value,
+) -> Result<(), StripeError> {
+    for id in [promo["id"].as_str(), coupon["id"].as_str()]
+        .into_iter()
+        .flatten()
+    {
+        sqlx::query(
+            "update stripe_sandbox.objects
+                set data = jsonb_set(data, '{times_redeemed}',
+                                     to_jsonb(coalesce((data ->> 'times_redeemed')::bigint, 0) + 1))
+              where account = $1 and id = $2",
+        )
+        .bind(&account.0)
+        .bind(id)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
 }
 
 /// Stores a promotion code for an existing coupon. Active codes are unique per account,

@@ -495,6 +495,63 @@ async fn a_discount_set_on_the_session_applies_on_the_page_and_in_the_charge() {
         "an expanded object keeps the sandbox's notes to itself"
     );
 
+    // Each purchase counts a redemption; a code redeemed max_redemptions times is refused.
+    let (_, friends) = app
+        .api(Method::GET, "/coupons/FRIENDS", Some(&key), &[])
+        .await;
+    let (_, code) = app
+        .api(
+            Method::GET,
+            &format!("/promotion_codes/{}", promo.id.as_str()),
+            Some(&key),
+            &[],
+        )
+        .await;
+    assert_eq!(
+        (&friends["times_redeemed"], &code["times_redeemed"]),
+        (&json!(3), &json!(1))
+    );
+    let (_, once) = app
+        .api(
+            Method::POST,
+            "/promotion_codes",
+            Some(&key),
+            &[
+                ("promotion[type]", "coupon"),
+                ("promotion[coupon]", "FRIENDS"),
+                ("code", "ONCEONLY"),
+                ("max_redemptions", "1"),
+            ],
+        )
+        .await;
+    let once_id = once["id"].as_str().unwrap();
+    let with_once = [
+        ("mode", "payment"),
+        ("success_url", "https://shop.example/done"),
+        ("line_items[0][price]", price.id.as_str()),
+        ("discounts[0][promotion_code]", once_id),
+    ];
+    let (status, first) = app
+        .api(Method::POST, "/checkout/sessions", Some(&key), &with_once)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{first}");
+    let paid = app
+        .pay_checkout(
+            first["url"].as_str().unwrap(),
+            Some("once@example.com"),
+            "4242 4242 4242 4242",
+        )
+        .await;
+    assert_eq!(paid.status(), StatusCode::SEE_OTHER);
+    let (status, again) = app
+        .api(Method::POST, "/checkout/sessions", Some(&key), &with_once)
+        .await;
+    assert_eq!(
+        (status, again["error"]["param"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("discounts")),
+        "{again}"
+    );
+
     // Refused up front: an unknown coupon, two discounts, a discount together with the code
     // field, and a discount naming both a coupon and a code.
     for (form, param) in [
