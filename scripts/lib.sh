@@ -120,6 +120,7 @@ build_site() {
   LEPTOS_OUTPUT_NAME=$OUTPUT_NAME wasm_cargo build --lib --target wasm32-unknown-unknown \
     --no-default-features --features hydrate --profile "$cargo_profile"
   mkdir -p "$site/pkg"
+  rm -f "$site/pkg/"*.br "$site/pkg/"*.gz
   wasm-bindgen --target web --no-typescript --out-dir "$site/pkg" --out-name "$OUTPUT_NAME" \
     "$(wasm_out_dir)/$out_profile/saas_billing.wasm"
   mv -f "$site/pkg/${OUTPUT_NAME}_bg.wasm" "$site/pkg/$OUTPUT_NAME.wasm"
@@ -130,4 +131,14 @@ build_site() {
   fi
   cp "$ROOT/style/main.css" "$site/pkg/$OUTPUT_NAME.css"
   cp -r "$ROOT/public/." "$site/"
+  if [ "$profile" = release ]; then
+    # Served as they are to clients that accept them (src/assets.rs): compressed once, at the
+    # highest levels, instead of per request. A development bundle is gzipped on the fly.
+    log "precompressing the bundle (brotli, gzip)"
+    local f
+    for f in "$site/pkg/$OUTPUT_NAME".{js,wasm,css}; do
+      brotli -q 11 -f -k -o "$f.br" "$f"
+      gzip -9 -n -f -k "$f"
+    done
+  fi
 }

@@ -9,6 +9,9 @@ const USAGE: &str = "usage:
   saas-billing sandbox [--port N]            run only the Stripe sandbox (API at /v1; default port 12111)
   saas-billing sync-catalog                  copy products and prices from Stripe into Postgres
   saas-billing configure-portal              create or update the Customer Portal configuration
+  saas-billing register-webhook [--url URL] [--rotate | --finish-rotation]
+                                             create or update Stripe's endpoint for the app's
+                                             webhook route (default APP_URL/api/webhooks/stripe)
   saas-billing reconcile-usage [--previous]  compare each metered subscription's usage this period
                                              (or the previous one) with Stripe's meter
   saas-billing replay-events [--since WHEN] [--undelivered]
@@ -22,7 +25,13 @@ pub async fn run(args: Vec<String>) -> ExitCode {
         return ExitCode::SUCCESS;
     }
     startup::init_tracing();
-    let mut config = match Config::from_env() {
+    // The endpoint's signing secret is what register-webhook prints: it cannot need it yet.
+    let config = if args.first() == Some(&"register-webhook") {
+        Config::from_env_before_webhook()
+    } else {
+        Config::from_env()
+    };
+    let mut config = match config {
         Ok(config) => config,
         Err(e) => {
             eprintln!("configuration error: {e}");
@@ -44,6 +53,7 @@ pub async fn run(args: Vec<String>) -> ExitCode {
         },
         ["sync-catalog"] => return sync_catalog(&config).await,
         ["configure-portal"] => return configure_portal(&config).await,
+        ["register-webhook", rest @ ..] => return register_webhook(&config, rest).await,
         ["replay-events", rest @ ..] => return replay_events(&config, rest).await,
         ["reconcile-usage"] => return reconcile_usage(&config, false).await,
         ["reconcile-usage", "--previous"] => return reconcile_usage(&config, true).await,
@@ -96,6 +106,92 @@ async fn configure_portal(config: &Config) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+async fn register_webhook(config: &Config, args: &[&str]) -> ExitCode {
+    use crate::webhooks::register::{register, Mode, Registration};
+    let mut url = config.url("/api/webhooks/stripe");
+    let mut mode = Mode::Ensure;
+    let mut rest = args.iter();
+    while let Some(arg) = rest.next() {
+        match *arg {
+            "--url" => match rest.next().map(|u| url::Url::parse(u)) {
+                Some(Ok(u)) if matches!(u.scheme(), "http" | "https") => url = u.to_string(),
+                _ => return usage_error("--url takes an http(s) URL"),
+            },
+            "--rotate" if mode == Mode::Ensure => mode = Mode::Rotate,
+            "--finish-rotation" if mode == Mode::Ensure => mode = Mode::FinishRotation,
+            other => return usage_error(&format!("unexpected {other}")),
+        }
+    }
+    let result = async {
+        let (_db, stripe) = startup::connect_for_command(config)
+            .await
+            .map_err(|e| e.to_string())?;
+        register(&stripe, &url, mode)
+            .await
+            .map_err(|e| e.to_string())
+    }
+    .await;
+    let events = crate::webhooks::register::HANDLED_EVENTS.len();
+    let version = crate::webhooks::register::api_version();
+    match result {
+        Ok(Registration::Created { id, secret }) => {
+            println!("created webhook endpoint {id} for {url}");
+            println!("  {events} event types, API version {version}");
+            println!("signing secret (shown once; set it as STRIPE_WEBHOOK_SECRET):");
+            println!("{secret}");
+        }
+        Ok(Registration::Updated { id, what }) => {
+            println!(
+                "webhook endpoint {id} for {url} updated: {}",
+                what.join(", ")
+            );
+            println!("  (its signing secret is unchanged; it was shown when it was created)");
+        }
+        Ok(Registration::Unchanged { id }) => {
+            println!("webhook endpoint {id} for {url} is already registered and up to date");
+            println!(
+                "  (its signing secret was shown when it was created; --rotate makes a new one)"
+            );
+        }
+        Ok(Registration::Rotating { id, secret, older }) => {
+            println!(
+                "created webhook endpoint {id} for {url} beside {}",
+                older.join(", ")
+            );
+            println!("new signing secret (shown once):");
+            println!("{secret}");
+            println!("next: add it to STRIPE_WEBHOOK_SECRET (comma-separated, the old one kept), deploy,");
+            println!("then run `saas-billing register-webhook --finish-rotation` and drop the old secret");
+        }
+        Ok(Registration::RotationFinished { kept, deleted }) if deleted.is_empty() => {
+            println!("webhook endpoint {kept} is the only one for {url}: nothing to finish");
+        }
+        Ok(Registration::RotationFinished { kept, deleted }) => {
+            println!(
+                "deleted {}; webhook endpoint {kept} stays for {url}",
+                deleted.join(", ")
+            );
+        }
+        Ok(Registration::Missing) => {
+            eprintln!("no webhook endpoint for {url}: run `saas-billing register-webhook` first");
+            return ExitCode::FAILURE;
+        }
+        Ok(Registration::WrongVersion {
+            id,
+            version: theirs,
+        }) => {
+            eprintln!("webhook endpoint {id} for {url} renders events as API version {theirs}, the app reads {version};");
+            eprintln!("Stripe cannot change it: run `saas-billing register-webhook --rotate` to replace the endpoint");
+            return ExitCode::FAILURE;
+        }
+        Err(e) => {
+            eprintln!("register-webhook failed: {e}");
+            return ExitCode::FAILURE;
+        }
+    }
+    ExitCode::SUCCESS
 }
 
 async fn sync_catalog(config: &Config) -> ExitCode {

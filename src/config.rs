@@ -82,6 +82,10 @@ pub struct Config {
     pub sandbox: stripe_sandbox::Settings,
 }
 
+fn env_var(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
 impl Config {
     pub fn from_env() -> Result<Self, ConfigError> {
         // A missing .env is normal (production, CI); a malformed one is not silently skipped.
@@ -93,10 +97,28 @@ impl Config {
                 });
             }
         }
-        Self::from_lookup(|name| std::env::var(name).ok().filter(|v| !v.trim().is_empty()))
+        Self::from_lookup(env_var)
+    }
+
+    /// The environment's configuration without a webhook signing secret, which
+    /// `register-webhook` is run to obtain.
+    pub fn from_env_before_webhook() -> Result<Self, ConfigError> {
+        Self::from_env().or_else(|e| match e {
+            ConfigError::Missing("STRIPE_WEBHOOK_SECRET", _) => {
+                Self::from_lookup_with(env_var, false)
+            }
+            other => Err(other),
+        })
     }
 
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        Self::from_lookup_with(get, true)
+    }
+
+    fn from_lookup_with(
+        get: impl Fn(&str) -> Option<String>,
+        webhook_secret_required: bool,
+    ) -> Result<Self, ConfigError> {
         let host = get("HOST").unwrap_or_else(|| "127.0.0.1".into());
         let port: u16 = parse(&get, "PORT", 3000)?;
         let addr: SocketAddr = format!("{host}:{port}")
@@ -173,7 +195,10 @@ impl Config {
             });
         }
         let stripe_webhook_secrets = webhook_secrets(get("STRIPE_WEBHOOK_SECRET"))?;
-        if stripe_mode != StripeMode::Sandbox && stripe_webhook_secrets.is_empty() {
+        if webhook_secret_required
+            && stripe_mode != StripeMode::Sandbox
+            && stripe_webhook_secrets.is_empty()
+        {
             return Err(ConfigError::Missing(
                 "STRIPE_WEBHOOK_SECRET",
                 " (with a Stripe key every webhook needs it: `stripe listen` prints one for local use; `saas-billing register-webhook` creates the endpoint in production)",

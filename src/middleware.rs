@@ -138,7 +138,7 @@ pub fn form_targets(stripe_api_base: Option<&url::Url>) -> Arc<str> {
     targets.into()
 }
 
-/// Gives HTML without a Content-Security-Policy the plain pages' one.
+/// Gives HTML without a Content-Security-Policy the plain pages' one, and `no-cache`.
 async fn plain_page_policy(req: Request, next: Next) -> Response {
     let mut res = next.run(req).await;
     let is_html = res
@@ -151,6 +151,12 @@ async fn plain_page_policy(req: Request, next: Next) -> Response {
             header::CONTENT_SECURITY_POLICY,
             HeaderValue::from_static(PLAIN_PAGE_CSP),
         );
+    }
+    // Pages name the current bundle and show the signed-in user's state: a browser may keep
+    // one but must ask again before showing it.
+    if is_html && !res.headers().contains_key(header::CACHE_CONTROL) {
+        res.headers_mut()
+            .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     }
     res
 }

@@ -70,10 +70,11 @@ impl Application {
         if config.app_url.port() == Some(0) {
             let _ = config.app_url.set_port(Some(addr.port()));
         }
+        let assets = crate::assets::Assets::load(&config.site_root);
         let leptos_options = LeptosOptions::builder()
             .output_name("saas-billing")
             .site_root(config.site_root.clone())
-            .site_pkg_dir("pkg")
+            .site_pkg_dir(assets.pkg_dir())
             .site_addr(addr)
             .build();
         let url = format!("http://{addr}");
@@ -142,7 +143,7 @@ impl Application {
             ready: Arc::default(),
             config: Arc::new(config),
         };
-        let mut router = router(state.clone(), gate);
+        let mut router = router(state.clone(), gate).merge(assets.router());
         if let Some(sandbox) = sandbox {
             sandbox.start_workers();
             router = router

@@ -25,7 +25,7 @@ async fn show_mailbox(
                 meta charset="utf-8";
                 meta name="viewport" content="width=device-width, initial-scale=1";
                 title { "Dev mailbox" }
-                link rel="stylesheet" href="/pkg/saas-billing.css";
+                link rel="stylesheet" href=(format!("/{}/saas-billing.css", state.leptos_options.site_pkg_dir));
             }
             body.mailbox {
                 main {

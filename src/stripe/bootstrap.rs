@@ -42,9 +42,30 @@ pub async fn run(state: &AppState, webhook_url: &str) -> Result<(), AppError> {
         let back = state.config.url("/settings/billing");
         let id = crate::billing::portal::configure_portal(&state.stripe, &state.db, &back).await?;
         tracing::info!(configuration = %id, "customer portal configured");
+    } else {
+        self_check(state).await;
     }
     lock.commit().await?;
     Ok(())
+}
+
+/// With real Stripe: says (in the log, at start-up) what would keep events from arriving
+/// in the shape the app reads, and what to run. The key already worked for the catalog.
+async fn self_check(state: &AppState) {
+    let url = state.config.url("/api/webhooks/stripe");
+    match crate::webhooks::register::check(&state.stripe, &url).await {
+        Ok(problems) if problems.is_empty() => {
+            tracing::info!(%url, "webhook endpoint checked: enabled, every handled event, the app's API version");
+        }
+        Ok(problems) => {
+            for problem in problems {
+                tracing::warn!("{problem}");
+            }
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "could not list webhook endpoints to check them (does the key allow it?)")
+        }
+    }
 }
 
 /// Registers (or re-points) the app's endpoint in the sandbox and returns its signing

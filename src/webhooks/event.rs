@@ -182,6 +182,36 @@ pub fn invoice_subscription(invoice: &Invoice) -> Option<String> {
 mod tests {
     use super::*;
 
+    /// What `register-webhook` subscribes the endpoint to is exactly what this decodes.
+    #[test]
+    fn the_registered_event_types_are_the_handled_ones() {
+        for kind in crate::webhooks::register::HANDLED_EVENTS {
+            assert!(
+                !matches!(Object::decode(kind, "{}"), Ok(Object::Unhandled)),
+                "{kind} is registered but not handled"
+            );
+        }
+        let mut unique = crate::webhooks::register::HANDLED_EVENTS.to_vec();
+        unique.sort_unstable();
+        unique.dedup();
+        assert_eq!(
+            unique.len(),
+            crate::webhooks::register::HANDLED_EVENTS.len()
+        );
+        // And the other way: every type the decoder names is in the list.
+        let source = include_str!("event.rs");
+        let decoder =
+            &source[source.find("fn decode(kind").unwrap()..source.find("fn typed<").unwrap()];
+        for quoted in decoder.split('"').skip(1).step_by(2) {
+            if quoted.contains('.') {
+                assert!(
+                    crate::webhooks::register::HANDLED_EVENTS.contains(&quoted),
+                    "{quoted} is handled but register-webhook does not subscribe to it"
+                );
+            }
+        }
+    }
+
     #[test]
     fn unknown_types_are_unhandled_and_bad_bodies_are_not_events() {
         let body = br#"{"id":"evt_1","type":"radar.early_fraud_warning.created","created":1,"livemode":false,"api_version":null,"data":{"object":{"id":"x"}}}"#;

@@ -12,6 +12,7 @@
 mod dispatch;
 pub mod event;
 mod ledger;
+pub mod register;
 pub mod replay;
 pub mod signature;
 

@@ -17,7 +17,7 @@ async fn pricing_is_rendered_on_the_server_from_the_database() {
         assert!(page.contains(text), "pricing page lacks {text:?}");
     }
     assert!(
-        page.contains("/pkg/saas-billing.js"),
+        bundle_dir(&page).len() > "/pkg/".len() && page.contains("/saas-billing.js"),
         "the page loads the hydration bundle"
     );
 
@@ -120,4 +120,122 @@ async fn responses_are_gzipped_for_clients_that_accept_it() {
     assert_eq!(res.headers()[header::CONTENT_ENCODING], "gzip");
     let plain = app.get("/pricing").await;
     assert!(plain.headers().get(header::CONTENT_ENCODING).is_none());
+}
+
+/// A bundle folder of the test's own: the files' contents say which variant was sent.
+fn bundle_site(js: &str) -> String {
+    let root = format!("target/site/test-bundle-{}", uuid::Uuid::new_v4().simple());
+    let pkg = std::path::Path::new(&root).join("pkg");
+    std::fs::create_dir_all(&pkg).unwrap();
+    for (name, body) in [
+        ("saas-billing.js", js.to_owned()),
+        ("saas-billing.js.br", format!("{js} as brotli")),
+        ("saas-billing.js.gz", format!("{js} as gzip")),
+        ("saas-billing.wasm", "wasm".to_owned()),
+        ("saas-billing.css", "body{}".to_owned()),
+    ] {
+        std::fs::write(pkg.join(name), body).unwrap();
+    }
+    root
+}
+
+/// `/pkg/<version>/` from a page: what a browser would fetch.
+fn bundle_dir(page: &str) -> String {
+    let start = page.find("/pkg/").expect("the page links the bundle");
+    let version_end = start + 5 + page[start + 5..].find('/').expect("a versioned path");
+    page[start..=version_end].to_owned()
+}
+
+#[tokio::test]
+async fn the_bundle_is_versioned_precompressed_and_cached_for_good_while_pages_are_not() {
+    let site = bundle_site("JS one");
+    let database = TestDatabase::create().await;
+    let app = spawn_app_on(&database, |c| c.site_root = site.clone()).await;
+    let res = app.get("/pricing").await;
+    assert_eq!(
+        res.headers()[header::CACHE_CONTROL],
+        "no-cache",
+        "pages are asked for again"
+    );
+    let page = res.text().await.unwrap();
+    let dir = bundle_dir(&page);
+    assert!(
+        page.contains(&format!("{dir}saas-billing.js"))
+            && page.contains(&format!("{dir}saas-billing.wasm"))
+            && page.contains(&format!("{dir}saas-billing.css")),
+        "script, wasm and stylesheet come from one versioned folder: {dir}"
+    );
+
+    // No automatic decoding: the test sees the bytes and headers a browser gets.
+    let raw = reqwest::Client::builder().no_gzip().build().unwrap();
+    let fetch = |encoding: &'static str, path: String| {
+        let raw = raw.clone();
+        let url = app.at(&path);
+        async move {
+            raw.get(url)
+                .header(header::ACCEPT_ENCODING, encoding)
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    for (accepts, encoding, body) in [
+        ("br, gzip", Some("br"), "JS one as brotli"),
+        ("gzip", Some("gzip"), "JS one as gzip"),
+        ("identity", None, "JS one"),
+    ] {
+        let res = fetch(accepts, format!("{dir}saas-billing.js")).await;
+        assert_eq!(res.status(), StatusCode::OK);
+        assert_eq!(
+            res.headers()[header::CACHE_CONTROL],
+            "public, max-age=31536000, immutable"
+        );
+        assert_eq!(
+            res.headers()
+                .get(header::CONTENT_ENCODING)
+                .map(|v| v.to_str().unwrap()),
+            encoding,
+            "Accept-Encoding: {accepts}"
+        );
+        assert!(res.headers()[header::CONTENT_TYPE]
+            .to_str()
+            .unwrap()
+            .contains("javascript"));
+        assert_eq!(
+            res.text().await.unwrap(),
+            body,
+            "Accept-Encoding: {accepts}"
+        );
+    }
+
+    // What is not there, or not this build's, is a 404 nobody may keep.
+    for path in [
+        format!("{dir}nothing.js"),
+        "/pkg/0123456789abcdef/saas-billing.js".to_owned(),
+        "/pkg/saas-billing.js".to_owned(),
+    ] {
+        let res = fetch("identity", path.clone()).await;
+        assert_eq!(res.status(), StatusCode::NOT_FOUND, "{path}");
+        assert!(
+            res.headers().get(header::CACHE_CONTROL).is_none(),
+            "{path} must not be cached"
+        );
+    }
+
+    // A new build is a new URL, and the old one is gone from the new instance.
+    let rebuilt = bundle_site("JS two");
+    let next = spawn_app_on(&database, |c| c.site_root = rebuilt.clone()).await;
+    let next_dir = bundle_dir(&next.page("/pricing").await);
+    assert_ne!(next_dir, dir, "the version follows the contents");
+    let res = fetch("identity", format!("{dir}saas-billing.js")).await;
+    assert_eq!(res.text().await.unwrap(), "JS one", "the first instance");
+    let old_on_new = raw
+        .get(next.at(&format!("{dir}saas-billing.js")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(old_on_new.status(), StatusCode::NOT_FOUND);
+    for root in [site, rebuilt] {
+        let _ = std::fs::remove_dir_all(root);
+    }
 }

@@ -409,51 +409,6 @@ async fn the_dashboard_and_the_mailbox_need_the_printed_token() {
 
 // 3. Webhook secrets -------------------------------------------------------------------------
 
-/// An app in test mode against a sandbox of its own on another port, as one deployed with a
-/// `sk_test_` key talks to Stripe: no in-app sandbox, no dashboard, real email rules.
-struct TestModeApp {
-    app: TestApp,
-    stripe_base: String,
-}
-
-async fn spawn_test_mode_app(webhook_secret: &str, tweak: impl FnOnce(&mut Config)) -> TestModeApp {
-    let database = TestDatabase::create().await;
-    let db = sqlx::PgPool::connect(&database.url).await.unwrap();
-    let stripe_base = stripe_sandbox::testing::serve(db, stripe_sandbox::Settings::default()).await;
-    let key = test_key();
-    // One plan on the pricing page, one product that is not for sale here.
-    let stripe = stripe_client(&stripe_base, &key);
-    for (name, offered) in [("Pro", true), ("Internal", false)] {
-        use stripe_product::{price::CreatePrice, product::CreateProduct};
-        let mut product = CreateProduct::new(name);
-        if offered {
-            product = product.metadata([("pricing_page".to_owned(), "true".to_owned())]);
-        }
-        let product = product.send(&stripe).await.unwrap();
-        CreatePrice::new(stripe_types::Currency::USD)
-            .product(product.id.as_str())
-            .unit_amount(1900)
-            .lookup_key(name.to_lowercase())
-            .recurring(stripe_product::price::CreatePriceRecurring::new(
-                stripe_product::price::CreatePriceRecurringInterval::Month,
-            ))
-            .send(&stripe)
-            .await
-            .unwrap();
-    }
-    let app = spawn_app_env(
-        &database,
-        &[
-            ("STRIPE_SECRET_KEY", &key),
-            ("STRIPE_API_BASE", &stripe_base),
-            ("STRIPE_WEBHOOK_SECRET", webhook_secret),
-        ],
-        tweak,
-    )
-    .await;
-    TestModeApp { app, stripe_base }
-}
-
 #[tokio::test]
 async fn a_blank_webhook_secret_verifies_nothing() {
     let config = |secret: &str| {

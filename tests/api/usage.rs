@@ -203,25 +203,7 @@ async fn a_crash_between_sending_and_marking_sends_again_and_stripe_counts_once(
     assert_eq!(in_stripe(&app, &billed.customer).await, (1, 5));
 
     // reconcile-usage agrees; a report marked sent that Stripe never got is a difference.
-    let reconcile = |db_url: String, url: String| async move {
-        let out = tokio::task::spawn_blocking(move || {
-            std::process::Command::new(env!("CARGO_BIN_EXE_saas-billing"))
-                .arg("reconcile-usage")
-                .env_clear()
-                .env("DATABASE_URL", db_url)
-                .env("APP_URL", url)
-                .env("PATH", std::env::var("PATH").unwrap_or_default())
-                .output()
-                .unwrap()
-        })
-        .await
-        .unwrap();
-        (
-            out.status.success(),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-        )
-    };
-    let (fine, said) = reconcile(app.db_url.clone(), app.url.clone()).await;
+    let (fine, said) = app.run_command(&["reconcile-usage"]).await;
     assert!(
         fine && said.contains("counted 5, sent 5, unsent 0, refused 0, Stripe 5: ok"),
         "{said}"
@@ -240,7 +222,7 @@ async fn a_crash_between_sending_and_marking_sends_again_and_stripe_counts_once(
     .execute(&app.db)
     .await
     .unwrap();
-    let (fine, said) = reconcile(app.db_url.clone(), app.url.clone()).await;
+    let (fine, said) = app.run_command(&["reconcile-usage"]).await;
     assert!(
         !fine && said.contains("counted 7, sent 7") && said.contains("Stripe 5: DIFFERENT"),
         "{said}"

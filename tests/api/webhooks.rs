@@ -402,18 +402,29 @@ async fn replay_applies_the_events_the_app_missed() {
         Some("Missed")
     );
 
-    // Replaying everything again is harmless: the ledger knows what was done.
-    let again = saas_billing::webhooks::replay::replay_events(
-        &app.db,
-        &stripe,
-        deployment(&app),
-        since,
-        false,
-    )
-    .await
-    .unwrap();
-    assert_eq!((again.applied, again.failed), (0, 0), "{again:?}");
-    assert!(again.already_processed >= 1);
+    // Replaying everything again, by command as an operator would, is harmless: the ledger
+    // knows what was done.
+    let (fine, said) = app
+        .run_command(&["replay-events", "--since", &since.to_string()])
+        .await;
+    assert!(fine, "{said}");
+    let counts = said
+        .lines()
+        .find(|l| l.contains(" events: "))
+        .unwrap_or_else(|| panic!("a summary line: {said}"));
+    assert!(
+        counts.contains(" 0 applied")
+            && counts.ends_with(" 0 failed")
+            && !counts.contains(" 0 already processed"),
+        "{counts}"
+    );
+    let (fine, said) = app
+        .run_command(&["replay-events", "--since", "yesterday-ish"])
+        .await;
+    assert!(
+        !fine && said.contains("--since: use unix seconds"),
+        "{said}"
+    );
 }
 
 #[tokio::test]
@@ -423,29 +434,10 @@ async fn the_sync_catalog_command_restores_the_catalog() {
         .execute(&app.db)
         .await
         .unwrap();
-    let (db_url, url) = (app.db_url.clone(), app.url.clone());
-    // Off the test's runtime thread: the app being called runs on it.
-    let out = tokio::task::spawn_blocking(move || {
-        std::process::Command::new(env!("CARGO_BIN_EXE_saas-billing"))
-            .arg("sync-catalog")
-            .env_clear()
-            .env("DATABASE_URL", db_url)
-            .env("APP_URL", url)
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .output()
-            .expect("the binary runs")
-    })
-    .await
-    .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
+    let (fine, said) = app.run_command(&["sync-catalog"]).await;
     assert!(
-        out.status.success(),
-        "{stdout} {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(
-        stdout.contains("synced 4 products and 13 prices"),
-        "{stdout}"
+        fine && said.contains("synced 4 products and 13 prices"),
+        "{said}"
     );
     assert_eq!(product_name(&app, "prod_pro").await.as_deref(), Some("Pro"));
 }
@@ -888,4 +880,191 @@ async fn reordered_deliveries_still_leave_the_app_with_stripes_truth() {
     let mut reversed = created_order.clone();
     reversed.reverse();
     assert_eq!(received_order, reversed);
+}
+
+#[tokio::test]
+async fn register_webhook_makes_one_endpoint_keeps_it_right_and_rotates_its_secret() {
+    use saas_billing::webhooks::register::{api_version, HANDLED_EVENTS};
+    let app = spawn_app().await;
+    // A URL of its own, so the app's own sandbox endpoint stays out of the way; nothing
+    // listens there (deliveries to it fail and are retried, which is not under test).
+    let url = "http://127.0.0.1:9/api/webhooks/stripe";
+    let endpoints = || async {
+        let list = ok(&app, Method::GET, "/webhook_endpoints?limit=100", &[]).await;
+        let mut mine: Vec<Value> = list["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["url"] == url)
+            .cloned()
+            .collect();
+        mine.reverse(); // oldest first
+        mine
+    };
+    let secret_in = |said: &str| {
+        said.lines()
+            .find(|l| l.starts_with("whsec_"))
+            .map(str::to_owned)
+    };
+
+    let (fine, said) = app.run_command(&["register-webhook", "--url", url]).await;
+    assert!(fine && said.contains("created webhook endpoint"), "{said}");
+    let secret = secret_in(&said).expect("the secret is printed on creation");
+    let created = endpoints().await;
+    assert_eq!(created.len(), 1, "{created:?}");
+    let endpoint = &created[0];
+    let mut events: Vec<&str> = endpoint["enabled_events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e.as_str().unwrap())
+        .collect();
+    events.sort_unstable();
+    let mut handled = HANDLED_EVENTS.to_vec();
+    handled.sort_unstable();
+    assert_eq!(events, handled, "exactly the events the route handles");
+    assert_eq!(endpoint["api_version"], api_version().as_str());
+    assert_eq!(endpoint["status"], "enabled");
+    let id = endpoint["id"].as_str().unwrap().to_owned();
+
+    // Again: no second endpoint, no secret shown.
+    let (fine, said) = app.run_command(&["register-webhook", "--url", url]).await;
+    assert!(
+        fine && said.contains("already registered and up to date"),
+        "{said}"
+    );
+    assert_eq!(secret_in(&said), None, "{said}");
+    assert_eq!(endpoints().await.len(), 1);
+
+    // Someone narrowed and disabled it in the Dashboard: the command puts it right.
+    ok(
+        &app,
+        Method::POST,
+        &format!("/webhook_endpoints/{id}"),
+        &[("enabled_events[0]", "invoice.paid"), ("disabled", "true")],
+    )
+    .await;
+    let (fine, said) = app.run_command(&["register-webhook", "--url", url]).await;
+    assert!(
+        fine && said.contains("updated: enabled events, enabled again"),
+        "{said}"
+    );
+    let fixed = &endpoints().await[0];
+    assert_eq!(fixed["id"], id.as_str());
+    assert_eq!(fixed["status"], "enabled");
+    assert_eq!(
+        fixed["enabled_events"].as_array().unwrap().len(),
+        HANDLED_EVENTS.len()
+    );
+
+    // Rotation: a second endpoint with a new secret while the first keeps delivering, then
+    // only the new one.
+    let (fine, said) = app
+        .run_command(&["register-webhook", "--url", url, "--rotate"])
+        .await;
+    assert!(fine && said.contains("--finish-rotation"), "{said}");
+    let rotated = secret_in(&said).expect("the new secret is printed");
+    assert_ne!(rotated, secret);
+    let both = endpoints().await;
+    assert_eq!(both.len(), 2);
+    assert_eq!(
+        both[0]["id"],
+        id.as_str(),
+        "the old endpoint is still there"
+    );
+    let new_id = both[1]["id"].as_str().unwrap().to_owned();
+    let (fine, said) = app
+        .run_command(&["register-webhook", "--url", url, "--finish-rotation"])
+        .await;
+    assert!(fine && said.contains(&format!("deleted {id}")), "{said}");
+    let left = endpoints().await;
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0]["id"], new_id.as_str());
+
+    // Mistakes are refused before anything happens.
+    for args in [
+        vec!["register-webhook", "--url", "ftp://example.com/hook"],
+        vec!["register-webhook", "--rotate", "--finish-rotation"],
+        vec!["register-webhook", "--bogus"],
+    ] {
+        let (fine, said) = app.run_command(&args).await;
+        assert!(!fine && said.contains("usage:"), "{args:?}: {said}");
+    }
+    assert_eq!(endpoints().await.len(), 1);
+}
+
+#[tokio::test]
+async fn the_start_up_check_names_what_is_wrong_with_the_endpoint_and_the_command_fixes_it() {
+    use saas_billing::webhooks::register::check;
+    use stripe_misc::webhook_endpoint::{
+        CreateWebhookEndpoint, CreateWebhookEndpointEnabledEvents, UpdateWebhookEndpoint,
+    };
+    // Test mode: a Stripe of its own on another port, as a deployment with an sk_test_ key.
+    let t = spawn_test_mode_app("whsec_configured", |_| {}).await;
+    let stripe =
+        saas_billing::stripe::Stripe::new(&t.key, Some(&format!("{}/", t.stripe_base))).unwrap();
+    let url = t.app.at("/api/webhooks/stripe");
+    let problems = check(&stripe, &url).await.unwrap();
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert!(
+        problems[0].contains("no webhook endpoint") && problems[0].contains("register-webhook"),
+        "{problems:?}"
+    );
+
+    // Made by hand in the Dashboard: every event, no pinned version; later disabled.
+    let by_hand = stripe
+        .post(
+            &CreateWebhookEndpoint::new(
+                vec![CreateWebhookEndpointEnabledEvents::All],
+                url.as_str(),
+            ),
+            "by-hand",
+        )
+        .await
+        .unwrap();
+    stripe
+        .post(
+            &UpdateWebhookEndpoint::new(by_hand.id.clone()).disabled(true),
+            "disable",
+        )
+        .await
+        .unwrap();
+    let problems = check(&stripe, &url).await.unwrap();
+    assert_eq!(problems.len(), 2, "{problems:?}");
+    assert!(
+        problems.iter().any(|p| p.contains("is disabled")),
+        "{problems:?}"
+    );
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.contains("not pinned") && p.contains("--rotate")),
+        "{problems:?}"
+    );
+
+    // The command, run as an operator would with the deployment's key, says what it can't do…
+    let env = [
+        ("STRIPE_SECRET_KEY", t.key.as_str()),
+        ("STRIPE_API_BASE", t.stripe_base.as_str()),
+    ];
+    let (fine, said) = t.app.run_command_with(&["register-webhook"], &env).await;
+    assert!(
+        !fine && said.contains("register-webhook --rotate"),
+        "{said}"
+    );
+    // …and the rotation does it.
+    let (fine, said) = t
+        .app
+        .run_command_with(&["register-webhook", "--rotate"], &env)
+        .await;
+    assert!(fine && said.contains("whsec_"), "{said}");
+    let (fine, said) = t
+        .app
+        .run_command_with(&["register-webhook", "--finish-rotation"], &env)
+        .await;
+    assert!(
+        fine && said.contains(&format!("deleted {}", by_hand.id)),
+        "{said}"
+    );
+    assert_eq!(check(&stripe, &url).await.unwrap(), Vec::<String>::new());
 }

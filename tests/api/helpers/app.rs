@@ -109,6 +109,36 @@ impl TestApp {
         panic!("the app did not become ready within 30 s");
     }
 
+    /// Runs the real binary as an operator would beside this instance (`saas-billing
+    /// replay-events`, …): its database, its URL, nothing else from the test's environment.
+    /// Returns whether it succeeded, and what it printed (stdout, then stderr).
+    pub async fn run_command(&self, args: &[&str]) -> (bool, String) {
+        self.run_command_with(args, &[]).await
+    }
+
+    /// [`run_command`](Self::run_command) with more of the environment (a Stripe key…).
+    pub async fn run_command_with(&self, args: &[&str], env: &[(&str, &str)]) -> (bool, String) {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_saas-billing"));
+        command
+            .args(args)
+            .current_dir(std::env::temp_dir())
+            .env_clear()
+            .env("DATABASE_URL", &self.db_url)
+            .env("APP_URL", &self.url)
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .envs(env.iter().copied());
+        let out = tokio::task::spawn_blocking(move || command.output())
+            .await
+            .unwrap()
+            .expect("the binary runs");
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (out.status.success(), text)
+    }
+
     /// The body of a GET with this client's cookies (`path` or an absolute URL).
     pub async fn page(&self, path_or_url: &str) -> String {
         let url = if path_or_url.starts_with("http") {

@@ -1,8 +1,9 @@
 //! A second webhook receiver beside the app's, on any sandbox account, and what the app's
 //! own sandbox has left to deliver.
 
-use super::{eventually, sandbox_api, TestApp};
+use super::{eventually, sandbox_api, spawn_app_env, TestApp, TestDatabase};
 use reqwest::{Method, Response, StatusCode};
+use saas_billing::config::Config;
 use stripe::{Client, ClientBuilder};
 
 impl TestApp {
@@ -75,4 +76,58 @@ pub async fn register_endpoint(app: &TestApp, key: &str, url: &str) -> String {
         .to_owned();
     assert!(secret.starts_with("whsec_"));
     secret
+}
+
+/// An app in test mode against a sandbox of its own on another port, as one deployed with a
+/// `sk_test_` key talks to Stripe: no in-app sandbox, no dashboard, real email rules.
+pub struct TestModeApp {
+    pub app: TestApp,
+    pub stripe_base: String,
+    /// Its Stripe account's secret key.
+    pub key: String,
+}
+
+pub async fn spawn_test_mode_app(
+    webhook_secret: &str,
+    tweak: impl FnOnce(&mut Config),
+) -> TestModeApp {
+    let database = TestDatabase::create().await;
+    let db = sqlx::PgPool::connect(&database.url).await.unwrap();
+    let stripe_base = stripe_sandbox::testing::serve(db, stripe_sandbox::Settings::default()).await;
+    let key = test_key();
+    // One plan on the pricing page, one product that is not for sale here.
+    let stripe = stripe_client(&stripe_base, &key);
+    for (name, offered) in [("Pro", true), ("Internal", false)] {
+        use stripe_product::{price::CreatePrice, product::CreateProduct};
+        let mut product = CreateProduct::new(name);
+        if offered {
+            product = product.metadata([("pricing_page".to_owned(), "true".to_owned())]);
+        }
+        let product = product.send(&stripe).await.unwrap();
+        CreatePrice::new(stripe_types::Currency::USD)
+            .product(product.id.as_str())
+            .unit_amount(1900)
+            .lookup_key(name.to_lowercase())
+            .recurring(stripe_product::price::CreatePriceRecurring::new(
+                stripe_product::price::CreatePriceRecurringInterval::Month,
+            ))
+            .send(&stripe)
+            .await
+            .unwrap();
+    }
+    let app = spawn_app_env(
+        &database,
+        &[
+            ("STRIPE_SECRET_KEY", &key),
+            ("STRIPE_API_BASE", &stripe_base),
+            ("STRIPE_WEBHOOK_SECRET", webhook_secret),
+        ],
+        tweak,
+    )
+    .await;
+    TestModeApp {
+        app,
+        stripe_base,
+        key,
+    }
 }
