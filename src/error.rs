@@ -32,6 +32,7 @@ pub enum Message {
     RefundRefused,
     TokenNameInvalid,
     UsageLimitReached,
+    CheckoutInProgress,
 }
 
 impl Message {
@@ -62,6 +63,9 @@ impl Message {
             Self::TokenNameInvalid => "Give the token a name of at most 60 characters.",
             Self::UsageLimitReached => {
                 "You have used all the reports your plan allows this period. They start again when your next billing period begins."
+            }
+            Self::CheckoutInProgress => {
+                "A checkout of yours is still starting in another tab or window. Wait a moment, then try again."
             }
             Self::RefundRefused => {
                 "Stripe refused this refund: the payment may already be refunded or disputed."

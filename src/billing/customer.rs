@@ -29,15 +29,7 @@ pub async fn ensure_customer(
     // In the sandbox each customer lives on its own test clock, so the sandbox dashboard can
     // move their time forward (renewals, failed payments, trial ends) on demand.
     let clock = if test_clock {
-        use stripe_billing::test_helpers_test_clock::CreateTestHelpersTestClock;
-        let clock = stripe
-            .post(
-                &CreateTestHelpersTestClock::new(time::OffsetDateTime::now_utc().unix_timestamp())
-                    .name(format!("user {}", user.id)),
-                &key("clock"),
-            )
-            .await?;
-        Some(clock.id.as_str().to_owned())
+        Some(test_clock_for(db, stripe, user, &key("clock")).await?)
     } else {
         None
     };
@@ -58,6 +50,41 @@ pub async fn ensure_customer(
     stripe_customer_id(db, user)
         .await?
         .ok_or_else(|| AppError::internal("customer row missing after insert"))
+}
+
+/// The user's test clock: the recorded one, or a new one, recorded before any customer is
+/// made on it. A clock's frozen time is "now", different on every attempt, so its
+/// idempotency key carries that time: one key per attempt, and the first recorded wins.
+async fn test_clock_for(
+    db: &PgPool,
+    stripe: &Stripe,
+    user: &User,
+    key: &str,
+) -> Result<String, AppError> {
+    use stripe_billing::test_helpers_test_clock::CreateTestHelpersTestClock;
+    let recorded: Option<String> =
+        sqlx::query_scalar("select sandbox_test_clock from users where id = $1")
+            .bind(user.id)
+            .fetch_one(db)
+            .await?;
+    if let Some(clock) = recorded {
+        return Ok(clock);
+    }
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let clock = stripe
+        .post(
+            &CreateTestHelpersTestClock::new(now).name(format!("user {}", user.id)),
+            &format!("{key}-{now}"),
+        )
+        .await?;
+    Ok(sqlx::query_scalar(
+        "update users set sandbox_test_clock = coalesce(sandbox_test_clock, $2) where id = $1
+         returning sandbox_test_clock",
+    )
+    .bind(user.id)
+    .bind(clock.id.as_str())
+    .fetch_one(db)
+    .await?)
 }
 
 async fn stripe_customer_id(db: &PgPool, user: &User) -> sqlx::Result<Option<String>> {

@@ -125,11 +125,12 @@ impl Snapshot for Invoice {
 
 /// `customer.deleted`: the link goes; Stripe cancels the customer's subscriptions with
 /// their own events. A later customer for the same user needs new idempotency keys, so the
-/// user's customer generation moves on.
+/// user's customer generation moves on (and, in the sandbox, gets a test clock of its own).
 pub async fn unlink_customer(conn: &mut PgConnection, customer: &str) -> sqlx::Result<()> {
     sqlx::query(
         "with gone as (delete from customers where stripe_customer_id = $1 returning user_id)
-         update users set stripe_customer_generation = stripe_customer_generation + 1
+         update users set stripe_customer_generation = stripe_customer_generation + 1,
+                          sandbox_test_clock = null
          where id in (select user_id from gone)",
     )
     .bind(customer)

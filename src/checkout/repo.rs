@@ -98,3 +98,59 @@ pub async fn record_session(db: impl PgExecutor<'_>, id: &str, user: Uuid) -> sq
     .await?;
     Ok(())
 }
+
+/// A claim on one user's checkout (`checkout_leases`): while it is held, no other request of
+/// theirs starts one. Released when dropped, whichever way the request ends (an error, a
+/// cancelled request), and in any case when it expires.
+pub struct CheckoutLease {
+    db: PgPool,
+    user: Uuid,
+    token: Uuid,
+}
+
+/// Takes the user's lease for `ttl` unless another request holds an unexpired one.
+pub async fn try_lease(
+    db: &PgPool,
+    user: Uuid,
+    ttl: std::time::Duration,
+) -> sqlx::Result<Option<CheckoutLease>> {
+    let token = Uuid::new_v4();
+    let taken: Option<Uuid> = sqlx::query_scalar(
+        "insert into checkout_leases (user_id, token, expires_at)
+         values ($1, $2, now() + make_interval(secs => $3))
+         on conflict (user_id) do update set token = excluded.token, expires_at = excluded.expires_at
+           where checkout_leases.expires_at < now()
+         returning token",
+    )
+    .bind(user)
+    .bind(token)
+    .bind(ttl.as_secs_f64())
+    .fetch_optional(db)
+    .await?;
+    Ok(taken.map(|token| CheckoutLease {
+        db: db.clone(),
+        user,
+        token,
+    }))
+}
+
+impl Drop for CheckoutLease {
+    fn drop(&mut self) {
+        let (db, user, token) = (self.db.clone(), self.user, self.token);
+        // Drop cannot wait; the statement runs on its own. Only this holder's token is
+        // removed: after an expiry, the lease may be someone else's.
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(async move {
+                let released =
+                    sqlx::query("delete from checkout_leases where user_id = $1 and token = $2")
+                        .bind(user)
+                        .bind(token)
+                        .execute(&db)
+                        .await;
+                if let Err(e) = released {
+                    tracing::warn!(error = %e, "a checkout lease stays until it expires");
+                }
+            });
+        }
+    }
+}

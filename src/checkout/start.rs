@@ -16,7 +16,7 @@ use stripe_checkout::checkout_session::{
     CreateCheckoutSessionCustomerUpdateAddress, CreateCheckoutSessionCustomerUpdateName,
     CreateCheckoutSessionInvoiceCreation, CreateCheckoutSessionLineItems,
     CreateCheckoutSessionPaymentIntentData, CreateCheckoutSessionSubscriptionData,
-    ExpireCheckoutSession,
+    ExpireCheckoutSession, ListCheckoutSession,
 };
 
 /// Where to send the user next: Stripe's hosted page, or billing settings when they already
@@ -30,12 +30,12 @@ pub async fn subscription(
         return Err(AppError::BadRequest(Message::PlanUnavailable));
     }
     confirmed_email(state, user).await?;
-    let mut lock = lock_user(state, user).await?;
+    let lease = lease_checkout(state, user).await?;
     if crate::subscriptions::has_access(&state.db, user.id, state.config.grace_days).await? {
         return Ok("/settings/billing".to_owned());
     }
-    expire_open_sessions(state, &mut lock, user).await?;
     let customer = customer_of(state, user).await?;
+    expire_open_sessions(state, user, &customer).await?;
     let trial = crate::subscriptions::trial_left(&state.db, &state.config, user.id)
         .await?
         .then_some(state.config.trial_days);
@@ -56,7 +56,7 @@ pub async fn subscription(
             ..CreateCheckoutSessionSubscriptionData::new()
         })
         .metadata(user_meta);
-    open_session(state, lock, user, price_id, &create).await
+    open_session(state, lease, user, price_id, &create).await
 }
 
 /// A one-time purchase of a licensed product: Stripe's hosted page in payment mode, with a
@@ -67,9 +67,9 @@ pub async fn purchase(state: &AppState, user: &User, price_id: &str) -> Result<S
         return Err(AppError::BadRequest(Message::PlanUnavailable));
     };
     confirmed_email(state, user).await?;
-    let mut lock = lock_user(state, user).await?;
-    expire_open_sessions(state, &mut lock, user).await?;
+    let lease = lease_checkout(state, user).await?;
     let customer = customer_of(state, user).await?;
+    expire_open_sessions(state, user, &customer).await?;
     let meta = std::collections::HashMap::from([
         ("user_id".to_owned(), user.id.to_string()),
         ("product_id".to_owned(), product_id),
@@ -83,7 +83,7 @@ pub async fn purchase(state: &AppState, user: &User, price_id: &str) -> Result<S
             ..CreateCheckoutSessionPaymentIntentData::new()
         })
         .metadata(meta);
-    open_session(state, lock, user, price_id, &create).await
+    open_session(state, lease, user, price_id, &create).await
 }
 
 /// Billing email must reach its owner: with real Stripe, a confirmed address first (a fresh
@@ -97,26 +97,50 @@ async fn confirmed_email(state: &AppState, user: &User) -> Result<(), AppError> 
 }
 
 /// One checkout of this user's at a time, until its session is recorded: the checks made
-/// under the lock and the session made after them cannot interleave with another tab's.
-async fn lock_user(
-    state: &AppState,
-    user: &User,
-) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, AppError> {
-    let mut lock = state.db.begin().await?;
-    sqlx::query("select pg_advisory_xact_lock(hashtextextended('checkout:' || $1::text, 0))")
-        .bind(user.id)
-        .execute(&mut *lock)
-        .await?;
-    Ok(lock)
+/// under the lease and the session made after them cannot interleave with another tab's.
+/// A lease rather than a lock in an open transaction: no pooled connection is held while
+/// Stripe is called. Another tab's checkout is waited for, briefly.
+async fn lease_checkout(state: &AppState, user: &User) -> Result<repo::CheckoutLease, AppError> {
+    // Longer than any request may run (it is dropped, and the lease released, at the
+    // timeout): a live holder never loses it.
+    let ttl = state.config.request_timeout + std::time::Duration::from_secs(5);
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        if let Some(lease) = repo::try_lease(&state.db, user.id, ttl).await? {
+            return Ok(lease);
+        }
+        if tokio::time::Instant::now() > deadline {
+            return Err(AppError::BadRequest(Message::CheckoutInProgress));
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
 }
 
-/// Expires the user's older open sessions, so two tabs can never both be completed.
+/// Expires the user's older open sessions, so two tabs can never both be completed: those
+/// the app recorded, and those Stripe made whose answer never reached the app (the
+/// connection dropped after the work was done, and every retry failed too).
 async fn expire_open_sessions(
     state: &AppState,
-    lock: &mut sqlx::PgConnection,
     user: &User,
+    customer: &str,
 ) -> Result<(), AppError> {
-    for open in repo::open_sessions(&mut *lock, user.id).await? {
+    let mut open = repo::open_sessions(&state.db, user.id).await?;
+    let listed = state
+        .stripe
+        .get(
+            &ListCheckoutSession::new()
+                .customer(customer)
+                .status(stripe_shared::CheckoutSessionStatus::Open)
+                .limit(100),
+        )
+        .await?;
+    for session in listed.data {
+        let id = session.id.to_string();
+        if !open.contains(&id) {
+            open.push(id);
+        }
+    }
+    for open in open {
         // Completed or expired already: Stripe says so with a 4xx, and either way it is no
         // longer open.
         if let Err(e) = state
@@ -132,7 +156,7 @@ async fn expire_open_sessions(
                 return Err(e.into());
             }
         }
-        repo::close_session(&mut *lock, &open).await?;
+        repo::close_session(&state.db, &open).await?;
     }
     Ok(())
 }
@@ -180,10 +204,10 @@ fn hosted_checkout(
         .cancel_url(state.config.url("/pricing"))
 }
 
-/// Creates the session, records it under the user's lock, and returns its hosted URL.
+/// Creates the session, records it under the user's lease, and returns its hosted URL.
 async fn open_session(
     state: &AppState,
-    mut lock: sqlx::Transaction<'static, sqlx::Postgres>,
+    lease: repo::CheckoutLease,
     user: &User,
     price_id: &str,
     create: &CreateCheckoutSession,
@@ -195,8 +219,8 @@ async fn open_session(
         uuid::Uuid::new_v4().simple()
     );
     let session = state.stripe.post(create, &key).await?;
-    repo::record_session(&mut *lock, session.id.as_str(), user.id).await?;
-    lock.commit().await?;
+    repo::record_session(&state.db, session.id.as_str(), user.id).await?;
+    drop(lease);
     session
         .url
         .ok_or_else(|| AppError::internal("checkout session without a url"))

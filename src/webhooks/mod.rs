@@ -40,6 +40,9 @@ pub const MAX_BODY: usize = 1024 * 1024;
 /// the delivery fails and Stripe retries later.
 const ATTEMPTS: usize = 4;
 
+/// How often one event's transaction is run again after Postgres aborted it for a deadlock.
+const CONFLICT_RETRIES: usize = 3;
+
 pub fn router() -> Router<AppState> {
     Router::new().route(
         "/api/webhooks/stripe",
@@ -171,16 +174,33 @@ async fn apply_with_reads(
         }
         reads = dispatch::read_first(stripe, event).await?;
     }
-    for _ in 1..ATTEMPTS {
+    let (mut reads_done, mut conflicts) = (1, 0);
+    loop {
         match apply_once(db, deployment, event, &reads).await {
-            Err(SyncError::NeedsCurrent { table, id, seen }) => {
+            Err(SyncError::NeedsCurrent { table, id, seen }) if reads_done < ATTEMPTS => {
+                reads_done += 1;
                 tracing::debug!(table, id, "reading Stripe's current copy");
                 dispatch::read_current(stripe, &mut reads, table, &id, seen).await?;
+            }
+            // Concurrent events can lock the same rows in opposite orders (a price's upsert
+            // takes a key-share lock on its product while another event updates that
+            // product); Postgres breaks the tie by failing one. Nothing was written, and
+            // running it again at once succeeds: no need to make Stripe retry in an hour.
+            Err(SyncError::Database(e)) if conflicts < CONFLICT_RETRIES && is_conflict(&e) => {
+                conflicts += 1;
+                tracing::debug!(error = %e, "transaction conflict; applying the event again");
+                tokio::time::sleep(std::time::Duration::from_millis(5 * conflicts as u64)).await;
             }
             done => return done,
         }
     }
-    apply_once(db, deployment, event, &reads).await
+}
+
+/// Deadlock or serialization failure: the transaction was rolled back and may simply run again.
+fn is_conflict(e: &sqlx::Error) -> bool {
+    e.as_database_error()
+        .and_then(|d| d.code())
+        .is_some_and(|code| code == "40P01" || code == "40001")
 }
 
 /// One transaction: claim the event in the ledger (marked processed, so claim and mark

@@ -7,6 +7,7 @@ mod email;
 mod fidelity;
 mod helpers;
 mod licenses;
+mod operations;
 mod pages;
 mod security;
 mod usage;

@@ -237,3 +237,62 @@ pub async fn signed_up_user(app: &TestApp, prefix: &str) -> saas_billing::accoun
         .await
         .expect("the user exists")
 }
+
+/// The real binary serving on a free port against `database`, everything it prints kept in
+/// a file: for what only a separate process shows (its log).
+pub struct ServerProcess {
+    pub app: TestApp,
+    child: std::process::Child,
+    log: std::path::PathBuf,
+}
+
+impl ServerProcess {
+    pub async fn start(database: &Arc<TestDatabase>, env: &[(&str, &str)]) -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let url = format!("http://127.0.0.1:{port}");
+        let log = std::env::temp_dir().join(format!("saas-billing-{}.log", uuid::Uuid::new_v4()));
+        let out = std::fs::File::create(&log).expect("a log file");
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_saas-billing"))
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("DATABASE_URL", &database.url)
+            .env("PORT", port.to_string())
+            .env("APP_URL", &url)
+            .env("LEPTOS_SITE_ROOT", "target/site/test-no-assets")
+            .envs(env.iter().copied())
+            .stdout(out.try_clone().expect("the log file again"))
+            .stderr(out)
+            .spawn()
+            .expect("the binary starts");
+        let app = TestApp {
+            url,
+            client: new_client(),
+            db: PgPool::connect(&database.url)
+                .await
+                .expect("test pool connects"),
+            db_url: database.url.clone(),
+            _database: database.clone(),
+        };
+        let server = Self { app, child, log };
+        server.app.wait_until_ready().await;
+        server
+    }
+
+    /// Stops the server and returns all it printed.
+    pub fn stop(mut self) -> String {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = std::fs::remove_file(&self.log);
+    }
+}

@@ -1,12 +1,13 @@
 //! `/v1/checkout/sessions`: create (subscription and payment mode), retrieve, expire, and
 //! list a session's line items. The customer pays on the hosted page (`hosted::checkout`).
 
-use super::{respond, retrieve};
+use super::{list_objects, respond, retrieve};
 use crate::{
     engine::checkout::{self, NewSession, PresetDiscount},
     engine::objects,
     http::{accepts, Account, ApiResult, Page, Params, RequestInfo, StripeError},
     kind::Kind,
+    store::Filter,
     Sandbox,
 };
 use axum::{
@@ -20,30 +21,40 @@ pub fn routes() -> Router<Sandbox> {
     Router::new()
         .route(
             "/checkout/sessions",
-            post(create_session).layer(accepts(&[
-                "mode",
-                "success_url",
-                "cancel_url",
-                "customer",
-                "customer_email",
-                "client_reference_id",
-                "expires_at",
-                "allow_promotion_codes",
-                "discounts.#.coupon",
-                "discounts.#.promotion_code",
-                "automatic_tax.enabled",
-                "billing_address_collection",
-                "invoice_creation.enabled",
-                "subscription_data.trial_period_days",
-                "subscription_data.metadata.*",
-                "customer_update.address",
-                "customer_update.name",
-                "customer_update.shipping",
-                "payment_intent_data.metadata.*",
-                "line_items.#.price",
-                "line_items.#.quantity",
-                "metadata.*",
-            ])),
+            post(create_session)
+                .layer(accepts(&[
+                    "mode",
+                    "success_url",
+                    "cancel_url",
+                    "customer",
+                    "customer_email",
+                    "client_reference_id",
+                    "expires_at",
+                    "allow_promotion_codes",
+                    "discounts.#.coupon",
+                    "discounts.#.promotion_code",
+                    "automatic_tax.enabled",
+                    "billing_address_collection",
+                    "invoice_creation.enabled",
+                    "subscription_data.trial_period_days",
+                    "subscription_data.metadata.*",
+                    "customer_update.address",
+                    "customer_update.name",
+                    "customer_update.shipping",
+                    "payment_intent_data.metadata.*",
+                    "line_items.#.price",
+                    "line_items.#.quantity",
+                    "metadata.*",
+                ]))
+                .merge(get(list_sessions).layer(accepts(&[
+                    "limit",
+                    "starting_after",
+                    "ending_before",
+                    "customer",
+                    "status",
+                    "payment_intent",
+                    "subscription",
+                ]))),
         )
         .route("/checkout/sessions/{id}", retrieve(Kind::CheckoutSession))
         .route(
@@ -183,6 +194,29 @@ async fn expire_session(
 }
 
 /// `GET /v1/checkout/sessions/{id}/line_items`: the session's line items, paged.
+/// `GET /v1/checkout/sessions`, by customer, status, payment intent or subscription.
+async fn list_sessions(
+    State(sandbox): State<Sandbox>,
+    account: Account,
+    params: Params,
+) -> ApiResult {
+    let mut contains = json!({});
+    for key in ["customer", "status", "payment_intent", "subscription"] {
+        if let Some(v) = params.str(key) {
+            contains[key] = json!(v);
+        }
+    }
+    list_objects(
+        &sandbox,
+        &account,
+        Kind::CheckoutSession,
+        "/v1/checkout/sessions",
+        &params,
+        Filter::containing(contains),
+    )
+    .await
+}
+
 async fn list_line_items(
     State(sandbox): State<Sandbox>,
     account: Account,

@@ -227,14 +227,19 @@ async fn inject_faults(rate: f64, req: Request, next: Next) -> Response {
     match uuid::Uuid::new_v4().as_u128() % 3 {
         0 => should_retry(StripeError::internal("injected fault").into_response()),
         1 => should_retry(StripeError::rate_limited().into_response()),
-        // A body that errors at once makes hyper drop the connection.
-        _ => Response::new(axum::body::Body::from_stream(futures::stream::once(
-            async {
-                Err::<Vec<u8>, _>(std::io::Error::new(
-                    std::io::ErrorKind::ConnectionReset,
-                    "injected connection reset",
-                ))
-            },
-        ))),
+        // The connection drops after the work is done, before the answer arrives: the case
+        // idempotency keys exist for (a client that retries without one does it twice). A
+        // body that errors at once makes hyper drop the connection.
+        _ => {
+            drop(next.run(req).await);
+            Response::new(axum::body::Body::from_stream(futures::stream::once(
+                async {
+                    Err::<Vec<u8>, _>(std::io::Error::new(
+                        std::io::ErrorKind::ConnectionReset,
+                        "injected connection reset",
+                    ))
+                },
+            )))
+        }
     }
 }

@@ -37,6 +37,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("GET", "/promotion_codes/x"),
     ("POST", "/promotion_codes/x"),
     ("POST", "/checkout/sessions"),
+    ("GET", "/checkout/sessions"),
     ("GET", "/checkout/sessions/x"),
     ("POST", "/checkout/sessions/x/expire"),
     ("GET", "/checkout/sessions/x/line_items"),
