@@ -14,6 +14,9 @@ const USAGE: &str = "usage:
                                              webhook route (default APP_URL/api/webhooks/stripe)
   saas-billing reconcile-usage [--previous]  compare each metered subscription's usage this period
                                              (or the previous one) with Stripe's meter
+  saas-billing reconcile [--customer cus_…] [--since WHEN] [--dry-run]
+                                             compare customers, subscriptions, invoices and cards
+                                             with Stripe and repair what differs
   saas-billing replay-events [--since WHEN] [--undelivered]
                                              apply events the app may have missed; WHEN is unix
                                              seconds, RFC 3339, or an age like 6h / 3d (default 3d)";
@@ -55,6 +58,7 @@ pub async fn run(args: Vec<String>) -> ExitCode {
         ["configure-portal"] => return configure_portal(&config).await,
         ["register-webhook", rest @ ..] => return register_webhook(&config, rest).await,
         ["replay-events", rest @ ..] => return replay_events(&config, rest).await,
+        ["reconcile", rest @ ..] => return reconcile(&config, rest).await,
         ["reconcile-usage"] => return reconcile_usage(&config, false).await,
         ["reconcile-usage", "--previous"] => return reconcile_usage(&config, true).await,
         _ => return usage_error("unknown command"),
@@ -262,6 +266,67 @@ async fn reconcile_usage(config: &Config, previous: bool) -> ExitCode {
     } else {
         ExitCode::FAILURE
     }
+}
+
+async fn reconcile(config: &Config, args: &[&str]) -> ExitCode {
+    use crate::billing::reconcile::{reconcile, Options};
+    let mut options = Options::default();
+    let mut rest = args.iter();
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    while let Some(arg) = rest.next() {
+        match *arg {
+            "--customer" => match rest.next() {
+                Some(id) if id.starts_with("cus_") && id.len() <= 255 => {
+                    options.customer = Some((*id).to_owned())
+                }
+                _ => return usage_error("--customer takes a Stripe customer id (cus_…)"),
+            },
+            "--since" => match rest.next().and_then(|v| parse_since(v, now)) {
+                Some(t) => options.since = Some(t),
+                None => return usage_error("--since: use unix seconds, RFC 3339 (2026-11-20T00:00:00Z), or an age such as 6h or 3d"),
+            },
+            "--dry-run" => options.dry_run = true,
+            other => return usage_error(&format!("unknown option {other}")),
+        }
+    }
+    let result = async {
+        let (db, stripe) = startup::connect_for_command(config)
+            .await
+            .map_err(|e| e.to_string())?;
+        reconcile(&db, &stripe, config.grace_days, &options)
+            .await
+            .map_err(|e| e.to_string())
+    }
+    .await;
+    let summary = match result {
+        Ok(summary) => summary,
+        Err(e) => {
+            eprintln!("reconcile failed: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let verb = if options.dry_run {
+        "differ"
+    } else {
+        "repaired"
+    };
+    for (kind, t) in [
+        ("customers", &summary.customers),
+        ("subscriptions", &summary.subscriptions),
+        ("invoices", &summary.invoices),
+        ("payment methods", &summary.payment_methods),
+    ] {
+        println!(
+            "{kind}: {} checked, {} {verb}, {} unchanged",
+            t.checked,
+            t.repaired,
+            t.unchanged()
+        );
+    }
+    if options.dry_run {
+        println!("dry run: nothing was changed");
+    }
+    ExitCode::SUCCESS
 }
 
 async fn replay_events(config: &Config, args: &[&str]) -> ExitCode {

@@ -22,6 +22,14 @@ test('subscribe to Pro with a test card and start a trial', async ({ page }) => 
   await expect(page.getByTestId('plan-timeline')).toContainText('days left');
   await page.getByRole('button', { name: 'Run a report' }).click();
   await expect(page.getByTestId('feature-result')).toContainText('Report generated');
+
+  // The pricing page marks the plan the customer is on, and only that one.
+  await gotoHydrated(page, '/pricing');
+  const pro = page
+    .getByRole('article')
+    .filter({ has: page.getByRole('heading', { name: 'Pro', exact: true }) });
+  await expect(pro.getByText('Your current plan')).toBeVisible();
+  await expect(page.getByText('Your current plan')).toHaveCount(1);
 });
 
 test('going back from checkout returns to pricing with nothing bought', async ({ page }) => {

@@ -8,6 +8,8 @@ mod pages;
 #[cfg(feature = "ssr")]
 pub mod portal;
 #[cfg(feature = "ssr")]
+pub mod reconcile;
+#[cfg(feature = "ssr")]
 mod repo;
 #[cfg(feature = "ssr")]
 pub mod sync;

@@ -40,10 +40,14 @@ pub async fn start_purchase_checkout(price_id: String) -> Result<(), ApiError> {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum CheckoutProgress {
-    /// Paid or trial started at Stripe; our webhook has not stored it yet.
-    Finishing,
+    /// Paid or trial started at Stripe; our webhook has not stored it yet. Says whether a
+    /// subscription or a purchase is on its way, so the page can name it.
+    Finishing { subscription: bool },
+    /// The subscription is stored; `trial_ends` (a date for people) when it began with a
+    /// free trial.
     Done {
         product: String,
+        trial_ends: Option<String>,
     },
     /// A one-time purchase, recorded: its license key, when the product has one.
     Purchased {
@@ -91,7 +95,9 @@ pub async fn poll_checkout(session_id: String) -> Result<CheckoutProgress, ApiEr
                 product: product.unwrap_or_else(|| "your purchase".into()),
                 key,
             },
-            None => CheckoutProgress::Finishing,
+            None => CheckoutProgress::Finishing {
+                subscription: false,
+            },
         });
     }
     let Some(subscription) = session
@@ -105,9 +111,10 @@ pub async fn poll_checkout(session_id: String) -> Result<CheckoutProgress, ApiEr
         .await
         .map_err(crate::error::AppError::from)?;
     Ok(match stored {
-        Some(product) => CheckoutProgress::Done {
+        Some((product, trial_end)) => CheckoutProgress::Done {
             product: product.unwrap_or_else(|| "your plan".into()),
+            trial_ends: trial_end.map(crate::ui::format::long_date),
         },
-        None => CheckoutProgress::Finishing,
+        None => CheckoutProgress::Finishing { subscription: true },
     })
 }

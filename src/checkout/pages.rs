@@ -17,7 +17,7 @@ pub fn CheckoutSuccessPage() -> impl IntoView {
     );
     // Poll while the webhook is on its way (only in the browser).
     Effect::new(move |_| {
-        if let Some(Ok(CheckoutProgress::Finishing)) = status.get() {
+        if let Some(Ok(CheckoutProgress::Finishing { .. })) = status.get() {
             set_timeout(
                 move || tick.update(|t| *t += 1),
                 std::time::Duration::from_millis(800),
@@ -29,11 +29,15 @@ pub fn CheckoutSuccessPage() -> impl IntoView {
         <section class="narrow">
             <Transition fallback=|| view! { <p class="loading" aria-busy="true">"Checking your checkout…"</p> }>
                 {move || status.get().map(|r| match r {
-                    Ok(CheckoutProgress::Finishing) => view! {
-                        <h1>"Finishing your checkout…"</h1>
-                        <p class="loading" aria-busy="true" data-testid="checkout-finishing">
-                            "Stripe has your payment details. We are waiting for its confirmation; this takes a few seconds."
-                        </p>
+                    // Literal headings in two arms: a heading chosen by an `if` inside the
+                    // view did not hydrate (tachys found another node than the SSR wrote).
+                    Ok(CheckoutProgress::Finishing { subscription: true }) => view! {
+                        <h1>"Finishing your subscription…"</h1>
+                        <Waiting/>
+                    }.into_any(),
+                    Ok(CheckoutProgress::Finishing { subscription: false }) => view! {
+                        <h1>"Finishing your purchase…"</h1>
+                        <Waiting/>
                     }.into_any(),
                     Ok(CheckoutProgress::Purchased { product, key }) => view! {
                         <h1>"Thank you for your purchase"</h1>
@@ -44,9 +48,14 @@ pub fn CheckoutSuccessPage() -> impl IntoView {
                         })}
                         <p><a class="button" href="/licenses">"Go to your licenses"</a></p>
                     }.into_any(),
-                    Ok(CheckoutProgress::Done { product }) => view! {
+                    Ok(CheckoutProgress::Done { product, trial_ends: Some(ends) }) => view! {
+                        <h1>"Your free trial has started"</h1>
+                        <p data-testid="checkout-done">{format!("Welcome to {product}. Your trial runs until {ends}; nothing is charged before then, and you can cancel any time in billing settings.")}</p>
+                        <p><a class="button" href="/dashboard">"Go to your dashboard"</a></p>
+                    }.into_any(),
+                    Ok(CheckoutProgress::Done { product, trial_ends: None }) => view! {
                         <h1>"You're subscribed"</h1>
-                        <p data-testid="checkout-done">{format!("Welcome to {product}. Your plan is on your dashboard.")}</p>
+                        <p data-testid="checkout-done">{format!("Welcome to {product}. Your payment went through, and your plan is on your dashboard.")}</p>
                         <p><a class="button" href="/dashboard">"Go to your dashboard"</a></p>
                     }.into_any(),
                     Ok(CheckoutProgress::NotFound) => view! {
@@ -58,5 +67,15 @@ pub fn CheckoutSuccessPage() -> impl IntoView {
                 })}
             </Transition>
         </section>
+    }
+}
+
+/// What the page says while the webhook is on its way.
+#[component]
+fn Waiting() -> impl IntoView {
+    view! {
+        <p class="loading" aria-busy="true" data-testid="checkout-finishing">
+            "Stripe has your payment details. We are waiting for its confirmation; this takes a few seconds."
+        </p>
     }
 }

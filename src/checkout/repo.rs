@@ -63,9 +63,10 @@ pub async fn stored_purchase(
 pub async fn stored_subscription_product(
     db: &PgPool,
     subscription: &str,
-) -> sqlx::Result<Option<Option<String>>> {
-    sqlx::query_scalar(
-        "select p.name from subscriptions s left join products p on p.id = s.product_id where s.id = $1",
+) -> sqlx::Result<Option<(Option<String>, Option<time::OffsetDateTime>)>> {
+    sqlx::query_as(
+        "select p.name, case when s.status = 'trialing' then s.trial_end end
+           from subscriptions s left join products p on p.id = s.product_id where s.id = $1",
     )
     .bind(subscription)
     .fetch_optional(db)

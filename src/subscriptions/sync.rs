@@ -33,6 +33,22 @@ pub async fn write_current(
     Ok(())
 }
 
+/// `reconcile`: a subscription as Stripe listed it at `as_of`, written only over a row that
+/// reflects an earlier second (a webhook of the same second or later already says as much
+/// or more), then linked and its access worked out, as an event would leave it.
+pub async fn reconcile_subscription(
+    conn: &mut PgConnection,
+    sub: &Subscription,
+    as_of: i64,
+    grace_days: u32,
+) -> Result<(), SyncError> {
+    if sub.write(conn, as_of, true).await? {
+        link_customer(conn, sub).await?;
+        refresh_access(conn, sub.id.as_str(), grace_days).await?;
+    }
+    Ok(())
+}
+
 /// Works out `access_until` for the row as it now is (the entitlement rule, with this
 /// deployment's grace period), for checks that must be one SQL statement.
 pub async fn refresh_access(

@@ -225,3 +225,170 @@ async fn card_numbers_cvcs_and_expiry_dates_never_reach_the_app() {
         assert!(!log.contains(needle), "the log holds {needle:?}");
     }
 }
+
+/// Stripe sends the customer back before its webhook arrives. The success page grants
+/// nothing: it says what is on its way, then, once the webhook has landed, the plan and
+/// whether a free trial began.
+#[tokio::test]
+async fn the_success_page_waits_for_a_held_back_webhook_and_says_what_was_bought() {
+    for trial_days in [14, 0] {
+        let app = spawn_app_with(|c| {
+            // Deliveries go one after another: a short hold each is plenty.
+            c.sandbox.chaos_delay = std::time::Duration::from_millis(250);
+            c.trial_days = trial_days;
+        })
+        .await;
+        // The catalog's own events first, so the checkout's are not queued behind them.
+        app.webhooks_settled().await;
+        let user = signed_up_user(&app, "patient").await;
+        let pro: String =
+            sqlx::query_scalar("select id from prices where lookup_key = 'pro_monthly'")
+                .fetch_one(&app.db)
+                .await
+                .unwrap();
+        let res = app.call("checkout", &[("price_id", &pro)]).await;
+        assert_eq!(res.status(), StatusCode::OK);
+        let paid = app
+            .pay_checkout(location(&res), None, "4242424242424242")
+            .await;
+        assert_eq!(paid.status(), StatusCode::SEE_OTHER);
+        let success = location(&paid).to_owned();
+
+        let page = app.page(&success).await;
+        assert!(page.contains("Finishing your subscription…"), "{page}");
+        let stored: i64 =
+            sqlx::query_scalar("select count(*) from subscriptions s join customers c on c.stripe_customer_id = s.stripe_customer_id where c.user_id = $1")
+                .bind(user.id)
+                .fetch_one(&app.db)
+                .await
+                .unwrap();
+        assert_eq!(
+            stored, 0,
+            "the webhook was held back, and the page granted nothing"
+        );
+
+        let (title, detail) = if trial_days > 0 {
+            ("Your free trial has started", "Your trial runs until")
+        } else {
+            // The apostrophe of "You're subscribed" may arrive escaped.
+            ("re subscribed", "Your payment went through")
+        };
+        assert!(
+            app.page_eventually_contains(&success, title).await,
+            "{}",
+            app.page(&success).await
+        );
+        let page = app.page(&success).await;
+        assert!(
+            page.contains(detail) && page.contains("Welcome to Pro"),
+            "{page}"
+        );
+    }
+}
+
+/// After an outage longer than Stripe's retries, `reconcile` puts Postgres back to what
+/// Stripe has: customers' cards, subscriptions and invoices, reporting what it repaired;
+/// `--dry-run` only reports; a row a later webhook wrote is left alone.
+#[tokio::test]
+async fn reconcile_repairs_what_an_outage_left_behind_and_nothing_newer() {
+    let app = spawn_app().await;
+    let b = subscribed(&app, "pm_card_visa", None).await;
+    assert!(eventually_status(&app, &b.customer, "active").await);
+    let invoices = "select count(*) from invoices where stripe_customer_id = $1";
+    let cards =
+        "select count(*) from payment_methods where stripe_customer_id = $1 and last4 = '4242'";
+    assert!(eventually(|| async { count_for(&app, invoices, &b.customer).await == 1 }).await);
+    assert!(eventually(|| async { count_for(&app, cards, &b.customer).await == 1 }).await);
+    app.webhooks_settled().await;
+
+    // What an outage leaves: events that never arrived, so rows that are stale or missing.
+    for statement in [
+        "update subscriptions set status = 'canceled', stripe_as_of = 0 where stripe_customer_id = $1",
+        "delete from invoices where stripe_customer_id = $1",
+        "update payment_methods set last4 = '0000' where stripe_customer_id = $1",
+        "update customers set card_last4 = null, default_payment_method = null where stripe_customer_id = $1",
+    ] {
+        sqlx::query(statement).bind(&b.customer).execute(&app.db).await.unwrap();
+    }
+    let status = || async {
+        sqlx::query_scalar::<_, String>(
+            "select status from subscriptions where stripe_customer_id = $1",
+        )
+        .bind(&b.customer)
+        .fetch_one(&app.db)
+        .await
+        .unwrap()
+    };
+
+    let (fine, said) = app.run_command(&["reconcile", "--dry-run"]).await;
+    assert!(fine, "{said}");
+    for line in [
+        "customers: 1 checked, 1 differ, 0 unchanged",
+        "subscriptions: 1 checked, 1 differ, 0 unchanged",
+        "invoices: 1 checked, 1 differ, 0 unchanged",
+        "payment methods: 1 checked, 1 differ, 0 unchanged",
+        "dry run: nothing was changed",
+    ] {
+        assert!(said.contains(line), "{line:?} in {said}");
+    }
+    assert_eq!(status().await, "canceled", "a dry run changes nothing");
+
+    let (fine, said) = app
+        .run_command(&["reconcile", "--customer", &b.customer])
+        .await;
+    assert!(fine, "{said}");
+    assert!(
+        said.contains("subscriptions: 1 checked, 1 repaired"),
+        "{said}"
+    );
+    assert_eq!(status().await, "active");
+    assert_eq!(count_for(&app, invoices, &b.customer).await, 1);
+    let card: (Option<String>, String) = sqlx::query_as(
+        "select c.card_last4, p.last4 from customers c join payment_methods p on p.stripe_customer_id = c.stripe_customer_id
+          where c.stripe_customer_id = $1",
+    )
+    .bind(&b.customer)
+    .fetch_one(&app.db)
+    .await
+    .unwrap();
+    assert_eq!(card, (Some("4242".into()), "4242".into()));
+
+    // Run again: nothing left to repair.
+    let (fine, said) = app.run_command(&["reconcile"]).await;
+    assert!(
+        fine && said.contains("subscriptions: 1 checked, 0 repaired, 1 unchanged"),
+        "{said}"
+    );
+    assert!(said.contains("invoices: 1 checked, 0 repaired"), "{said}");
+
+    // A webhook from a later second than reconcile's read wins, as between two events.
+    sqlx::query("update subscriptions set status = 'past_due', stripe_as_of = 4102444800 where stripe_customer_id = $1")
+        .bind(&b.customer)
+        .execute(&app.db)
+        .await
+        .unwrap();
+    let (fine, said) = app.run_command(&["reconcile"]).await;
+    assert!(
+        fine && said.contains("subscriptions: 1 checked, 0 repaired"),
+        "{said}"
+    );
+    assert_eq!(status().await, "past_due");
+
+    for args in [
+        vec!["reconcile", "--customer", "nobody"],
+        vec!["reconcile", "--since", "soon"],
+        vec!["reconcile", "--everything"],
+    ] {
+        let (fine, said) = app.run_command(&args).await;
+        assert!(!fine && said.contains("usage:"), "{args:?}: {said}");
+    }
+}
+
+/// `select count(*) …` about one customer (`$1`).
+async fn count_for(app: &TestApp, sql: &str, customer: &str) -> i64 {
+    sqlx::query_scalar(sql)
+        .bind(customer)
+        .fetch_one(&app.db)
+        .await
+        .unwrap()
+}

@@ -661,7 +661,7 @@ async fn subscribing_through_checkout_end_to_end_over_http() {
         .text()
         .await
         .unwrap();
-    assert!(page.contains("subscribed"), "{page}");
+    assert!(page.contains("Your free trial has started"), "{page}");
     let dashboard = app.page("/dashboard").await;
     assert!(dashboard.contains("Pro") && dashboard.contains("Free trial"));
     let linked: i64 = sqlx::query_scalar("select count(*) from customers where user_id = $1")
