@@ -57,11 +57,6 @@ impl Assets {
         format!("pkg/{}", self.0.version)
     }
 
-    /// The URL path of one bundle file, for pages rendered outside Leptos.
-    pub fn href(&self, file: &str) -> String {
-        format!("/{}/{file}", self.pkg_dir())
-    }
-
     /// `GET /pkg/<version>/<file>`. Anything else under `/pkg` is a 404: another version is
     /// never answered with today's file, because during a rolling deploy an old page may ask
     /// an upgraded instance, and today's bytes cached for good under yesterday's URL would

@@ -160,10 +160,14 @@ async fn register_webhook(config: &Config, args: &[&str]) -> ExitCode {
             );
         }
         Ok(Registration::Rotating { id, secret, older }) => {
-            println!(
-                "created webhook endpoint {id} for {url} beside {}",
-                older.join(", ")
-            );
+            if older.is_empty() {
+                println!("created webhook endpoint {id} for {url} (there was none to rotate)");
+            } else {
+                println!(
+                    "created webhook endpoint {id} for {url} beside {}",
+                    older.join(", ")
+                );
+            }
             println!("new signing secret (shown once):");
             println!("{secret}");
             println!("next: add it to STRIPE_WEBHOOK_SECRET (comma-separated, the old one kept), deploy,");

@@ -53,6 +53,18 @@ pub async fn run(state: &AppState, webhook_url: &str) -> Result<(), AppError> {
 /// in the shape the app reads, and what to run. The key already worked for the catalog.
 async fn self_check(state: &AppState) {
     let url = state.config.url("/api/webhooks/stripe");
+    // Stripe cannot reach this machine's own addresses: in local development events come
+    // through `stripe listen`, and no endpoint at Stripe is expected.
+    let local = match state.config.app_url.host() {
+        Some(url::Host::Domain(d)) => d == "localhost",
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    };
+    if local {
+        tracing::info!(%url, "APP_URL is local: webhook events are expected through `stripe listen`");
+        return;
+    }
     match crate::webhooks::register::check(&state.stripe, &url).await {
         Ok(problems) if problems.is_empty() => {
             tracing::info!(%url, "webhook endpoint checked: enabled, every handled event, the app's API version");

@@ -1,6 +1,6 @@
 //! Idempotency-Key replay, as Stripe does it: the first response to a key is kept for 24
 //! hours and replayed; the same key with other parameters is refused; a key whose first
-//! request is still running answers 409.
+//! request is still running answers 409; a request refused before it ran keeps nothing.
 
 use super::{
     error::StripeError,
@@ -77,25 +77,82 @@ pub async fn idempotency(
         Err(e) => return StripeError::from(e).into_response(),
     }
 
+    let mut pending = Pending {
+        db: db.clone(),
+        account: account.0.clone(),
+        key: key.clone(),
+        answered: false,
+    };
     let res = next
         .run(Request::from_parts(parts, Body::from(bytes)))
         .await;
     let (parts, body) = res.into_parts();
     let bytes = to_bytes(body, usize::MAX).await.unwrap_or_default();
-    let stored: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-    let saved = sqlx::query(
-        "update stripe_sandbox.idempotency_keys set status = $3, body = $4 where account = $1 and key = $2",
-    )
-    .bind(&account.0)
-    .bind(&key)
-    .bind(i32::from(parts.status.as_u16()))
-    .bind(&stored)
-    .execute(&db)
-    .await;
-    if let Err(e) = saved {
-        tracing::warn!(error = %e, "could not save an idempotent response");
+    // Stripe keeps no result for a request refused before it began (its parameters failed
+    // validation, or name an object that does not exist): the same key may be sent again,
+    // corrected. Anything that ran (a charge declined, a 500 mid-way) is kept and replayed.
+    let refused_before_running = matches!(
+        parts.status,
+        StatusCode::BAD_REQUEST | StatusCode::NOT_FOUND
+    );
+    let settled = if refused_before_running {
+        sqlx::query("delete from stripe_sandbox.idempotency_keys where account = $1 and key = $2")
+            .bind(&account.0)
+            .bind(&key)
+            .execute(&db)
+            .await
+    } else {
+        let stored: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        sqlx::query(
+            "update stripe_sandbox.idempotency_keys set status = $3, body = $4 where account = $1 and key = $2",
+        )
+        .bind(&account.0)
+        .bind(&key)
+        .bind(i32::from(parts.status.as_u16()))
+        .bind(&stored)
+        .execute(&db)
+        .await
+    };
+    match settled {
+        Ok(_) => pending.answered = true,
+        Err(e) => tracing::warn!(error = %e, "could not settle an idempotency key"),
     }
+    drop(pending);
     Response::from_parts(parts, Body::from(bytes))
+}
+
+/// A claimed key whose request has not been settled. Dropped so (the request cancelled
+/// mid-way because its client went away), it frees the key: a retry then runs instead of
+/// meeting "in progress" (409) for a day.
+struct Pending {
+    db: PgPool,
+    account: String,
+    key: String,
+    answered: bool,
+}
+
+impl Drop for Pending {
+    fn drop(&mut self) {
+        if self.answered {
+            return;
+        }
+        let (db, account, key) = (self.db.clone(), self.account.clone(), self.key.clone());
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(async move {
+                let freed = sqlx::query(
+                    "delete from stripe_sandbox.idempotency_keys
+                     where account = $1 and key = $2 and status is null",
+                )
+                .bind(&account)
+                .bind(&key)
+                .execute(&db)
+                .await;
+                if let Err(e) = freed {
+                    tracing::warn!(error = %e, "an idempotency key stays claimed until it expires");
+                }
+            });
+        }
+    }
 }
 
 /// What makes two requests "the same parameters": the path and the form's pairs in any

@@ -265,6 +265,31 @@ async fn bracket_params_reach_nested_fields() {
     assert_eq!(body["error"]["param"], "product_data[name]");
 }
 
+/// Stripe keeps no result for a request refused before it ran: the same key, corrected, goes
+/// through. One that ran (a declined card) is kept and replayed.
+#[tokio::test]
+async fn a_key_refused_before_running_may_be_sent_again_corrected() {
+    let app = spawn_sandbox().await;
+    let key = test_key();
+    let post = |form: Vec<(&'static str, &'static str)>| {
+        app.client
+            .post(app.at("/v1/customers"))
+            .bearer_auth(&key)
+            .header("Idempotency-Key", "customer-for-user-7")
+            .form(&form)
+            .send()
+    };
+    let refused = post(vec![("email", "a@example.com"), ("colour", "blue")])
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), StatusCode::BAD_REQUEST);
+    let corrected = post(vec![("email", "a@example.com")]).await.unwrap();
+    assert_eq!(corrected.status(), StatusCode::OK, "the key is free again");
+    assert!(corrected.headers().get("idempotent-replayed").is_none());
+    let replayed = post(vec![("email", "a@example.com")]).await.unwrap();
+    assert_eq!(replayed.headers()["idempotent-replayed"], "true");
+}
+
 #[tokio::test]
 async fn idempotency_keys_replay_the_first_response() {
     let app = spawn_sandbox().await;
