@@ -170,11 +170,8 @@ pub async fn register(stripe: &Stripe, url: &str, mode: Mode) -> Result<Registra
     let run = uuid::Uuid::new_v4();
     match (mode, existing.first()) {
         (Mode::Ensure, None) => {
-            let created = create(stripe, url, &format!("register-webhook-{run}")).await?;
-            Ok(Registration::Created {
-                id: created.0,
-                secret: created.1,
-            })
+            let (id, secret) = create(stripe, url, &format!("register-webhook-{run}")).await?;
+            Ok(Registration::Created { id, secret })
         }
         (Mode::Ensure, Some(newest)) => ensure(stripe, newest, &run).await,
         (Mode::Rotate, _) => {

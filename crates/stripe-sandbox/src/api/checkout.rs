@@ -5,7 +5,7 @@ use super::{list_objects, respond, retrieve};
 use crate::{
     engine::checkout::{self, NewSession, PresetDiscount},
     engine::objects,
-    http::{accepts, Account, ApiResult, Page, Params, RequestInfo, StripeError},
+    http::{accepts, lists, Account, ApiResult, Page, Params, RequestInfo, StripeError},
     kind::Kind,
     store::Filter,
     Sandbox,
@@ -46,10 +46,7 @@ pub fn routes() -> Router<Sandbox> {
                     "line_items.#.quantity",
                     "metadata.*",
                 ]))
-                .merge(get(list_sessions).layer(accepts(&[
-                    "limit",
-                    "starting_after",
-                    "ending_before",
+                .merge(get(list_sessions).layer(lists(&[
                     "customer",
                     "status",
                     "payment_intent",
@@ -59,7 +56,7 @@ pub fn routes() -> Router<Sandbox> {
         .route("/checkout/sessions/{id}", retrieve(Kind::CheckoutSession))
         .route(
             "/checkout/sessions/{id}/line_items",
-            get(list_line_items).layer(accepts(&["limit", "starting_after", "ending_before"])),
+            get(list_line_items).layer(lists(&[])),
         )
         .route(
             "/checkout/sessions/{id}/expire",

@@ -4,7 +4,7 @@
 use super::{create_object, list_objects, respond, retrieve};
 use crate::{
     engine::clocks,
-    http::{accepts, Account, ApiResult, Params, RequestInfo, StripeError},
+    http::{accepts, lists, Account, ApiResult, Params, RequestInfo, StripeError},
     kind::Kind,
     store::Filter,
     Sandbox,
@@ -22,11 +22,7 @@ pub fn routes() -> Router<Sandbox> {
             "/test_helpers/test_clocks",
             post(create_clock)
                 .layer(accepts(&["frozen_time", "name"]))
-                .merge(get(list_clocks).layer(accepts(&[
-                    "limit",
-                    "starting_after",
-                    "ending_before",
-                ]))),
+                .merge(get(list_clocks).layer(lists(&[]))),
         )
         .route(
             "/test_helpers/test_clocks/{id}",

@@ -6,7 +6,7 @@
 use super::{create_object, delete_object, list_objects, respond, retrieve, update_object};
 use crate::{
     engine::coupons::create_promotion_code as store_promotion_code,
-    http::{accepts, Account, ApiResult, Params, RequestInfo, StripeError},
+    http::{accepts, lists, Account, ApiResult, Params, RequestInfo, StripeError},
     ids::{new_id, now},
     kind::Kind,
     store::Filter,
@@ -36,11 +36,7 @@ pub fn routes() -> Router<Sandbox> {
                     "name",
                     "metadata.*",
                 ]))
-                .merge(get(list_coupons).layer(accepts(&[
-                    "limit",
-                    "starting_after",
-                    "ending_before",
-                ]))),
+                .merge(get(list_coupons).layer(lists(&[]))),
         )
         .route(
             "/coupons/{id}",
@@ -63,14 +59,7 @@ pub fn routes() -> Router<Sandbox> {
                     "restrictions.minimum_amount_currency",
                     "metadata.*",
                 ]))
-                .merge(get(list_promotion_codes).layer(accepts(&[
-                    "limit",
-                    "starting_after",
-                    "ending_before",
-                    "active",
-                    "code",
-                    "coupon",
-                ]))),
+                .merge(get(list_promotion_codes).layer(lists(&["active", "code", "coupon"]))),
         )
         .route(
             "/promotion_codes/{id}",

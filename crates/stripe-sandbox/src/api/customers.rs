@@ -4,7 +4,7 @@
 use super::{create_object, delete_object, list_objects, retrieve, update_object};
 use crate::{
     engine::customers::customer_json,
-    http::{accepts, str_of, Account, ApiResult, Params, RequestInfo, StripeError},
+    http::{accepts, lists, str_of, Account, ApiResult, Params, RequestInfo, StripeError},
     kind::Kind,
     store::{self, Filter},
     Sandbox,
@@ -39,13 +39,7 @@ pub fn routes() -> Router<Sandbox> {
                     "test_clock",
                     "metadata.*",
                 ]))
-                .merge(get(list_customers).layer(accepts(&[
-                    "limit",
-                    "starting_after",
-                    "ending_before",
-                    "email",
-                    "test_clock",
-                ]))),
+                .merge(get(list_customers).layer(lists(&["email", "test_clock"]))),
         )
         .route(
             "/customers/{id}",

@@ -5,7 +5,7 @@
 use super::{list_objects, respond, retrieve, update_object};
 use crate::{
     engine::disputes::{self, Verdict},
-    http::{accepts, Account, ApiResult, Params, RequestInfo},
+    http::{accepts, lists, Account, ApiResult, Params, RequestInfo},
     kind::Kind,
     store::Filter,
     Sandbox,
@@ -21,13 +21,7 @@ pub fn routes() -> Router<Sandbox> {
     Router::new()
         .route(
             "/disputes",
-            get(list_disputes).layer(accepts(&[
-                "limit",
-                "starting_after",
-                "ending_before",
-                "charge",
-                "payment_intent",
-            ])),
+            get(list_disputes).layer(lists(&["charge", "payment_intent"])),
         )
         .route(
             "/disputes/{id}",

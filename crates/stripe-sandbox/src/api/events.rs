@@ -1,7 +1,7 @@
 //! `GET /v1/events`: the record of everything that happened, for replaying missed webhooks.
 
 use crate::{
-    http::{accepts, int_of, Account, ApiResult, Page, Params, StripeError},
+    http::{accepts, int_of, lists, Account, ApiResult, Page, Params, StripeError},
     Sandbox,
 };
 use axum::{
@@ -15,10 +15,7 @@ pub fn routes() -> Router<Sandbox> {
     Router::new()
         .route(
             "/events",
-            get(list_events).layer(accepts(&[
-                "limit",
-                "starting_after",
-                "ending_before",
+            get(list_events).layer(lists(&[
                 "type",
                 "types.#",
                 "created",

@@ -4,7 +4,7 @@
 use super::{list_objects, respond, retrieve};
 use crate::{
     engine::{invoices, payments::Outcome},
-    http::{accepts, Account, ApiResult, Page, Params, RequestInfo, StripeError},
+    http::{accepts, lists, Account, ApiResult, Page, Params, RequestInfo, StripeError},
     kind::Kind,
     store::Filter,
     Sandbox,
@@ -20,14 +20,7 @@ pub fn routes() -> Router<Sandbox> {
     Router::new()
         .route(
             "/invoices",
-            get(list_invoices).layer(accepts(&[
-                "limit",
-                "starting_after",
-                "ending_before",
-                "customer",
-                "status",
-                "subscription",
-            ])),
+            get(list_invoices).layer(lists(&["customer", "status", "subscription"])),
         )
         .route(
             "/invoices/create_preview",
@@ -36,10 +29,7 @@ pub fn routes() -> Router<Sandbox> {
         .route("/invoices/{id}", retrieve(Kind::Invoice))
         .route(
             "/invoice_payments",
-            get(list_invoice_payments).layer(accepts(&[
-                "limit",
-                "starting_after",
-                "ending_before",
+            get(list_invoice_payments).layer(lists(&[
                 "invoice",
                 "status",
                 "payment.type",

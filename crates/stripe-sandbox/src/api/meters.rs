@@ -4,7 +4,7 @@
 use super::{create_object, list_objects, respond, retrieve, update_object};
 use crate::{
     engine::meters::{self, meter_json},
-    http::{accepts, Account, ApiResult, Params, RequestInfo, StripeError},
+    http::{accepts, lists, Account, ApiResult, Params, RequestInfo, StripeError},
     ids::{new_id, now},
     kind::Kind,
     store::{self, Filter},
@@ -31,12 +31,7 @@ pub fn routes() -> Router<Sandbox> {
                     "value_settings.event_payload_key",
                     "event_time_window",
                 ]))
-                .merge(get(list_meters).layer(accepts(&[
-                    "limit",
-                    "starting_after",
-                    "ending_before",
-                    "status",
-                ]))),
+                .merge(get(list_meters).layer(lists(&["status"]))),
         )
         .route(
             "/billing/meters/{id}",
@@ -52,10 +47,7 @@ pub fn routes() -> Router<Sandbox> {
         )
         .route(
             "/billing/meters/{id}/event_summaries",
-            get(event_summaries).layer(accepts(&[
-                "limit",
-                "starting_after",
-                "ending_before",
+            get(event_summaries).layer(lists(&[
                 "customer",
                 "start_time",
                 "end_time",

@@ -4,7 +4,7 @@
 use super::{create_object, list_objects, respond};
 use crate::{
     engine::{cards, objects, payment_methods},
-    http::{accepts, Account, ApiResult, Params, RequestInfo, StripeError},
+    http::{accepts, lists, Account, ApiResult, Params, RequestInfo, StripeError},
     kind::Kind,
     store::Filter,
     Sandbox,
@@ -29,13 +29,7 @@ pub fn routes() -> Router<Sandbox> {
                     "card.cvc",
                     "metadata.*",
                 ]))
-                .merge(get(list_payment_methods).layer(accepts(&[
-                    "limit",
-                    "starting_after",
-                    "ending_before",
-                    "customer",
-                    "type",
-                ]))),
+                .merge(get(list_payment_methods).layer(lists(&["customer", "type"]))),
         )
         .route(
             "/payment_methods/{id}",
@@ -51,12 +45,7 @@ pub fn routes() -> Router<Sandbox> {
         )
         .route(
             "/customers/{id}/payment_methods",
-            get(list_customer_payment_methods).layer(accepts(&[
-                "limit",
-                "starting_after",
-                "ending_before",
-                "type",
-            ])),
+            get(list_customer_payment_methods).layer(lists(&["type"])),
         )
 }
 

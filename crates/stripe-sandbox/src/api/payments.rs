@@ -4,7 +4,7 @@
 use super::{list_objects, respond, retrieve};
 use crate::{
     engine::payments::{self, NewRefund},
-    http::{accepts, Account, ApiResult, Params, RequestInfo},
+    http::{accepts, lists, Account, ApiResult, Params, RequestInfo},
     kind::Kind,
     store::Filter,
     Sandbox,
@@ -20,26 +20,12 @@ pub fn routes() -> Router<Sandbox> {
     Router::new()
         .route(
             "/payment_intents",
-            get(list_payment_intents).layer(accepts(&[
-                "limit",
-                "starting_after",
-                "ending_before",
-                "customer",
-                "charge",
-                "payment_intent",
-            ])),
+            get(list_payment_intents).layer(lists(&["customer", "charge", "payment_intent"])),
         )
         .route("/payment_intents/{id}", retrieve(Kind::PaymentIntent))
         .route(
             "/charges",
-            get(list_charges).layer(accepts(&[
-                "limit",
-                "starting_after",
-                "ending_before",
-                "customer",
-                "charge",
-                "payment_intent",
-            ])),
+            get(list_charges).layer(lists(&["customer", "charge", "payment_intent"])),
         )
         .route("/charges/{id}", retrieve(Kind::Charge))
         .route(
@@ -52,14 +38,7 @@ pub fn routes() -> Router<Sandbox> {
                     "reason",
                     "metadata.*",
                 ]))
-                .merge(get(list_refunds).layer(accepts(&[
-                    "limit",
-                    "starting_after",
-                    "ending_before",
-                    "customer",
-                    "charge",
-                    "payment_intent",
-                ]))),
+                .merge(get(list_refunds).layer(lists(&["customer", "charge", "payment_intent"]))),
         )
         .route("/refunds/{id}", retrieve(Kind::Refund))
 }

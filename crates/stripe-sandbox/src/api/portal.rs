@@ -4,7 +4,7 @@
 use super::{create_object, list_objects, respond, retrieve, update_object};
 use crate::{
     engine::portal::{self, REASONS},
-    http::{accepts, Account, ApiResult, Params, RequestInfo, StripeError},
+    http::{accepts, lists, Account, ApiResult, Params, RequestInfo, StripeError},
     ids::{new_id, now},
     kind::Kind,
     store::Filter,
@@ -44,13 +44,7 @@ pub fn routes() -> Router<Sandbox> {
             "/billing_portal/configurations",
             post(create_configuration)
                 .layer(accepts(CONFIGURATION))
-                .merge(get(list_configurations).layer(accepts(&[
-                    "limit",
-                    "starting_after",
-                    "ending_before",
-                    "active",
-                    "is_default",
-                ]))),
+                .merge(get(list_configurations).layer(lists(&["active", "is_default"]))),
         )
         .route(
             "/billing_portal/configurations/{id}",

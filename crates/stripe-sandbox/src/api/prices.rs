@@ -4,7 +4,7 @@
 use super::{list_objects, products::product_from, respond, retrieve, update_object};
 use crate::{
     engine::catalog::claim_lookup_key,
-    http::{accepts, Account, ApiResult, Params, RequestInfo, StripeError},
+    http::{accepts, lists, Account, ApiResult, Params, RequestInfo, StripeError},
     ids::{new_id, now},
     kind::Kind,
     store::{self, Filter},
@@ -55,10 +55,7 @@ pub fn routes() -> Router<Sandbox> {
                     "nickname",
                     "metadata.*",
                 ]))
-                .merge(get(list_prices).layer(accepts(&[
-                    "limit",
-                    "starting_after",
-                    "ending_before",
+                .merge(get(list_prices).layer(lists(&[
                     "active",
                     "product",
                     "currency",

@@ -2,7 +2,7 @@
 
 use super::{create_object, delete_object, list_objects, retrieve, update_object};
 use crate::{
-    http::{accepts, str_of, Account, ApiResult, Params, RequestInfo, StripeError},
+    http::{accepts, lists, str_of, Account, ApiResult, Params, RequestInfo, StripeError},
     ids::{new_id, now},
     kind::Kind,
     store::{self, Filter},
@@ -33,13 +33,7 @@ pub fn routes() -> Router<Sandbox> {
                     "url",
                     "metadata.*",
                 ]))
-                .merge(get(list_products).layer(accepts(&[
-                    "limit",
-                    "starting_after",
-                    "ending_before",
-                    "active",
-                    "ids.#",
-                ]))),
+                .merge(get(list_products).layer(lists(&["active", "ids.#"]))),
         )
         .route(
             "/products/{id}",

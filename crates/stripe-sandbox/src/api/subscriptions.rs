@@ -5,7 +5,7 @@
 use super::{checkout::line_items, list_objects, respond, retrieve, update_object};
 use crate::{
     engine::subscriptions::{self, plan_from_price, CreateSubscription},
-    http::{accepts, Account, ApiResult, Params, RequestInfo, StripeError},
+    http::{accepts, lists, Account, ApiResult, Params, RequestInfo, StripeError},
     ids::now,
     kind::Kind,
     store::{self, Filter},
@@ -33,13 +33,7 @@ pub fn routes() -> Router<Sandbox> {
                     "payment_behavior",
                     "metadata.*",
                 ]))
-                .merge(get(list_subscriptions).layer(accepts(&[
-                    "limit",
-                    "starting_after",
-                    "ending_before",
-                    "customer",
-                    "status",
-                ]))),
+                .merge(get(list_subscriptions).layer(lists(&["customer", "status"]))),
         )
         .route(
             "/subscriptions/{id}",

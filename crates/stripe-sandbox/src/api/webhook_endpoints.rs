@@ -3,7 +3,7 @@
 use super::{delete_object, list_objects, retrieve, update_object};
 use crate::{
     engine::objects,
-    http::{accepts, Account, ApiResult, Params, RequestInfo, StripeError},
+    http::{accepts, lists, Account, ApiResult, Params, RequestInfo, StripeError},
     ids::{new_id, now},
     kind::Kind,
     store::Filter,
@@ -28,11 +28,7 @@ pub fn routes() -> Router<Sandbox> {
                     "description",
                     "metadata.*",
                 ]))
-                .merge(get(list_endpoints).layer(accepts(&[
-                    "limit",
-                    "starting_after",
-                    "ending_before",
-                ]))),
+                .merge(get(list_endpoints).layer(lists(&[]))),
         )
         .route(
             "/webhook_endpoints/{id}",

@@ -11,9 +11,10 @@ use super::{Params, StripeError};
 use axum::Extension;
 use serde_json::Value;
 
-/// The parameters a route implements.
+/// The parameters a route implements: its own, and whether it is a list (which takes
+/// Stripe's paging parameters too).
 #[derive(Debug, Clone, Copy)]
-pub struct Accepts(pub &'static [&'static str]);
+pub struct Accepts(pub &'static [&'static str], pub bool);
 
 /// Marks a request as an API call: its route must declare what it accepts.
 #[derive(Debug, Clone, Copy)]
@@ -22,14 +23,22 @@ pub struct ApiCall;
 /// Parameters every route takes.
 const EVERYWHERE: &[&str] = &["expand.#"];
 
+/// Parameters every list takes.
+const PAGING: &[&str] = &["limit", "starting_after", "ending_before"];
+
 /// The layer that declares `paths` for a route: `post(handler).layer(accepts(&[…]))`.
 pub fn accepts(paths: &'static [&'static str]) -> Extension<Accepts> {
-    Extension(Accepts(paths))
+    Extension(Accepts(paths, false))
+}
+
+/// [`accepts`] for a list: `paths` (its filters) and the paging parameters.
+pub fn lists(paths: &'static [&'static str]) -> Extension<Accepts> {
+    Extension(Accepts(paths, true))
 }
 
 /// Checks every parameter of `params` against `accepts`.
 pub fn check(params: &Params, accepts: Option<Accepts>, api_call: bool) -> Result<(), StripeError> {
-    let Some(Accepts(paths)) = accepts else {
+    let Some(Accepts(paths, list)) = accepts else {
         if api_call {
             return Err(StripeError::internal(
                 "this route does not declare the parameters it implements",
@@ -44,9 +53,11 @@ pub fn check(params: &Params, accepts: Option<Accepts>, api_call: bool) -> Resul
         &mut leaves,
     );
     for leaf in leaves {
+        let paging = if list { PAGING } else { &[] };
         let known = paths
             .iter()
             .chain(EVERYWHERE)
+            .chain(paging)
             .any(|pattern| matches(pattern, &leaf));
         if !known {
             let param = bracketed(&leaf);
@@ -126,12 +137,15 @@ mod tests {
         Params::parse(raw).unwrap()
     }
 
-    const SPEC: Accepts = Accepts(&[
-        "mode",
-        "metadata.*",
-        "line_items.#.price",
-        "line_items.#.quantity",
-    ]);
+    const SPEC: Accepts = Accepts(
+        &[
+            "mode",
+            "metadata.*",
+            "line_items.#.price",
+            "line_items.#.quantity",
+        ],
+        false,
+    );
 
     #[test]
     fn what_a_route_declares_passes_and_nothing_else() {
@@ -153,6 +167,16 @@ mod tests {
             assert_eq!(err.code, Some("parameter_unknown"), "{raw}");
             assert_eq!(err.param.as_deref(), Some(param), "{raw}");
         }
+    }
+
+    #[test]
+    fn only_lists_take_the_paging_parameters() {
+        let paged = with("limit=3&starting_after=cus_1&ending_before=cus_9&customer=cus_2");
+        let list = Accepts(&["customer"], true);
+        assert!(check(&paged, Some(list), true).is_ok());
+        let not_a_list = Accepts(&["customer"], false);
+        let err = check(&paged, Some(not_a_list), true).unwrap_err();
+        assert_eq!(err.code, Some("parameter_unknown"));
     }
 
     #[test]

@@ -8,7 +8,7 @@ mod extract;
 mod gate;
 mod idempotency;
 
-pub use accepts::{accepts, ApiCall};
+pub use accepts::{accepts, lists, ApiCall};
 pub use error::{ApiResult, StripeError};
 pub use extract::{int_of, str_of, Account, Page, Params, RequestId, RequestInfo, MAX_BODY};
 pub use gate::{require_dashboard_token, DashboardGate};
