@@ -31,7 +31,7 @@ pub mod testing;
 
 pub use delivery::signature_header;
 pub use http::{require_dashboard_token, DashboardGate, MAX_BODY};
-pub use settings::{PrivateWebhooks, Settings};
+pub use settings::{AfterFailedRetries, PrivateWebhooks, Settings};
 pub use state::Sandbox;
 
 use axum::Router;

@@ -18,6 +18,19 @@ pub enum PrivateWebhooks {
     Allowed,
 }
 
+/// What happens to a subscription once every retry of a failed renewal has failed: the
+/// account setting Stripe keeps under Billing → Revenue recovery (not in the API).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum AfterFailedRetries {
+    /// Cancel the subscription (Stripe's default).
+    #[default]
+    Cancel,
+    /// Mark it `unpaid`: the invoice stays open, no more attempts, no access.
+    Unpaid,
+    /// Leave it `past_due`.
+    PastDue,
+}
+
 /// Delivery and chaos knobs, from the environment (all off or Stripe-like by default).
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -43,6 +56,8 @@ pub struct Settings {
     /// (`scheme://host:port`): a sandbox inside an app must not be an open redirect on the
     /// app's own origin.
     pub redirect_origin: Option<String>,
+    /// `SANDBOX_AFTER_FAILED_RETRIES`: `cancel`, `unpaid` or `past_due`.
+    pub after_failed_retries: AfterFailedRetries,
 }
 
 impl Default for Settings {
@@ -61,6 +76,7 @@ impl Default for Settings {
             dashboard_token: random_token(),
             private_webhooks: PrivateWebhooks::default(),
             redirect_origin: None,
+            after_failed_retries: AfterFailedRetries::default(),
         }
     }
 }
@@ -107,6 +123,18 @@ impl Settings {
                     .parse()
                     .map_err(|_| "SANDBOX_CHAOS_DELAY_MS must be milliseconds")?,
             );
+        }
+        if let Some(raw) = get("SANDBOX_AFTER_FAILED_RETRIES") {
+            s.after_failed_retries = match raw.trim() {
+                "cancel" => AfterFailedRetries::Cancel,
+                "unpaid" => AfterFailedRetries::Unpaid,
+                "past_due" => AfterFailedRetries::PastDue,
+                _ => {
+                    return Err(
+                        "SANDBOX_AFTER_FAILED_RETRIES must be cancel, unpaid or past_due".into(),
+                    )
+                }
+            };
         }
         Ok(s)
     }

@@ -86,6 +86,7 @@ async fn advance_clock(
             &id,
             target,
             &req,
+            background.settings.after_failed_retries,
         )
         .await;
     });

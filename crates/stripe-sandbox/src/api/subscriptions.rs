@@ -31,6 +31,7 @@ pub fn routes() -> Router<Sandbox> {
                     "trial_end",
                     "default_payment_method",
                     "payment_behavior",
+                    "trial_settings.end_behavior.missing_payment_method",
                     "metadata.*",
                 ]))
                 .merge(get(list_subscriptions).layer(lists(&["customer", "status"]))),
@@ -57,8 +58,23 @@ async fn create_subscription(
     req: RequestInfo,
     params: Params,
 ) -> ApiResult {
+    let missing_payment_method = match params
+        .object("trial_settings")
+        .and_then(|t| t.object("end_behavior"))
+        .and_then(|e| e.str("missing_payment_method"))
+    {
+        None => "create_invoice".to_owned(),
+        Some(v) if ["cancel", "create_invoice", "pause"].contains(&v.as_str()) => v,
+        Some(v) => {
+            return Err(StripeError::invalid(
+                "trial_settings[end_behavior][missing_payment_method]",
+                format!("Invalid trial_settings[end_behavior][missing_payment_method]: must be one of cancel, create_invoice, pause; got {v}"),
+            ))
+        }
+    };
     let new = CreateSubscription {
         customer: params.required_str("customer")?,
+        missing_payment_method,
         items: line_items(&params, "items")?,
         trial_period_days: params.i64("trial_period_days")?,
         trial_end: params.i64("trial_end")?,

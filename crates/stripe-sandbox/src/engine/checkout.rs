@@ -551,6 +551,8 @@ pub async fn complete(
             },
             default_payment_method: None,
             metadata: session["sandbox"]["subscription_metadata"].clone(),
+            // Checkout always collects a card here (`payment_method_collection=always`).
+            missing_payment_method: "create_invoice",
         });
         subscription["automatic_tax"]["enabled"] = json!(automatic_tax);
         if let Some((promo, coupon)) = &promo {

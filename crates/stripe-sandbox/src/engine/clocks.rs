@@ -8,6 +8,7 @@ use crate::{
     http::{Account, RequestInfo, StripeError},
     ids::{new_id, now},
     kind::Kind,
+    settings::AfterFailedRetries,
     store,
 };
 use serde_json::{json, Value};
@@ -78,8 +79,9 @@ pub async fn finish_or_fail(
     id: &str,
     target: i64,
     req: &RequestInfo,
+    after_retries: AfterFailedRetries,
 ) {
-    if let Err(e) = finish_advance(db, public_url, account, id, target, req).await {
+    if let Err(e) = finish_advance(db, public_url, account, id, target, req, after_retries).await {
         tracing::error!(clock = %id, error = %e.message, "test clock advance failed");
         let _ = sqlx::query(
             "update stripe_sandbox.objects set data = jsonb_set(data, '{status}', '\"internal_failure\"') where account = $1 and id = $2",
@@ -99,10 +101,11 @@ async fn finish_advance(
     id: &str,
     target: i64,
     req: &RequestInfo,
+    after_retries: AfterFailedRetries,
 ) -> Result<(), StripeError> {
     let mut tx = db.begin().await?;
     let mut clock = store::get(&mut tx, account, Kind::TestClock, id).await?;
-    lifecycle::advance_clock(&mut tx, account, req, public_url, id, target).await?;
+    lifecycle::advance_clock(&mut tx, account, req, public_url, id, target, after_retries).await?;
     clock["frozen_time"] = json!(target);
     clock["status"] = json!("ready");
     clock["status_details"] = json!({});

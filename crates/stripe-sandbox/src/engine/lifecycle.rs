@@ -1,7 +1,10 @@
 //! What time does to a subscription, applied when a test clock advances: the trial-end
 //! reminder three days ahead, renewals charged to the default card, failed payments retried
-//! on a schedule and the subscription canceled after the last one, and cancellations that
-//! take effect at period end. Each step happens at its own moment, in time order.
+//! on a schedule and then what the account's setting says (cancel, `unpaid`, or leave
+//! `past_due`), a trial without a payment method ending as `trial_settings` asks (invoice,
+//! `paused` or canceled), an `incomplete` subscription expiring after 23 hours, and
+//! cancellations that take effect at period end. Each step happens at its own moment, in
+//! time order.
 
 use super::{
     catalog::product_name,
@@ -13,6 +16,7 @@ use super::{
 use crate::{
     http::{Account, RequestInfo, StripeError},
     kind::Kind,
+    settings::AfterFailedRetries,
     store,
 };
 use serde_json::{json, Value};
@@ -23,9 +27,13 @@ const DAY: i64 = 86_400;
 /// Stripe sends `customer.subscription.trial_will_end` this long before a trial ends.
 pub const TRIAL_WILL_END_BEFORE: i64 = 3 * DAY;
 
+/// An `incomplete` subscription whose first invoice is still unpaid this long after it was
+/// created becomes `incomplete_expired`, and the invoice is voided.
+pub const INCOMPLETE_EXPIRES_AFTER: i64 = 23 * 3_600;
+
 /// Retries of a failed renewal, in days after the first attempt (Stripe's default schedule
-/// is "smart"; a fixed one is easier to test against). After the last, the subscription is
-/// canceled.
+/// is "smart"; a fixed one is easier to test against). After the last, the account's
+/// [`AfterFailedRetries`] decides.
 pub const RETRY_DAYS: [i64; 3] = [3, 5, 7];
 
 /// When the next retry of an invoice is due, given the attempts made so far.
@@ -40,12 +48,13 @@ enum Step {
     TrialWillEnd(i64),
     Retry(i64, Value),
     PeriodEnd(i64),
+    Expire(i64),
 }
 
 impl Step {
     fn at(&self) -> i64 {
         match self {
-            Step::TrialWillEnd(t) | Step::Retry(t, _) | Step::PeriodEnd(t) => *t,
+            Step::TrialWillEnd(t) | Step::Retry(t, _) | Step::PeriodEnd(t) | Step::Expire(t) => *t,
         }
     }
 }
@@ -58,6 +67,7 @@ pub async fn advance_clock(
     public_url: &str,
     clock: &str,
     to: i64,
+    after_retries: AfterFailedRetries,
 ) -> Result<(), StripeError> {
     let subs: Vec<String> = sqlx::query_scalar(
         "select s.id from stripe_sandbox.objects s
@@ -71,7 +81,7 @@ pub async fn advance_clock(
     .fetch_all(&mut *conn)
     .await?;
     for id in subs {
-        advance_subscription(conn, account, req, public_url, &id, to).await?;
+        advance_subscription(conn, account, req, public_url, &id, to, after_retries).await?;
     }
     Ok(())
 }
@@ -83,6 +93,7 @@ async fn advance_subscription(
     public_url: &str,
     id: &str,
     to: i64,
+    after_retries: AfterFailedRetries,
 ) -> Result<(), StripeError> {
     // A bound, so a bad state can never loop forever: years of daily periods fit in it.
     for _ in 0..2_000 {
@@ -126,10 +137,13 @@ async fn advance_subscription(
                     at,
                 )
                 .await?;
-                match outcome {
-                    Outcome::Paid => set_status(conn, account, req, &sub, "active").await?,
-                    _ if retry_at.is_none() => {
+                match (outcome, after_retries) {
+                    (Outcome::Paid, _) => set_status(conn, account, req, &sub, "active").await?,
+                    (_, AfterFailedRetries::Cancel) if retry_at.is_none() => {
                         end(conn, account, req, &sub, at, "payment_failed").await?
+                    }
+                    (_, AfterFailedRetries::Unpaid) if retry_at.is_none() => {
+                        set_status(conn, account, req, &sub, "unpaid").await?
                     }
                     _ => {}
                 }
@@ -141,6 +155,7 @@ async fn advance_subscription(
                 }
                 renew(conn, account, req, public_url, &sub, at).await?;
             }
+            Step::Expire(at) => expire(conn, account, req, &sub, at).await?,
         }
     }
     Err(StripeError::internal(
@@ -154,11 +169,16 @@ async fn next_step(
     sub: &Value,
     to: i64,
 ) -> Result<Option<Step>, StripeError> {
-    if matches!(
-        sub["status"].as_str(),
-        Some("canceled" | "incomplete_expired" | "incomplete")
-    ) {
-        return Ok(None);
+    // An `unpaid` subscription stays as it is until its invoice is paid by hand (the sandbox
+    // does not make the draft invoices Stripe keeps making for it); a `paused` one until it
+    // is resumed, which the sandbox does not implement.
+    match sub["status"].as_str() {
+        Some("canceled" | "incomplete_expired" | "unpaid" | "paused") => return Ok(None),
+        Some("incomplete") => {
+            let at = sub["created"].as_i64().unwrap_or(0) + INCOMPLETE_EXPIRES_AFTER;
+            return Ok(Some(Step::Expire(at)).filter(|s| s.at() <= to));
+        }
+        _ => {}
     }
     let mut steps = Vec::new();
     if sub["status"] == "trialing" && sub["sandbox"]["trial_will_end_sent"] != sub["trial_end"] {
@@ -242,6 +262,40 @@ pub async fn end(
     Ok(())
 }
 
+/// An `incomplete` subscription nobody paid for in time: `incomplete_expired` (terminal, no
+/// more invoices) and its first invoice voided.
+async fn expire(
+    conn: &mut PgConnection,
+    account: &Account,
+    req: &RequestInfo,
+    before: &Value,
+    at: i64,
+) -> Result<(), StripeError> {
+    if let Some(id) = before["latest_invoice"].as_str() {
+        let invoice = store::get(conn, account, Kind::Invoice, id).await?;
+        if invoice["status"] == "open" {
+            let mut voided = invoice.clone();
+            voided["status"] = json!("void");
+            voided["next_payment_attempt"] = Value::Null;
+            voided["status_transitions"]["voided_at"] = json!(at);
+            store::record_change(conn, account, "invoice.updated", &invoice, &voided, req).await?;
+            store::emit(conn, account, "invoice.voided", &voided, None, req).await?;
+        }
+    }
+    let mut after = before.clone();
+    after["status"] = json!("incomplete_expired");
+    after["ended_at"] = json!(at);
+    store::record_change(
+        conn,
+        account,
+        "customer.subscription.updated",
+        before,
+        &after,
+        req,
+    )
+    .await
+}
+
 /// A new period from `at`: invoice it, charge the default card, and move the status.
 async fn renew(
     conn: &mut PgConnection,
@@ -279,6 +333,38 @@ async fn renew(
     }
     let mut customer = customer_of(conn, account, before).await?;
     let pm = invoices::paying_method(conn, account, &customer, Some(before)).await?;
+    if before["status"] == "trialing" && pm.is_none() {
+        // A trial that began without a card ends as the subscription asked.
+        match before["trial_settings"]["end_behavior"]["missing_payment_method"].as_str() {
+            Some("pause") => {
+                let mut paused = before.clone();
+                paused["status"] = json!("paused");
+                store::record_change(
+                    conn,
+                    account,
+                    "customer.subscription.updated",
+                    before,
+                    &paused,
+                    req,
+                )
+                .await?;
+                store::emit(
+                    conn,
+                    account,
+                    "customer.subscription.paused",
+                    &paused,
+                    None,
+                    req,
+                )
+                .await?;
+                return Ok(());
+            }
+            Some("cancel") => {
+                return self::end(conn, account, req, before, at, "cancellation_requested").await
+            }
+            _ => {}
+        }
+    }
     let automatic_tax = before["automatic_tax"]["enabled"] == json!(true);
     let (invoice, outcome) = invoices::bill(
         conn,

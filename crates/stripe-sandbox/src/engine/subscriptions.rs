@@ -22,6 +22,9 @@ use time::{Month, OffsetDateTime};
 /// What `POST /v1/subscriptions` asks for.
 pub struct CreateSubscription {
     pub customer: String,
+    /// `trial_settings[end_behavior][missing_payment_method]`: `create_invoice` (the
+    /// default), `pause` or `cancel`.
+    pub missing_payment_method: String,
     pub items: Vec<(String, i64)>,
     pub trial_period_days: Option<i64>,
     pub trial_end: Option<i64>,
@@ -100,6 +103,7 @@ pub struct NewSubscription<'a> {
     pub status: &'a str,
     pub default_payment_method: Option<String>,
     pub metadata: Value,
+    pub missing_payment_method: &'a str,
 }
 
 /// A subscription object exactly as Stripe returns it (every field async-stripe requires).
@@ -142,7 +146,7 @@ pub fn subscription_json(new: NewSubscription<'_>) -> Value {
         "payment_settings": { "payment_method_options": null, "payment_method_types": null, "save_default_payment_method": "off" },
         "pending_invoice_item_interval": null, "pending_setup_intent": null, "pending_update": null, "schedule": null,
         "start_date": new.now, "status": new.status, "test_clock": new.customer["test_clock"], "transfer_data": null,
-        "trial_end": new.trial_end, "trial_settings": { "end_behavior": { "missing_payment_method": "create_invoice" } },
+        "trial_end": new.trial_end, "trial_settings": { "end_behavior": { "missing_payment_method": new.missing_payment_method } },
         "trial_start": new.trial_end.map(|_| new.now),
     })
 }
@@ -226,6 +230,7 @@ pub async fn create(
         status,
         default_payment_method: new.default_payment_method,
         metadata: new.metadata,
+        missing_payment_method: &new.missing_payment_method,
     });
     let mut customer = customer;
     let subscription = start(
@@ -377,6 +382,7 @@ mod tests {
             status: "trialing",
             default_payment_method: None,
             metadata: json!({ "user_id": "u1" }),
+            missing_payment_method: "create_invoice",
         });
         let decoded: stripe_shared::Subscription =
             miniserde::json::from_str(&sub.to_string()).expect("every required field is present");

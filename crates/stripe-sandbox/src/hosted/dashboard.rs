@@ -519,6 +519,7 @@ pub(super) async fn advance_clock(
         &id,
         target,
         &req,
+        sandbox.settings.after_failed_retries,
     )
     .await;
     back(&format!("Advanced {id} by {days} day(s)"))

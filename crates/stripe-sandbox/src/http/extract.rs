@@ -139,6 +139,7 @@ impl<S: Send + Sync> FromRequest<S> for Params {
     async fn from_request(req: Request, _: &S) -> Result<Self, Self::Rejection> {
         let accepts = req.extensions().get::<super::accepts::Accepts>().copied();
         let api_call = req.extensions().get::<super::accepts::ApiCall>().is_some();
+        let endpoint = super::accepts::Endpoint::new(req.method(), req.extensions().get());
         let query = req.uri().query().unwrap_or("").to_owned();
         let body = if req.method() == Method::GET || req.method() == Method::DELETE {
             String::new()
@@ -155,7 +156,7 @@ impl<S: Send + Sync> FromRequest<S> for Params {
         };
         let source = if body.is_empty() { query } else { body };
         let params = Params::parse(&source)?;
-        super::accepts::check(&params, accepts, api_call)?;
+        super::accepts::check(&params, accepts, api_call, endpoint.as_ref())?;
         Ok(params)
     }
 }

@@ -12,4 +12,5 @@ mod durability;
 mod helpers;
 mod meters;
 mod security;
+mod statuses;
 mod strict;

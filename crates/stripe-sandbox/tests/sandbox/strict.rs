@@ -116,6 +116,11 @@ async fn every_route_refuses_a_parameter_it_does_not_implement() {
         );
         assert_eq!(body["error"]["param"], "invented", "{method} {path}");
         assert_eq!(body["error"]["type"], "invalid_request_error");
+        // Stripe's own words: Stripe has no such parameter either.
+        assert_eq!(
+            body["error"]["message"], "Received unknown parameter: invented",
+            "{method} {path}"
+        );
     }
 }
 
@@ -139,9 +144,11 @@ async fn a_parameter_stripe_has_but_the_sandbox_does_not_implement_is_refused_no
         )
         .await;
     // Checkout with parameters the sandbox does not implement: refused, nothing created.
+    // The first two Stripe has (the sandbox says it lacks them); the third Stripe has not.
     for (param, value) in [
-        ("discounts[0][amount_off]", "500"),
         ("line_items[0][price_data][currency]", "usd"),
+        ("consent_collection[terms_of_service]", "required"),
+        ("discounts[0][amount_off]", "500"),
         ("metadata", "x"),
     ] {
         let mut form = vec![
@@ -161,6 +168,16 @@ async fn a_parameter_stripe_has_but_the_sandbox_does_not_implement_is_refused_no
         assert_eq!(status, StatusCode::BAD_REQUEST, "{param}: {body}");
         assert_eq!(body["error"]["code"], "parameter_unknown", "{body}");
         assert_eq!(body["error"]["param"], param, "{body}");
+        let message = body["error"]["message"].as_str().unwrap();
+        if param.starts_with("discounts") {
+            assert_eq!(message, format!("Received unknown parameter: {param}"));
+        } else {
+            // Not a typo: the answer says the sandbox lacks it.
+            assert!(
+                message.contains(&format!("The sandbox does not implement `{param}`")),
+                "{message}"
+            );
+        }
     }
     let made: i64 = sqlx::query_scalar(
         "select count(*) from stripe_sandbox.objects where object = 'checkout.session'",
