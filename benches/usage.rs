@@ -30,6 +30,8 @@ async fn main() {
         "DATABASE_URL" => Some(db_url.clone()),
         "PORT" => Some("0".into()),
         "DATABASE_MAX_CONNECTIONS" => Some("20".into()),
+        // What test and live mode do: real time, no test clocks to follow.
+        "SANDBOX_TEST_CLOCKS" => Some("false".into()),
         _ => None,
     };
     let config = Config::from_lookup(lookup).expect("config");
@@ -198,7 +200,8 @@ async fn main() {
             let (db, config, user) = (&db, &config, users[i % USERS]);
             async move {
                 let t = Instant::now();
-                meter::record(db, config, user, meter::Source::Api)
+                let now = time::OffsetDateTime::now_utc();
+                meter::record(db, config, user, meter::Source::Api, now)
                     .await
                     .map_err(|_| "refused")
                     .unwrap();
@@ -290,7 +293,8 @@ async fn main() {
     }
     let statement = saas_billing::usage::repo::COUNT_ACTION
         .replace("$1", "(select id from bench_users where n = :n)")
-        .replace("$2", "'api'");
+        .replace("$2", "'api'")
+        .replace("$3", "now()");
     let script = std::env::temp_dir().join(format!("{name}-metered.sql"));
     std::fs::write(
         &script,

@@ -43,6 +43,13 @@ pub struct Config {
     pub login_max_failures_per_email: i64,
     pub login_max_failures_per_network: i64,
     pub login_window: Duration,
+    /// Sign-ups allowed per network (`SIGNUP_MAX_PER_NETWORK`) and per email address
+    /// (`SIGNUP_MAX_PER_EMAIL`) within `signup_window` (`SIGNUP_WINDOW_MINUTES`): each costs
+    /// a password hash and sends an email (to the owner, for a taken address), so a stranger
+    /// may not make them without bound.
+    pub signup_max_per_network: i64,
+    pub signup_max_per_email: i64,
+    pub signup_window: Duration,
     /// Proxies whose `X-Forwarded-For` is believed (`TRUSTED_PROXIES`, comma-separated
     /// addresses or CIDR ranges; none by default, so the header is ignored).
     pub trusted_proxies: Vec<ipnet::IpNet>,
@@ -273,6 +280,11 @@ impl Config {
             ),
             sandbox_public,
             login_window: Duration::from_secs(60 * parse::<u64>(&get, "LOGIN_WINDOW_MINUTES", 15)?),
+            signup_max_per_network: parse(&get, "SIGNUP_MAX_PER_NETWORK", 30)?,
+            signup_max_per_email: parse(&get, "SIGNUP_MAX_PER_EMAIL", 3)?,
+            signup_window: Duration::from_secs(
+                60 * parse::<u64>(&get, "SIGNUP_WINDOW_MINUTES", 60)?,
+            ),
             trial_days: parse(&get, "TRIAL_DAYS", 14)?,
             grace_days: parse(&get, "GRACE_DAYS", 3)?,
             smtp_url: get("SMTP_URL").map(SecretString::from),

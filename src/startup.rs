@@ -97,7 +97,6 @@ impl Application {
             ));
 
         spawn_housekeeping(db.clone());
-        spawn_license_sweep(db.clone(), config.url(""), config.grace_days);
         if config.smtp_url.is_none() && config.stripe_mode != StripeMode::Sandbox {
             tracing::warn!("SMTP_URL is not set: billing email is kept in the outbox, not sent");
         }
@@ -109,6 +108,14 @@ impl Application {
         let internal = format!("http://{}", loopback(addr));
         let (key, base) = stripe_account(&config, &db, &format!("{internal}/")).await?;
         let stripe = Stripe::new(&key, base.as_deref())?;
+        let sweeps_in_clock_time =
+            crate::stripe::clock::follows_clocks(&config).then(|| stripe.clone());
+        spawn_license_sweep(
+            db.clone(),
+            config.url(""),
+            config.grace_days,
+            sweeps_in_clock_time,
+        );
         // Without a Stripe key the app is its own Stripe: the sandbox API lives beside it.
         let sandbox = (config.stripe_mode == StripeMode::Sandbox).then(|| {
             let settings = stripe_sandbox::Settings {
@@ -418,12 +425,19 @@ fn spawn_housekeeping(db: PgPool) {
 
 /// Suspends the licenses of subscriptions whose grace period ran out: no Stripe event marks
 /// that moment. Every instance runs it; the per-subscription lock makes that harmless.
-fn spawn_license_sweep(db: PgPool, app_url: String, grace_days: u32) {
+fn spawn_license_sweep(
+    db: PgPool,
+    app_url: String,
+    grace_days: u32,
+    sandbox: Option<crate::stripe::Stripe>,
+) {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(60));
         loop {
             tick.tick().await;
-            match crate::licenses::sync::suspend_overdue(&db, &app_url, grace_days).await {
+            let swept =
+                crate::licenses::sync::suspend_overdue(&db, &app_url, grace_days, sandbox.as_ref());
+            match swept.await {
                 Ok(0) => {}
                 Ok(n) => {
                     tracing::info!(suspended = n, "licenses past their grace period suspended")

@@ -61,7 +61,8 @@ pub async fn load_session() -> Result<SessionInfo, ApiError> {
 pub async fn signup(email: String, password: String, next: Option<String>) -> Result<(), ApiError> {
     use service::SignUp;
     let state = crate::state::AppState::get()?;
-    let outcome = service::sign_up(&state.db, &email, &password).await?;
+    let network = session::client_network(&state.config.trusted_proxies).await?;
+    let outcome = service::sign_up(&state.db, &state.config, &email, &password, &network).await?;
     // The visitor is told the same whether the address was free or not: the owner of a
     // taken one hears about it by email instead.
     let user = match outcome {

@@ -20,9 +20,31 @@ pub enum SignUp {
     AddressTaken(User),
 }
 
-pub async fn sign_up(db: &PgPool, email: &str, password: &str) -> Result<SignUp, AppError> {
+/// Each attempt is counted, per network and per address, before the password is hashed.
+pub async fn sign_up(
+    db: &PgPool,
+    config: &Config,
+    email: &str,
+    password: &str,
+    network: &Network,
+) -> Result<SignUp, AppError> {
     let email = Email::parse(email)?;
     let password = NewPassword::parse(password.to_owned())?;
+    let limits = [
+        (
+            format!("signup-net:{network}"),
+            config.signup_max_per_network,
+        ),
+        (
+            format!("signup-email:{}", email.as_str()),
+            config.signup_max_per_email,
+        ),
+    ];
+    let keys: Vec<String> = limits.iter().map(|(k, _)| k.clone()).collect();
+    let counts = crate::rate_limit::record(db, &keys, config.signup_window).await?;
+    if over_a_limit(&limits, &counts) {
+        return Err(AppError::RateLimited);
+    }
     // Hashed whether or not the address is free, so both answers take as long.
     let hash = hash_password(password.into_inner()).await?;
     match repo::insert_user(db, &email, &hash).await? {
@@ -73,12 +95,7 @@ pub async fn log_in(
     let limits = limits(config, &email, network);
     let keys: Vec<String> = limits.iter().map(|(k, _)| k.clone()).collect();
     let counts = crate::rate_limit::record(db, &keys, config.login_window).await?;
-    let over = limits.iter().any(|(key, limit)| {
-        counts
-            .iter()
-            .any(|(k, count)| k == key && i64::from(*count) > *limit)
-    });
-    if over {
+    if over_a_limit(&limits, &counts) {
         return Err(AppError::RateLimited);
     }
     let user = repo::user_by_email(db, &email).await?;
@@ -94,6 +111,15 @@ pub async fn log_in(
         }
         _ => Err(AppError::InvalidCredentials),
     }
+}
+
+/// Whether any key's count in this window is past its limit.
+fn over_a_limit(limits: &[(String, i64)], counts: &[(String, i32)]) -> bool {
+    limits.iter().any(|(key, limit)| {
+        counts
+            .iter()
+            .any(|(k, count)| k == key && i64::from(*count) > *limit)
+    })
 }
 
 /// Checks `password` against a real Argon2 hash with our parameters (never a match), so a

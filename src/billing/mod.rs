@@ -63,7 +63,7 @@ pub async fn billing_overview(page: i64) -> Result<BillingView, ApiError> {
     let state = crate::state::AppState::get()?;
     let user = crate::accounts::require_user(&state.db).await?;
     let page = page.clamp(1, 10_000);
-    let plan = crate::subscriptions::plan_for(&state.db, user.id, state.config.grace_days).await?;
+    let plan = crate::subscriptions::plan_for(&state, user.id).await?;
     let Some(customer) = repo::customer(&state.db, user.id)
         .await
         .map_err(AppError::from)?

@@ -73,7 +73,7 @@ impl Snapshot for Invoice {
         let Some(customer) = self.customer.as_ref() else {
             return Ok(false);
         };
-        let lines: Vec<serde_json::Value> = self
+        let mut lines: Vec<serde_json::Value> = self
             .lines
             .data
             .iter()
@@ -81,6 +81,21 @@ impl Snapshot for Invoice {
                 serde_json::json!({ "description": l.description, "quantity": l.quantity, "amount": l.amount })
             })
             .collect();
+        // The discount and the tax are not lines on Stripe's invoice but totals beside them;
+        // billing settings shows them under the lines, as the invoice itself does.
+        let discount: i64 = self
+            .total_discount_amounts
+            .iter()
+            .flatten()
+            .map(|d| d.amount)
+            .sum();
+        let tax: i64 = self.total_taxes.iter().flatten().map(|t| t.amount).sum();
+        if discount != 0 {
+            lines.push(serde_json::json!({ "description": "Discount", "amount": -discount }));
+        }
+        if tax != 0 {
+            lines.push(serde_json::json!({ "description": "Tax", "amount": tax }));
+        }
         let written = sqlx::query(&format!(
             "insert into invoices (id, stripe_customer_id, subscription_id, number, status, currency, total, amount_due,
                  amount_paid, amount_remaining, attempt_count, next_payment_attempt, hosted_invoice_url, invoice_pdf,

@@ -87,9 +87,49 @@ pub async fn seed_sandbox_catalog(stripe: &Stripe) -> Result<(), stripe::StripeE
     {
         seed_plans(stripe).await?;
     }
-    // Installations seeded before licenses and metering existed get them too.
+    // Installations seeded before licenses, metering and the promotion existed get them too.
     seed_lifetime_license(stripe).await?;
+    seed_promotion(stripe).await?;
     seed_usage(stripe).await
+}
+
+/// The code a customer types on the demo's hosted Checkout: 20% off the first payment.
+pub const DEMO_PROMOTION_CODE: &str = "LAUNCH20";
+
+/// A coupon and its customer-facing promotion code, so the demo shows a discount end to end.
+async fn seed_promotion(stripe: &Stripe) -> Result<(), stripe::StripeError> {
+    use stripe_product::{
+        coupon::{CreateCoupon, RetrieveCoupon},
+        promotion_code::{
+            CreatePromotionCode, CreatePromotionCodePromotion, CreatePromotionCodePromotionType,
+            ListPromotionCode,
+        },
+    };
+    let coupon = "launch-20";
+    match stripe.get(&RetrieveCoupon::new(coupon)).await {
+        Ok(_) => {}
+        Err(stripe::StripeError::Stripe(_, 404)) => {
+            let create = CreateCoupon::new()
+                .id(coupon)
+                .name("Launch offer")
+                .percent_off(20.0)
+                .duration(stripe_shared::CouponDuration::Once);
+            stripe.post(&create, "seed-coupon-launch-20").await?;
+        }
+        Err(e) => return Err(e),
+    }
+    let existing = stripe
+        .get(&ListPromotionCode::new().code(DEMO_PROMOTION_CODE).limit(1))
+        .await?;
+    if existing.data.is_empty() {
+        let promotion = CreatePromotionCodePromotion {
+            coupon: Some(coupon.to_owned()),
+            ..CreatePromotionCodePromotion::new(CreatePromotionCodePromotionType::Coupon)
+        };
+        let create = CreatePromotionCode::new(promotion).code(DEMO_PROMOTION_CODE);
+        stripe.post(&create, "seed-promotion-code-launch20").await?;
+    }
+    Ok(())
 }
 
 /// The "Reports" meter and, for each plan and billing period, a metered price: the plan's

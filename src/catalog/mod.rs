@@ -92,8 +92,7 @@ pub async fn load_pricing() -> Result<Pricing, ApiError> {
         .map_err(crate::error::AppError::from)?;
     let (current_price_id, trial_left) = match crate::accounts::current_user(&state.db).await? {
         Some(user) => (
-            crate::subscriptions::current_price(&state.db, user.id, state.config.grace_days)
-                .await?,
+            crate::subscriptions::current_price(&state, user.id).await?,
             crate::subscriptions::trial_left(&state.db, &state.config, user.id).await?,
         ),
         None => (None, true),

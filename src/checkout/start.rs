@@ -31,7 +31,7 @@ pub async fn subscription(
     }
     confirmed_email(state, user).await?;
     let lease = lease_checkout(state, user).await?;
-    if crate::subscriptions::has_access(&state.db, user.id, state.config.grace_days).await? {
+    if crate::subscriptions::has_access(state, user.id).await? {
         return Ok("/settings/billing".to_owned());
     }
     let customer = customer_of(state, user).await?;

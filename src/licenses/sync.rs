@@ -346,12 +346,14 @@ async fn move_to(
 /// valid until its period ends plus the grace period (moved on by each renewal), suspended
 /// once access lapses (the grace period after a failed payment ran out, or unpaid), restored
 /// when it recovers, and cancelled with the subscription. Until the subscription's customer
-/// is linked to a user there is nobody to issue it to; linking settles it again.
+/// is linked to a user there is nobody to issue it to; linking settles it again. `now` is
+/// the customer's (their test clock in sandbox mode: `stripe::clock`).
 pub async fn settle_subscription(
     conn: &mut PgConnection,
     app_url: &str,
     subscription: &str,
     grace_days: u32,
+    now: i64,
     actor: Actor<'_>,
 ) -> sqlx::Result<()> {
     type Row = (
@@ -397,7 +399,6 @@ pub async fn settle_subscription(
         cancel_at_period_end,
         past_due_since: past_due_since.map(OffsetDateTime::unix_timestamp),
     };
-    let now = OffsetDateTime::now_utc().unix_timestamp();
     let target = match status.as_str() {
         "canceled" | "incomplete_expired" => Target::Cancelled("subscription ended"),
         _ if entitlement(&state, now, grace.whole_seconds()).has_access() => Target::Active,
@@ -465,6 +466,7 @@ pub async fn settle_customer(
     app_url: &str,
     customer: &str,
     grace_days: u32,
+    now: i64,
     actor: Actor<'_>,
 ) -> sqlx::Result<()> {
     let subscriptions: Vec<String> = sqlx::query_scalar(
@@ -474,28 +476,56 @@ pub async fn settle_customer(
     .fetch_all(&mut *conn)
     .await?;
     for subscription in subscriptions {
-        settle_subscription(conn, app_url, &subscription, grace_days, actor).await?;
+        settle_subscription(conn, app_url, &subscription, grace_days, now, actor).await?;
     }
     Ok(())
 }
 
 /// No event marks the moment a grace period runs out: this sweep (every minute) suspends
 /// the licenses of subscriptions still past due after it. Returns how many it suspended.
-pub async fn suspend_overdue(db: &PgPool, app_url: &str, grace_days: u32) -> sqlx::Result<usize> {
-    let overdue: Vec<String> = sqlx::query_scalar(
-        "select l.subscription_id from licenses l join subscriptions s on s.id = l.subscription_id
+/// With `sandbox` (the app's client to it), each customer's test clock is "now", which may
+/// be days ahead of real time.
+pub async fn suspend_overdue(
+    db: &PgPool,
+    app_url: &str,
+    grace_days: u32,
+    sandbox: Option<&crate::stripe::Stripe>,
+) -> sqlx::Result<usize> {
+    let overdue: Vec<(String, String)> = sqlx::query_as(
+        "select l.subscription_id, s.stripe_customer_id from licenses l
+         join subscriptions s on s.id = l.subscription_id
          where l.status = 'active' and s.status = 'past_due'
-           and (s.past_due_since is null or s.past_due_since + make_interval(days => $1) <= now())",
+           and ($2 or s.past_due_since is null or s.past_due_since + make_interval(days => $1) <= now())",
     )
     .bind(grace_days as i32)
+    .bind(sandbox.is_some())
     .fetch_all(db)
     .await?;
     let mut suspended = 0;
-    for subscription in overdue {
+    for (subscription, customer) in overdue {
+        let now = match sandbox {
+            Some(stripe) => crate::stripe::clock::now_for_customer(stripe, true, &customer).await,
+            None => OffsetDateTime::now_utc(),
+        };
         let mut tx = db.begin().await?;
-        settle_subscription(&mut tx, app_url, &subscription, grace_days, Actor::System).await?;
+        settle_subscription(
+            &mut tx,
+            app_url,
+            &subscription,
+            grace_days,
+            now.unix_timestamp(),
+            Actor::System,
+        )
+        .await?;
+        // In sandbox mode every past-due subscription is looked at; count those it moved.
+        let still_active: bool = sqlx::query_scalar(
+            "select exists (select 1 from licenses where subscription_id = $1 and status = 'active')",
+        )
+        .bind(&subscription)
+        .fetch_one(&mut *tx)
+        .await?;
         tx.commit().await?;
-        suspended += 1;
+        suspended += usize::from(!still_active);
     }
     Ok(suspended)
 }

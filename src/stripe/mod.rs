@@ -19,6 +19,8 @@ pub mod bootstrap;
 #[cfg(feature = "ssr")]
 mod client;
 #[cfg(feature = "ssr")]
+pub mod clock;
+#[cfg(feature = "ssr")]
 pub mod freshness;
 #[cfg(feature = "ssr")]
 pub mod installation;

@@ -27,6 +27,8 @@ pub struct PlanSummary {
     pub timeline: Option<String>,
     pub cancel_at_period_end: bool,
     pub entitlement: Entitlement,
+    /// The first payment is still outstanding (`incomplete`): access begins once it is made.
+    pub awaiting_first_payment: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -39,11 +41,10 @@ pub struct DashboardView {
 /// The price of the user's subscription when it gives access now.
 #[cfg(feature = "ssr")]
 pub async fn current_price(
-    db: &sqlx::PgPool,
+    state: &crate::state::AppState,
     user: uuid::Uuid,
-    grace_days: u32,
 ) -> Result<Option<String>, crate::error::AppError> {
-    Ok(plan::plan_for(db, user, grace_days)
+    Ok(plan::plan_for(state, user)
         .await?
         .filter(|p| p.entitlement.has_access())
         .and_then(|p| p.price_id))
@@ -52,11 +53,10 @@ pub async fn current_price(
 /// The user's plan as recorded from Stripe's webhooks, with its entitlement now.
 #[cfg(feature = "ssr")]
 pub async fn plan_for(
-    db: &sqlx::PgPool,
+    state: &crate::state::AppState,
     user: uuid::Uuid,
-    grace_days: u32,
 ) -> Result<Option<PlanSummary>, crate::error::AppError> {
-    plan::plan_for(db, user, grace_days).await
+    plan::plan_for(state, user).await
 }
 
 /// Whether a new subscription of the user's starts with a free trial: one per user, ever
@@ -76,11 +76,10 @@ pub async fn trial_left(
 /// Whether the user's subscription gives access now.
 #[cfg(feature = "ssr")]
 pub async fn has_access(
-    db: &sqlx::PgPool,
+    state: &crate::state::AppState,
     user: uuid::Uuid,
-    grace_days: u32,
 ) -> Result<bool, crate::error::AppError> {
-    Ok(plan::plan_for(db, user, grace_days)
+    Ok(plan::plan_for(state, user)
         .await?
         .is_some_and(|p| p.entitlement.has_access()))
 }
@@ -95,7 +94,7 @@ pub async fn dashboard() -> Result<DashboardView, ApiError> {
             .await
             .map_err(crate::error::AppError::from)?,
     );
-    let plan = plan::plan_for(&state.db, user.id, state.config.grace_days).await?;
+    let plan = plan::plan_for(&state, user.id).await?;
     Ok(DashboardView {
         email: user.email,
         member_since,
@@ -115,7 +114,14 @@ pub async fn run_paid_feature() -> Result<String, ApiError> {
     };
     let state = crate::state::AppState::get()?;
     let user = crate::accounts::require_user(&state.db).await?;
-    let ran = match meter::record(&state.db, &state.config, user.id, Source::Web).await {
+    let now = crate::stripe::clock::now_for_user(
+        &state.stripe,
+        crate::stripe::clock::follows_clocks(&state.config),
+        &state.db,
+        user.id,
+    )
+    .await;
+    let ran = match meter::record(&state.db, &state.config, user.id, Source::Web, now).await {
         Ok(ran) => ran,
         Err(Refused::NoAccess) => return Err(AppError::Forbidden.into()),
         Err(Refused::LimitReached { .. }) => return Err(AppError::UsageLimitReached.into()),

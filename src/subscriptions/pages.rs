@@ -48,6 +48,7 @@ pub fn PlanCard(plan: Option<PlanSummary>) -> impl IntoView {
         Some(p) => {
             let banner = match p.entitlement {
                 Entitlement::Grace { .. } => Some("Your last payment failed. Update your card in billing settings to keep access."),
+                Entitlement::None if p.awaiting_first_payment => Some("Your subscription starts once its first payment is complete."),
                 Entitlement::None => Some("Your subscription no longer gives access. Choose a plan to continue."),
                 Entitlement::Full if p.cancel_at_period_end => Some("Your subscription is set to end; you keep access until then."),
                 Entitlement::Full => None,

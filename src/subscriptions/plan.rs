@@ -1,21 +1,23 @@
 //! The user's plan in words, and what it entitles them to now.
 
 use super::{entitlement::*, repo, PlanSummary};
-use crate::{error::AppError, ui::format::long_date as date};
-use sqlx::PgPool;
+use crate::{error::AppError, state::AppState, ui::format::long_date as date};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-/// The user's most relevant subscription and its entitlement now.
-pub async fn plan_for(
-    db: &PgPool,
-    user: Uuid,
-    grace_days: u32,
-) -> Result<Option<PlanSummary>, AppError> {
-    let Some(row) = repo::latest(db, user).await? else {
+/// The user's most relevant subscription and its entitlement now: in the customer's
+/// test-clock time in sandbox mode (`stripe::clock`).
+pub async fn plan_for(state: &AppState, user: Uuid) -> Result<Option<PlanSummary>, AppError> {
+    let Some(row) = repo::latest(&state.db, user).await? else {
         return Ok(None);
     };
-    let now = OffsetDateTime::now_utc();
+    let now = crate::stripe::clock::now_for_customer(
+        &state.stripe,
+        crate::stripe::clock::follows_clocks(&state.config),
+        &row.stripe_customer_id,
+    )
+    .await;
+    let grace_days = state.config.grace_days;
     let state = SubscriptionState {
         status: row.status.clone(),
         current_period_end: row.current_period_end.map(|t| t.unix_timestamp()),
@@ -41,6 +43,16 @@ pub async fn plan_for(
             ),
             _ => "Access is paused until the open invoice is paid.".to_owned(),
         }),
+        ("unpaid", _, _) => Some("Access is paused until the open invoice is paid.".to_owned()),
+        ("incomplete", _, _) => Some(
+            "Your first payment still needs you: pay the open invoice from billing settings within 23 hours, or the subscription will not start.".to_owned(),
+        ),
+        ("incomplete_expired", _, _) => Some(
+            "The first payment was not completed in time, so this subscription never started.".to_owned(),
+        ),
+        ("paused", _, _) => Some(
+            "Your trial ended without a payment method, so the subscription is paused.".to_owned(),
+        ),
         _ => None,
     };
     Ok(Some(PlanSummary {
@@ -50,6 +62,7 @@ pub async fn plan_for(
         timeline,
         cancel_at_period_end: row.cancel_at_period_end,
         entitlement,
+        awaiting_first_payment: row.status == "incomplete",
     }))
 }
 

@@ -13,13 +13,15 @@ pub struct PlanRow {
     pub trial_end: Option<OffsetDateTime>,
     pub cancel_at_period_end: bool,
     pub past_due_since: Option<OffsetDateTime>,
+    pub stripe_customer_id: String,
 }
 
 /// The user's most relevant subscription: one that still grants access first, then the
 /// latest to end.
 pub async fn latest(db: &PgPool, user: Uuid) -> sqlx::Result<Option<PlanRow>> {
     sqlx::query_as(
-        "select p.name as product, s.price_id, s.status, s.current_period_end, s.trial_end, s.cancel_at_period_end, s.past_due_since
+        "select p.name as product, s.price_id, s.status, s.current_period_end, s.trial_end, s.cancel_at_period_end, s.past_due_since,
+                s.stripe_customer_id
          from subscriptions s
          join customers c on c.stripe_customer_id = s.stripe_customer_id
          left join products p on p.id = s.product_id

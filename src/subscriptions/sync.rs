@@ -138,13 +138,17 @@ impl Snapshot for Subscription {
             .find(metered)
             .map(|i| i.price.id.as_str().to_owned());
         let ts = |t: Option<i64>| t.map(|t| t as f64);
+        // A payment fails when it is attempted: for a renewal, at the period's start. The
+        // event comes after that on Stripe (so `past_due_since` is the event's time, as it
+        // always was), but a test clock runs ahead of the events' real time, and there the
+        // period start is the failure in the clock's time that the invoices show.
         let written = sqlx::query(&format!(
             "insert into subscriptions (id, stripe_customer_id, status, price_id, product_id, quantity,
                  current_period_start, current_period_end, trial_start, trial_end, cancel_at_period_end,
                  cancel_at, canceled_at, ended_at, past_due_since, stripe_as_of, updated_at, metered_price_id)
              values ($1, $2, $3, $4, $5, $6, to_timestamp($7), to_timestamp($8), to_timestamp($9), to_timestamp($10), $11,
                  to_timestamp($12), to_timestamp($13), to_timestamp($14),
-                 case when $3 = 'past_due' then to_timestamp($15::bigint) end, $15, now(), $16)
+                 case when $3 = 'past_due' then greatest(to_timestamp($15::bigint), to_timestamp($7)) end, $15, now(), $16)
              on conflict (id) do update set stripe_customer_id = excluded.stripe_customer_id, status = excluded.status,
                  price_id = excluded.price_id, product_id = excluded.product_id, quantity = excluded.quantity,
                  metered_price_id = excluded.metered_price_id,

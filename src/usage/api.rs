@@ -79,7 +79,14 @@ async fn run_report(
         }
         Err(e) => return e.into_response(),
     };
-    match meter::record(&state.db, &state.config, user, Source::Api).await {
+    let now = crate::stripe::clock::now_for_user(
+        &state.stripe,
+        crate::stripe::clock::follows_clocks(&state.config),
+        &state.db,
+        user,
+    )
+    .await;
+    match meter::record(&state.db, &state.config, user, Source::Api, now).await {
         Ok(ran) => {
             let at = time::OffsetDateTime::now_utc()
                 .format(&time::format_description::well_known::Rfc3339)

@@ -63,31 +63,32 @@ impl From<AppError> for Refused {
     }
 }
 
-/// Whether `sub` gives access now.
-pub fn has_access(sub: &Metered, grace_days: u32) -> bool {
+/// Whether `sub` gives access at `now`.
+pub fn has_access(sub: &Metered, grace_days: u32, now: OffsetDateTime) -> bool {
     let state = SubscriptionState {
         status: sub.status.clone(),
         current_period_end: sub.period_end.map(OffsetDateTime::unix_timestamp),
         cancel_at_period_end: sub.cancel_at_period_end,
         past_due_since: sub.past_due_since.map(OffsetDateTime::unix_timestamp),
     };
-    let now = OffsetDateTime::now_utc().unix_timestamp();
-    entitlement(&state, now, i64::from(grace_days) * 86_400).has_access()
+    entitlement(&state, now.unix_timestamp(), i64::from(grace_days) * 86_400).has_access()
 }
 
 /// Runs one metered action for `user`: checks access, counts it (refusing past a hard
 /// limit) and records the usage event, in one statement; then, the first time the period
 /// passes 80% of its limit, queues the warning. The warning has its own transaction: were
-/// it lost to a crash, the next action past 80% finds it unsent and sends it.
+/// it lost to a crash, the next action past 80% finds it unsent and sends it. `now` is the
+/// customer's (`stripe::clock`).
 pub async fn record(
     db: &PgPool,
     config: &Config,
     user: Uuid,
     source: Source,
+    now: OffsetDateTime,
 ) -> Result<Ran, Refused> {
-    let Some(counted) = repo::count_action(db, user, source.as_str()).await? else {
+    let Some(counted) = repo::count_action(db, user, source.as_str(), now).await? else {
         // No metered subscription with access: one without metering still runs the action.
-        return unmetered(db, config, user).await;
+        return unmetered(db, config, user, now).await;
     };
     let Some(used) = counted.used else {
         return Err(Refused::LimitReached {
@@ -109,10 +110,15 @@ pub async fn record(
     })
 }
 
-async fn unmetered(db: &PgPool, config: &Config, user: Uuid) -> Result<Ran, Refused> {
+async fn unmetered(
+    db: &PgPool,
+    config: &Config,
+    user: Uuid,
+    now: OffsetDateTime,
+) -> Result<Ran, Refused> {
     let sub = repo::metered_subscription(db, user)
         .await?
-        .filter(|s| has_access(s, config.grace_days))
+        .filter(|s| has_access(s, config.grace_days, now))
         .ok_or(Refused::NoAccess)?;
     if sub.metered_price_id.is_some() {
         // Metered, with access by the rule, but not by `access_until` (not worked out yet

@@ -111,7 +111,13 @@ mod views {
         let (Some(_), Some(start)) = (&sub.metered_price_id, sub.period_start) else {
             return Ok(None);
         };
-        if !meter::has_access(&sub, state.config.grace_days) {
+        let now = crate::stripe::clock::now_for_customer(
+            &state.stripe,
+            crate::stripe::clock::follows_clocks(&state.config),
+            &sub.stripe_customer_id,
+        )
+        .await;
+        if !meter::has_access(&sub, state.config.grace_days, now) {
             return Ok(None);
         }
         let end = sub.period_end.unwrap_or(start);

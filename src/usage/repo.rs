@@ -86,8 +86,8 @@ pub struct Counted {
     pub warned: Option<bool>,
 }
 
-/// The statement of [`count_action`] (`$1` the user, `$2` the source); the benchmark runs
-/// it through pgbench too.
+/// The statement of [`count_action`] (`$1` the user, `$2` the source, `$3` now); the
+/// benchmark runs it through pgbench too.
 pub const COUNT_ACTION: &str = "with sub as (
              select s.id, s.current_period_start as period_start, s.current_period_end as period_end,
                     m.usage_limit, m.usage_overage, m.tiers,
@@ -95,7 +95,7 @@ pub const COUNT_ACTION: &str = "with sub as (
              from customers c
              join subscriptions s on s.stripe_customer_id = c.stripe_customer_id
              join prices m on m.id = s.metered_price_id
-             where c.user_id = $1 and s.access_until > now() and s.current_period_start is not null
+             where c.user_id = $1 and s.access_until > $3 and s.current_period_start is not null
              order by s.current_period_end desc limit 1),
          counted as (
              insert into usage_counters (subscription_id, period_start, used)
@@ -113,15 +113,18 @@ pub const COUNT_ACTION: &str = "with sub as (
 /// The metered action in one statement (so in one round trip, and one transaction): finds
 /// the user's metered subscription that gives access now (`access_until`), bumps the
 /// period's counter unless a hard limit refuses it, and records the usage event when it
-/// counted. No row: no metered subscription with access.
+/// counted. No row: no metered subscription with access. `now` is real time, or the
+/// customer's test clock in sandbox mode (`stripe::clock`).
 pub async fn count_action(
     db: impl PgExecutor<'_>,
     user: Uuid,
     source: &str,
+    now: OffsetDateTime,
 ) -> sqlx::Result<Option<Counted>> {
     sqlx::query_as(COUNT_ACTION)
         .bind(user)
         .bind(source)
+        .bind(now)
         .fetch_optional(db)
         .await
 }

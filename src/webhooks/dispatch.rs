@@ -37,20 +37,50 @@ pub(super) struct Reads {
     pub dispute: Option<Fetched<Dispute>>,
     /// A refund's charge as Stripe has it now: what all its refunds add up to.
     pub refund_charge: Option<Box<Charge>>,
+    /// In sandbox mode, the customer's test-clock time, for a grace period that may be
+    /// running (`stripe::clock`); real time otherwise.
+    pub now: Option<i64>,
+}
+
+impl Reads {
+    fn now(&self) -> i64 {
+        self.now
+            .unwrap_or_else(|| time::OffsetDateTime::now_utc().unix_timestamp())
+    }
 }
 
 /// Reads every event of its kind needs, before the first transaction: for invoice outcomes,
-/// the subscription they move and why a payment failed; for a refund, its charge.
-pub(super) fn needs_reads_first(event: &Event) -> bool {
-    match event.object {
+/// the subscription they move and why a payment failed; for a refund, its charge; in sandbox
+/// mode, the clock of a customer whose grace period may be running.
+pub(super) fn needs_reads_first(event: &Event, deployment: Deployment<'_>) -> bool {
+    match &event.object {
         Object::Invoice(_) => moves_subscription(&event.kind),
         Object::Refund(_) => true,
+        Object::Subscription(s) => deployment.sandbox && grace_may_run(s),
         _ => false,
     }
 }
 
-pub(super) async fn read_first(stripe: &Stripe, event: &Event) -> Result<Reads, SyncError> {
+/// Only a past-due subscription's license depends on the time (its grace period).
+fn grace_may_run(s: &Subscription) -> bool {
+    s.status == stripe_shared::SubscriptionStatus::PastDue
+}
+
+pub(super) async fn read_first(
+    stripe: &Stripe,
+    deployment: Deployment<'_>,
+    event: &Event,
+) -> Result<Reads, SyncError> {
     let mut reads = Reads::default();
+    let clock_of = match &event.object {
+        Object::Subscription(s) if grace_may_run(s) => Some(id_of_expandable(&s.customer)),
+        Object::Invoice(i) => i.customer.as_ref().map(id_of_expandable),
+        _ => None,
+    };
+    if let (true, Some(customer)) = (deployment.sandbox, clock_of) {
+        let now = crate::stripe::clock::now_for_customer(stripe, true, &customer).await;
+        reads.now = Some(now.unix_timestamp());
+    }
     if let Object::Invoice(invoice) = &event.object {
         if moves_subscription(&event.kind) {
             if let Some(id) = invoice_subscription(invoice) {
@@ -156,7 +186,8 @@ pub(super) async fn apply(
             subscriptions::sync::apply_subscription(conn, s, as_of, reads.subscription.as_ref())
                 .await?;
             subscriptions::sync::refresh_access(conn, s.id.as_str(), grace_days).await?;
-            licenses::sync::settle_subscription(conn, app_url, s.id.as_str(), grace_days, actor)
+            let id = s.id.as_str();
+            licenses::sync::settle_subscription(conn, app_url, id, grace_days, reads.now(), actor)
                 .await?;
             email::dunning::for_subscription(conn, app_url, &event.id, &event.kind, s).await?;
             Ok(())
@@ -164,7 +195,8 @@ pub(super) async fn apply(
         Object::CheckoutCompleted(session) => {
             subscriptions::sync::link_checkout_customer(conn, session).await?;
             if let Some(customer) = session.customer.as_ref().map(id_of_expandable) {
-                licenses::sync::settle_customer(conn, app_url, &customer, grace_days, actor)
+                let now = reads.now();
+                licenses::sync::settle_customer(conn, app_url, &customer, grace_days, now, actor)
                     .await?;
             }
             licenses::sync::record_purchase(conn, app_url, session, actor).await
@@ -188,7 +220,9 @@ pub(super) async fn apply(
                 subscriptions::sync::write_current(conn, sub, as_of).await?;
                 let id = sub.id.as_str();
                 subscriptions::sync::refresh_access(conn, id, grace_days).await?;
-                licenses::sync::settle_subscription(conn, app_url, id, grace_days, actor).await?;
+                let now = reads.now();
+                licenses::sync::settle_subscription(conn, app_url, id, grace_days, now, actor)
+                    .await?;
             }
             email::dunning::for_invoice(
                 conn,

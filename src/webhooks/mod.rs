@@ -84,6 +84,9 @@ pub struct Deployment<'a> {
     pub app_url: &'a str,
     /// `GRACE_DAYS`: how long a failed payment keeps access (and a license valid).
     pub grace_days: u32,
+    /// Sandbox mode following test clocks, where "now" for a customer is their clock's
+    /// (`stripe::clock`).
+    pub sandbox: bool,
 }
 
 impl<'a> Deployment<'a> {
@@ -91,6 +94,7 @@ impl<'a> Deployment<'a> {
         Self {
             app_url: config.app_url.as_str(),
             grace_days: config.grace_days,
+            sandbox: crate::stripe::clock::follows_clocks(config),
         }
     }
 }
@@ -167,12 +171,12 @@ async fn apply_with_reads(
     event: &Event,
 ) -> Result<Outcome, SyncError> {
     let mut reads = dispatch::Reads::default();
-    if dispatch::needs_reads_first(event) {
+    if dispatch::needs_reads_first(event, deployment) {
         // A duplicate needs no Stripe reads; the claim below still decides.
         if ledger::is_processed(db, &event.id).await? {
             return Ok(Outcome::AlreadyProcessed);
         }
-        reads = dispatch::read_first(stripe, event).await?;
+        reads = dispatch::read_first(stripe, deployment, event).await?;
     }
     let (mut reads_done, mut conflicts) = (1, 0);
     loop {

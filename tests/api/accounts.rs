@@ -358,3 +358,63 @@ async fn a_user_gets_exactly_one_stripe_customer_even_from_concurrent_clicks() {
         ids[0]
     );
 }
+
+/// A sign-up from a fresh client (no session, as a stranger's script would send it).
+async fn sign_up_anew(app: &TestApp, email: &str) -> reqwest::Response {
+    app.call_with(
+        &new_client(),
+        "signup",
+        &[("email", email), ("password", PASSWORD)],
+    )
+    .await
+}
+
+#[tokio::test]
+async fn sign_ups_are_limited_per_network_and_per_address() {
+    // Each sign-up hashes a password and sends an email: a stranger gets a bounded number.
+    let database = TestDatabase::create().await;
+    let app = spawn_app_env(&database, &[("SIGNUP_MAX_PER_NETWORK", "4")], |_| {}).await;
+    for i in 0..4 {
+        let res = sign_up_anew(&app, &unique_email(&format!("many{i}"))).await;
+        assert_eq!(res.status(), StatusCode::OK, "sign-up {i}");
+    }
+    let refused = unique_email("fifth");
+    let res = sign_up_anew(&app, &refused).await;
+    let body = assert_status(res, StatusCode::TOO_MANY_REQUESTS).await;
+    // The page shows this error in words.
+    assert!(body.contains("RateLimited"), "{body}");
+    assert!(saas_billing::error::ApiError::RateLimited
+        .to_string()
+        .starts_with("Too many attempts"));
+    let made: i64 = sqlx::query_scalar("select count(*) from users where email = $1")
+        .bind(refused.to_lowercase())
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(made, 0, "nothing written for the refused one");
+
+    // One address, again and again (its owner is emailed when it is taken): three an hour
+    // by default, whoever sends them.
+    let app = spawn_app().await;
+    let email = unique_email("bombed");
+    for _ in 0..3 {
+        assert_eq!(sign_up_anew(&app, &email).await.status(), StatusCode::OK);
+    }
+    let told = || async {
+        sqlx::query_scalar::<_, i64>(
+            "select count(*) from email_outbox where to_address = $1 and kind = 'signup_address_taken'",
+        )
+        .bind(email.to_lowercase())
+        .fetch_one(&app.db)
+        .await
+        .unwrap()
+    };
+    let before = told().await;
+    assert!(before >= 1, "the owner heard of the taken attempts");
+    assert_status(
+        sign_up_anew(&app, &email).await,
+        StatusCode::TOO_MANY_REQUESTS,
+    )
+    .await;
+    assert_eq!(told().await, before, "a refused attempt sends nothing");
+}

@@ -73,16 +73,6 @@ async fn a_failed_renewal_goes_past_due_emails_once_and_recovers_with_a_new_card
     assert!(page.contains("visa •••• 4242"), "the new card is shown");
 }
 
-async fn failed_at(app: &TestApp, customer: &str) -> f64 {
-    sqlx::query_scalar(
-        "select extract(epoch from past_due_since)::float8 from subscriptions where stripe_customer_id = $1",
-    )
-    .bind(customer)
-    .fetch_one(&app.db)
-    .await
-    .unwrap()
-}
-
 #[tokio::test]
 async fn every_dunning_email_goes_out_once_however_often_its_event_arrives() {
     let app = spawn_app().await;
@@ -143,41 +133,39 @@ async fn every_dunning_email_goes_out_once_however_often_its_event_arrives() {
     );
 }
 
-async fn set_failed_at(app: &TestApp, customer: &str, at: i64) {
-    sqlx::query(
-        "update subscriptions set past_due_since = to_timestamp($1) where stripe_customer_id = $2",
-    )
-    .bind(at as f64)
-    .bind(customer)
-    .execute(&app.db)
-    .await
-    .unwrap();
-}
-
 #[tokio::test]
-async fn access_lasts_exactly_the_grace_period_from_the_first_failure() {
+async fn access_lasts_exactly_the_grace_period_from_the_first_failure_in_the_clocks_time() {
     let app = spawn_app_with(|c| c.grace_days = 3).await;
     let grace = 3 * DAY;
     let b = subscribed(&app, "pm_card_chargeCustomerFail", Some("1")).await;
     assert!(eventually_status(&app, &b.customer, "trialing").await);
     advance(&app, &b, 2).await;
     assert!(eventually_status(&app, &b.customer, "past_due").await);
-
-    // Just failed: full use of the product, and the pages say for how long.
+    // The renewal failed on day 1 of the clock (real time has barely moved): the grace
+    // period counts from there, and the pages give its end in the clock's time, the date
+    // the invoices carry.
+    let failed = b.start + DAY;
+    assert_eq!(failed_at(&app, &b.customer).await, failed);
+    let until = saas_billing::ui::format::long_date(
+        time::OffsetDateTime::from_unix_timestamp(failed + grace).unwrap(),
+    );
     assert_eq!(app.call("feature", &[]).await.status(), StatusCode::OK);
     for page in ["/dashboard", "/settings/billing"] {
         let html = app.page(page).await;
-        assert!(html.contains("Access continues until"), "{page}");
+        assert!(
+            html.contains(&format!("Access continues until {until}")),
+            "{page}"
+        );
     }
 
-    // The grace period runs in real time, so move the failure back rather than wait days.
-    set_failed_at(&app, &b.customer, now() - grace + 60).await;
+    // A minute before the grace period ends on the clock, still in; a second after, out.
+    advance_clock_to(&app, &b.clock, failed + grace - 60).await;
     assert_eq!(
         app.call("feature", &[]).await.status(),
         StatusCode::OK,
         "a minute before the grace period ends"
     );
-    set_failed_at(&app, &b.customer, now() - grace - 1).await;
+    advance_clock_to(&app, &b.clock, failed + grace + 1).await;
     assert_eq!(
         app.call("feature", &[]).await.status(),
         StatusCode::FORBIDDEN,
@@ -191,7 +179,7 @@ async fn access_lasts_exactly_the_grace_period_from_the_first_failure() {
         );
     }
 
-    // A later failed retry does not restart the grace period.
+    // A later failed retry (day 4) does not restart the grace period.
     let first = failed_at(&app, &b.customer).await;
     advance(&app, &b, 5).await;
     let retried = eventually(|| async {
@@ -592,6 +580,29 @@ async fn checkout_in_payment_mode_applies_codes_and_tax_then_refunds() {
     );
     assert_eq!(done["payment_status"], "paid");
     assert!(done["invoice"].as_str().unwrap().starts_with("in_"));
+    // The receipt says what was charged: the product, the discount, the tax, the total.
+    let invoice = ok(
+        &app,
+        Method::GET,
+        &format!("/invoices/{}", done["invoice"].as_str().unwrap()),
+        &[],
+    )
+    .await;
+    let _: stripe_shared::Invoice =
+        miniserde::json::from_str(&invoice.to_string()).expect("invoice decodes");
+    assert_eq!(invoice["total"], 1071, "{invoice}");
+    assert_eq!(invoice["amount_paid"], 1071);
+    assert_eq!(invoice["total_discount_amounts"][0]["amount"], 100);
+    assert_eq!(invoice["total_taxes"][0]["amount"], 171);
+    let product_name = ok(
+        &app,
+        Method::GET,
+        &format!("/products/{}", price["product"].as_str().unwrap()),
+        &[],
+    )
+    .await["name"]
+        .clone();
+    assert_eq!(invoice["lines"]["data"][0]["description"], product_name);
     let pi = done["payment_intent"].as_str().unwrap();
     let intent = ok(&app, Method::GET, &format!("/payment_intents/{pi}"), &[]).await;
     let _: stripe_shared::PaymentIntent =
@@ -625,4 +636,148 @@ async fn checkout_in_payment_mode_applies_codes_and_tax_then_refunds() {
         .await
         .1;
     assert_eq!(refunded["data"].as_array().unwrap().len(), 1);
+}
+
+/// What the dashboard and billing settings say for a subscription in `status`, and whether
+/// the paid feature runs.
+async fn shows(app: &TestApp, status_words: &str, timeline: &str, access: bool) {
+    let dashboard = app.page("/dashboard").await;
+    assert!(
+        dashboard.contains(status_words),
+        "{status_words}: {dashboard}"
+    );
+    assert!(dashboard.contains(timeline), "{timeline}");
+    assert_eq!(
+        dashboard.contains("feature-locked"),
+        !access,
+        "{status_words}"
+    );
+    let billing = app.page("/settings/billing").await;
+    assert!(billing.contains(status_words), "billing: {status_words}");
+    let expected = if access {
+        StatusCode::OK
+    } else {
+        StatusCode::FORBIDDEN
+    };
+    assert_eq!(
+        app.call("feature", &[]).await.status(),
+        expected,
+        "{status_words}"
+    );
+}
+
+#[tokio::test]
+async fn an_abandoned_first_payment_waits_then_expires_without_access() {
+    let app = spawn_app().await;
+    // The bank asks for 3-D Secure on the first payment and nobody completes it.
+    let b = subscribed_with(&app, Some("pm_card_authenticationRequired"), &[]).await;
+    assert!(eventually_status(&app, &b.customer, "incomplete").await);
+    shows(
+        &app,
+        "Waiting for payment",
+        "Your first payment still needs you",
+        false,
+    )
+    .await;
+    let dashboard = app.page("/dashboard").await;
+    assert!(dashboard.contains("starts once its first payment is complete"));
+    // Billing settings link to the open invoice, where the payment can be finished.
+    let billing = app.page("/settings/billing").await;
+    assert!(
+        billing.contains("pay-now") && billing.contains("/sandbox/invoices/in_"),
+        "a link to pay"
+    );
+
+    // 23 hours on the customer's clock: expired, and the invoice is void.
+    advance(&app, &b, 1).await;
+    assert!(eventually_status(&app, &b.customer, "incomplete_expired").await);
+    shows(&app, "Expired", "never started", false).await;
+    assert!(
+        eventually(|| async {
+            sqlx::query_scalar::<_, String>(
+                "select status from invoices where stripe_customer_id = $1",
+            )
+            .bind(&b.customer)
+            .fetch_one(&app.db)
+            .await
+            .unwrap()
+                == "void"
+        })
+        .await
+    );
+    assert!(!app.page("/settings/billing").await.contains("pay-now"));
+}
+
+#[tokio::test]
+async fn after_the_last_retry_an_unpaid_subscription_keeps_its_invoice_open_without_access() {
+    let database = TestDatabase::create().await;
+    let app = spawn_app_env(
+        &database,
+        &[("SANDBOX_AFTER_FAILED_RETRIES", "unpaid")],
+        |c| c.grace_days = 3,
+    )
+    .await;
+    let b = subscribed(&app, "pm_card_chargeCustomerFail", Some("1")).await;
+    assert!(eventually_status(&app, &b.customer, "trialing").await);
+    // The trial ends on day 1 and fails; retries on days 4, 6 and 8 fail too.
+    advance(&app, &b, 9).await;
+    assert!(eventually_status(&app, &b.customer, "unpaid").await);
+    shows(
+        &app,
+        "Unpaid",
+        "Access is paused until the open invoice is paid",
+        false,
+    )
+    .await;
+    let pay_link =
+        eventually(|| async { app.page("/settings/billing").await.contains("pay-now") }).await;
+    let invoices: Vec<(String, i32, i64)> = sqlx::query_as(
+        "select status, attempt_count, amount_remaining from invoices where stripe_customer_id = $1",
+    )
+    .bind(&b.customer)
+    .fetch_all(&app.db)
+    .await
+    .unwrap();
+    assert!(pay_link, "a link to pay the open invoice: {invoices:?}");
+
+    // Paid by hand with a working card: active again.
+    set_card(&app, &b.customer, "pm_card_visa").await;
+    let invoice: String = sqlx::query_scalar(
+        "select id from invoices where stripe_customer_id = $1 and status = 'open'",
+    )
+    .bind(&b.customer)
+    .fetch_one(&app.db)
+    .await
+    .unwrap();
+    ok(&app, Method::POST, &format!("/invoices/{invoice}/pay"), &[]).await;
+    assert!(eventually_status(&app, &b.customer, "active").await);
+    assert_eq!(app.call("feature", &[]).await.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn a_trial_that_ends_without_a_card_pauses_when_the_subscription_says_so() {
+    let app = spawn_app().await;
+    let b = subscribed_with(
+        &app,
+        None,
+        &[
+            ("trial_period_days", "3"),
+            (
+                "trial_settings[end_behavior][missing_payment_method]",
+                "pause",
+            ),
+        ],
+    )
+    .await;
+    assert!(eventually_status(&app, &b.customer, "trialing").await);
+    shows(&app, "Free trial", "Trial ends", true).await;
+    advance(&app, &b, 4).await;
+    assert!(eventually_status(&app, &b.customer, "paused").await);
+    shows(
+        &app,
+        "Paused",
+        "Your trial ended without a payment method",
+        false,
+    )
+    .await;
 }

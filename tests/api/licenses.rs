@@ -427,7 +427,9 @@ async fn the_audit_log_refuses_changes_and_deletions() {
 
 #[tokio::test]
 async fn a_subscription_license_follows_renewals_a_lapse_recovery_and_the_end() {
-    let app = spawn_app().await;
+    // Two days of grace: over before the first retry (three days on), so only the sweep can
+    // be what suspends the license.
+    let app = spawn_app_with(|c| c.grace_days = 2).await;
     let b = subscribed(&app, "pm_card_visa", None).await;
     let license = || async {
         sqlx::query_as::<_, (String, String, Option<time::OffsetDateTime>)>(
@@ -443,7 +445,7 @@ async fn a_subscription_license_follows_renewals_a_lapse_recovery_and_the_end() 
     let (key, status, first_expiry) = license().await.unwrap();
     assert_eq!(status, "active");
     let first_expiry = first_expiry.expect("valid until the period ends, plus grace");
-    let grace = 3 * DAY;
+    let grace = 2 * DAY;
     assert!((first_expiry.unix_timestamp() - (b.start + 30 * DAY + grace)).abs() <= 2 * DAY);
 
     // A renewal moves the date on.
@@ -459,19 +461,23 @@ async fn a_subscription_license_follows_renewals_a_lapse_recovery_and_the_end() 
 
     // The next renewal fails: still active during the grace period, suspended after it.
     set_card(&app, &b.customer, "pm_card_chargeCustomerFail").await;
-    advance(&app, &b, 63).await;
+    let renews = period_end(&app, &b.customer).await;
+    advance_clock_to(&app, &b.clock, renews + 3_600).await;
     assert!(eventually_status(&app, &b.customer, "past_due").await);
-    assert_eq!(license().await.unwrap().1, "active");
     // Every event of the failed renewal in (the open invoice too) before time is moved on
     // here: a late one must not be what suspends the license instead of the sweep.
     app.webhooks_settled().await;
-    sqlx::query("update subscriptions set past_due_since = now() - interval '4 days' where stripe_customer_id = $1")
-        .bind(&b.customer)
-        .execute(&app.db)
-        .await
-        .unwrap();
-    // The sweep the app runs every minute, run now (the app's own may have beaten it to it).
-    saas_billing::licenses::sync::suspend_overdue(&app.db, &app.url, 3)
+    assert_eq!(license().await.unwrap().1, "active");
+    // The grace period runs out on the customer's clock, two days after the renewal failed
+    // there, long before it would in real time.
+    let failed = failed_at(&app, &b.customer).await;
+    assert!(failed > b.start + 60 * DAY, "in the clock's time");
+    advance_clock_to(&app, &b.clock, failed + grace + 60).await;
+    app.webhooks_settled().await;
+    // The sweep the app runs every minute, in each customer's clock time, run now (the
+    // app's own may have beaten it to it).
+    let stripe = app.stripe().await;
+    saas_billing::licenses::sync::suspend_overdue(&app.db, &app.url, 2, Some(&stripe))
         .await
         .unwrap();
     assert_eq!(license().await.unwrap().1, "suspended");

@@ -49,7 +49,9 @@ pub async fn spawn_app_env(
         _ => env
             .iter()
             .find(|(k, _)| *k == name)
-            .map(|(_, v)| (*v).to_owned()),
+            .map(|(_, v)| (*v).to_owned())
+            // Tests sign many users up from loopback; the limit has its own test.
+            .or_else(|| (name == "SIGNUP_MAX_PER_NETWORK").then(|| "100000".into())),
     })
     .expect("test configuration is valid");
     tweak(&mut config);
@@ -224,6 +226,8 @@ pub fn deployment(app: &TestApp) -> saas_billing::webhooks::Deployment<'_> {
     saas_billing::webhooks::Deployment {
         app_url: &app.url,
         grace_days: 3,
+        // The tests' apps run in sandbox mode.
+        sandbox: true,
     }
 }
 

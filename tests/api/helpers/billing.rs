@@ -16,6 +16,15 @@ pub struct Billed {
 /// A signed-up user whose customer lives on a test clock, pays with `card` (a test id),
 /// and has a subscription to the cheapest monthly plan (`trial_days`, if any).
 pub async fn subscribed(app: &TestApp, card: &str, trial_days: Option<&str>) -> Billed {
+    let trial: Vec<(&str, &str)> = trial_days
+        .map(|days| ("trial_period_days", days))
+        .into_iter()
+        .collect();
+    subscribed_with(app, Some(card), &trial).await
+}
+
+/// [`subscribed`] with any card (or none) and further subscription parameters.
+pub async fn subscribed_with(app: &TestApp, card: Option<&str>, extra: &[(&str, &str)]) -> Billed {
     let user = signed_up_user(app, "billing").await;
     let start = now();
     let clock = ok(
@@ -39,7 +48,9 @@ pub async fn subscribed(app: &TestApp, card: &str, trial_days: Option<&str>) -> 
     )
     .await;
     let customer = customer["id"].as_str().unwrap().to_owned();
-    set_card(app, &customer, card).await;
+    if let Some(card) = card {
+        set_card(app, &customer, card).await;
+    }
     let price: String = sqlx::query_scalar(
         "select id from prices where kind = 'recurring' and recurring_interval = 'month' and active order by unit_amount limit 1",
     )
@@ -51,9 +62,7 @@ pub async fn subscribed(app: &TestApp, card: &str, trial_days: Option<&str>) -> 
         ("items[0][price]", price.as_str()),
         ("metadata[user_id]", uid.as_str()),
     ];
-    if let Some(days) = trial_days {
-        form.push(("trial_period_days", days));
-    }
+    form.extend_from_slice(extra);
     ok(app, Method::POST, "/subscriptions", &form).await;
     Billed {
         user,

@@ -5,7 +5,7 @@
 
 use super::{
     cards::{behavior_of, Behavior},
-    catalog::load_prices,
+    catalog::{load_prices, product_name},
     coupons::{self, discount_amount, redeemable, used_up, CodeRefused},
     customers::{customer_json, customer_now},
     invoices::{self, Line},
@@ -582,18 +582,23 @@ pub async fn complete(
             session["amount_total"] = json!(0);
         }
     } else {
-        let lines: Vec<Line> = items
-            .iter()
-            .map(|(price, q)| Line {
-                description: price["nickname"].as_str().unwrap_or("Purchase").to_owned(),
+        let mut lines = Vec::with_capacity(items.len());
+        for (price, q) in &items {
+            // A line is described by the price's nickname, else its product's name.
+            let description = match price["nickname"].as_str() {
+                Some(nickname) => nickname.to_owned(),
+                None => product_name(&mut tx, account, price).await?,
+            };
+            lines.push(Line {
+                description,
                 amount: price["unit_amount"].as_i64().unwrap_or(0) * q,
                 price: Some(price.clone()),
                 quantity: *q,
                 period: (start, start),
                 proration: false,
                 subscription_item: None,
-            })
-            .collect();
+            });
+        }
         let currency = session["currency"].clone();
         let outcome = charge_outcome(Some(&pm), authenticated);
         let mut pi = attempt_payment(
@@ -619,6 +624,7 @@ pub async fn complete(
             // A post-payment invoice, paid already: a receipt the customer can keep.
             let mut invoice =
                 invoices::invoice_json(public_url, &customer, None, &lines, "manual", tax, start);
+            invoices::apply_discount(&mut invoice, discount);
             invoice["status"] = json!("paid");
             invoice["amount_paid"] = invoice["amount_due"].clone();
             invoice["amount_remaining"] = json!(0);

@@ -204,16 +204,27 @@ pub fn compose(
         tax,
         now,
     );
-    if discount > 0 {
-        let total = subtotal - discount + tax;
-        invoice["total"] = json!(total);
-        invoice["amount_due"] = json!(total);
-        invoice["amount_remaining"] = json!(total);
-        invoice["total_excluding_tax"] = json!(subtotal - discount);
-        invoice["total_discount_amounts"] =
-            json!([{ "amount": discount, "discount": new_id("di") }]);
-    }
+    apply_discount(&mut invoice, discount);
     invoice
+}
+
+/// Takes `discount` off an invoice made by [`invoice_json`] (whose tax is already on the
+/// discounted amount): its totals and `total_discount_amounts`, as Stripe shows them.
+pub fn apply_discount(invoice: &mut Value, discount: i64) {
+    if discount <= 0 {
+        return;
+    }
+    let subtotal = invoice["subtotal"].as_i64().unwrap_or(0);
+    let tax: i64 = invoice["total_taxes"]
+        .as_array()
+        .map(|t| t.iter().filter_map(|t| t["amount"].as_i64()).sum())
+        .unwrap_or(0);
+    let total = subtotal - discount + tax;
+    invoice["total"] = json!(total);
+    invoice["amount_due"] = json!(total);
+    invoice["amount_remaining"] = json!(total);
+    invoice["total_excluding_tax"] = json!(subtotal - discount);
+    invoice["total_discount_amounts"] = json!([{ "amount": discount, "discount": new_id("di") }]);
 }
 
 /// The subscription's next invoice as it stands: this period's metered usage so far and

@@ -222,16 +222,26 @@ async fn set_status(
     }
     let mut after = before.clone();
     after["status"] = json!(status);
+    updated(conn, account, req, before, &after).await
+}
+
+/// Saves a subscription's change and sends `customer.subscription.updated`.
+async fn updated(
+    conn: &mut PgConnection,
+    account: &Account,
+    req: &RequestInfo,
+    before: &Value,
+    after: &Value,
+) -> Result<(), StripeError> {
     store::record_change(
         conn,
         account,
         "customer.subscription.updated",
         before,
-        &after,
+        after,
         req,
     )
-    .await?;
-    Ok(())
+    .await
 }
 
 /// Ends a subscription at `at` (`customer.subscription.deleted`).
@@ -285,15 +295,7 @@ async fn expire(
     let mut after = before.clone();
     after["status"] = json!("incomplete_expired");
     after["ended_at"] = json!(at);
-    store::record_change(
-        conn,
-        account,
-        "customer.subscription.updated",
-        before,
-        &after,
-        req,
-    )
-    .await
+    updated(conn, account, req, before, &after).await
 }
 
 /// A new period from `at`: invoice it, charge the default card, and move the status.
@@ -339,15 +341,7 @@ async fn renew(
             Some("pause") => {
                 let mut paused = before.clone();
                 paused["status"] = json!("paused");
-                store::record_change(
-                    conn,
-                    account,
-                    "customer.subscription.updated",
-                    before,
-                    &paused,
-                    req,
-                )
-                .await?;
+                updated(conn, account, req, before, &paused).await?;
                 store::emit(
                     conn,
                     account,
@@ -391,16 +385,7 @@ async fn renew(
         // The trial is over; the subscription bills from here on.
         after["billing_cycle_anchor"] = json!(at);
     }
-    store::record_change(
-        conn,
-        account,
-        "customer.subscription.updated",
-        before,
-        &after,
-        req,
-    )
-    .await?;
-    Ok(())
+    updated(conn, account, req, before, &after).await
 }
 
 #[cfg(test)]
