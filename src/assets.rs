@@ -4,6 +4,10 @@
 //! asking again (`immutable`), while pages stay `no-cache` and always name the current one.
 //! `scripts/lib.sh` lays the `.br` and `.gz` siblings beside each file at build time; they
 //! are sent as they are to clients that accept them, so nothing is compressed per request.
+//!
+//! The files of `public/` (copied to the top of the site root: the favicon) keep their
+//! names, so they may be kept for a day, not for good; they are served here too, before the
+//! pages' fallback, by the same file service.
 
 use axum::{
     extract::{Path, Request, State},
@@ -22,12 +26,18 @@ const BUNDLE: [&str; 3] = ["saas-billing.js", "saas-billing.wasm", "saas-billing
 
 const FOREVER: HeaderValue = HeaderValue::from_static("public, max-age=31536000, immutable");
 
+/// For `public/`'s files, whose names do not change with their contents.
+const A_DAY: HeaderValue = HeaderValue::from_static("public, max-age=86400");
+
 #[derive(Clone)]
 pub struct Assets(Arc<Inner>);
 
 struct Inner {
     version: String,
     files: ServeDir,
+    /// The names of the files at the top of the site root (`public/`'s), and their service.
+    public: Vec<String>,
+    public_files: ServeDir,
 }
 
 impl Assets {
@@ -49,7 +59,29 @@ impl Assets {
             .precompressed_br()
             .precompressed_gzip()
             .append_index_html_on_directories(false);
-        Self(Arc::new(Inner { version, files }))
+        let public = std::fs::read_dir(site_root)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter(|entry| entry.file_type().is_ok_and(|t| t.is_file()))
+            .filter_map(|entry| entry.file_name().into_string().ok())
+            .filter(|name| !name.ends_with(".br") && !name.ends_with(".gz"))
+            // Only plain names make routes (no `{`, `*` or `/` for the router to read).
+            .filter(|name| {
+                name.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))
+            })
+            .collect();
+        let public_files = ServeDir::new(site_root)
+            .precompressed_br()
+            .precompressed_gzip()
+            .append_index_html_on_directories(false);
+        Self(Arc::new(Inner {
+            version,
+            files,
+            public,
+            public_files,
+        }))
     }
 
     /// Leptos's `site_pkg_dir`: the hydration scripts and the stylesheet link point here.
@@ -62,10 +94,21 @@ impl Assets {
     /// an upgraded instance, and today's bytes cached for good under yesterday's URL would
     /// stay wrong.
     pub fn router<S>(&self) -> Router<S> {
-        Router::new()
-            .route("/pkg/{*path}", get(serve))
-            .with_state(self.clone())
+        let mut router = Router::new().route("/pkg/{*path}", get(serve));
+        for name in &self.0.public {
+            router = router.route(&format!("/{name}"), get(serve_public));
+        }
+        router.with_state(self.clone())
     }
+}
+
+/// `GET /<file of public/>`, cached for a day.
+async fn serve_public(State(assets): State<Assets>, req: Request) -> Response {
+    let Ok(mut res) = assets.0.public_files.clone().oneshot(req).await;
+    if res.status().is_success() || res.status() == StatusCode::NOT_MODIFIED {
+        res.headers_mut().insert(header::CACHE_CONTROL, A_DAY);
+    }
+    res.into_response()
 }
 
 async fn serve(State(assets): State<Assets>, Path(path): Path<String>, req: Request) -> Response {

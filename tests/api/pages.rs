@@ -136,6 +136,8 @@ fn bundle_site(js: &str) -> String {
     ] {
         std::fs::write(pkg.join(name), body).unwrap();
     }
+    // What `public/` holds, at the top of the site.
+    std::fs::write(std::path::Path::new(&root).join("favicon.svg"), "<svg/>").unwrap();
     root
 }
 
@@ -207,6 +209,19 @@ async fn the_bundle_is_versioned_precompressed_and_cached_for_good_while_pages_a
             "Accept-Encoding: {accepts}"
         );
     }
+
+    // `public/`'s files keep their names: kept for a day, not for good.
+    let icon = fetch("identity", "/favicon.svg".to_owned()).await;
+    assert_eq!(icon.status(), StatusCode::OK);
+    assert_eq!(
+        icon.headers()[header::CACHE_CONTROL],
+        "public, max-age=86400"
+    );
+    assert!(icon.headers()[header::CONTENT_TYPE]
+        .to_str()
+        .unwrap()
+        .starts_with("image/svg+xml"));
+    assert_eq!(icon.text().await.unwrap(), "<svg/>");
 
     // What is not there, or not this build's, is a 404 nobody may keep.
     for path in [

@@ -83,6 +83,9 @@ fn layout(title: &str, body_class: Option<&str>, body: Markup) -> Markup {
                 meta charset="utf-8";
                 meta name="viewport" content="width=device-width, initial-scale=1";
                 title { (title) " · Stripe sandbox" }
+                // No icon, and no request for one: a browser would ask `/favicon.ico`,
+                // which neither the app nor a standalone sandbox serves (a 404 in the console).
+                link rel="icon" href="data:,";
                 link rel="stylesheet" href=(STYLESHEET);
             }
             body class=[body_class] { (body) }
