@@ -15,17 +15,10 @@ const CONCURRENCY: usize = 16;
 
 #[tokio::main]
 async fn main() {
-    let base = std::env::var("DATABASE_URL").expect("DATABASE_URL (scripts/bench sets it)");
-    let mut url = url::Url::parse(&base).expect("DATABASE_URL is a URL");
-    url.set_path("/postgres");
-    let mut admin = PgConnection::connect(url.as_str()).await.expect("connects");
+    // A database of the run's own on `DATABASE_URL`'s server, dropped when the run ends.
+    let database = stripe_sandbox::testing::TestDatabase::create().await;
+    let db_url = database.url.clone();
     let name = format!("bench_{}", uuid::Uuid::new_v4().simple());
-    admin
-        .execute(format!("create database {name}").as_str())
-        .await
-        .expect("creates the bench database");
-    url.set_path(&format!("/{name}"));
-    let db_url = url.to_string();
     let lookup = |n: &str| match n {
         "DATABASE_URL" => Some(db_url.clone()),
         "PORT" => Some("0".into()),

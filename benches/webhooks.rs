@@ -1,7 +1,14 @@
-//! Webhook throughput: signed `product.updated` events POSTed to the real server at a fixed
-//! concurrency, each one verified, recorded in the ledger and applied in one transaction;
-//! then pgbench running a comparable one-row write transaction on the same Postgres.
-//! Run with `scripts/bench` (it provides DATABASE_URL); results go to BENCHMARKS.md by hand.
+//! Webhook throughput, two ways, each beside pgbench on the same Postgres in the same run:
+//! 1. signed `product.updated` events POSTed to the real server at a fixed concurrency, each
+//!    verified, recorded in the ledger and applied in one transaction; pgbench runs a
+//!    one-row insert + update transaction;
+//! 2. (issue 14, part 3) `customer.subscription.updated` events in the shape the sandbox
+//!    emits (a real subscription of the app's sandbox, about 3 KB), 1,000 subscriptions, each
+//!    one's events strictly newer than the last; pgbench runs an event-id insert plus a
+//!    conditional subscription upsert.
+//!
+//! Run with `scripts/bench` (it provides DATABASE_URL; give it a cluster with `fsync=on` to
+//! measure as the issue did); results go to BENCHMARKS.md by hand.
 
 use futures::StreamExt;
 use saas_billing::{config::Config, startup::Application};
@@ -13,17 +20,10 @@ const CONCURRENCY: usize = 16;
 
 #[tokio::main]
 async fn main() {
-    let base = std::env::var("DATABASE_URL").expect("DATABASE_URL (scripts/bench sets it)");
-    let mut url = url::Url::parse(&base).expect("DATABASE_URL is a URL");
-    url.set_path("/postgres");
-    let mut admin = PgConnection::connect(url.as_str()).await.expect("connects");
+    // A database of the run's own on `DATABASE_URL`'s server, dropped when the run ends.
+    let database = stripe_sandbox::testing::TestDatabase::create().await;
+    let db_url = database.url.clone();
     let name = format!("bench_{}", uuid::Uuid::new_v4().simple());
-    admin
-        .execute(format!("create database {name}").as_str())
-        .await
-        .expect("creates the bench database");
-    url.set_path(&format!("/{name}"));
-    let db_url = url.to_string();
 
     let config = Config::from_lookup(|n| match n {
         "DATABASE_URL" => Some(db_url.clone()),
@@ -57,6 +57,12 @@ async fn main() {
             .expect("the app registered its endpoint");
 
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let post = Poster {
+        client: client.clone(),
+        url: format!("{app_url}/api/webhooks/stripe"),
+        secret: secret.clone(),
+        now,
+    };
     let bodies: Vec<String> = (0..EVENTS)
         .map(|i| {
             serde_json::json!({
@@ -71,50 +77,12 @@ async fn main() {
         })
         .collect();
 
-    let started = Instant::now();
-    let mut latencies: Vec<Duration> = futures::stream::iter(bodies)
-        .map(|body| {
-            let client = client.clone();
-            let url = format!("{app_url}/api/webhooks/stripe");
-            let header = stripe_sandbox::signature_header(&secret, now, body.as_bytes());
-            async move {
-                let t = Instant::now();
-                let res = client
-                    .post(url)
-                    .header("stripe-signature", header)
-                    .body(body)
-                    .send()
-                    .await
-                    .expect("request");
-                assert!(
-                    res.status().is_success(),
-                    "webhook answered {}",
-                    res.status()
-                );
-                t.elapsed()
-            }
-        })
-        .buffer_unordered(CONCURRENCY)
-        .collect()
-        .await;
-    let elapsed = started.elapsed();
-    latencies.sort();
-    let pct = |p: f64| latencies[((latencies.len() as f64 * p) as usize).min(latencies.len() - 1)];
+    post.report("webhooks: product.updated", bodies).await;
     let applied: i64 = sqlx::query_scalar("select count(*) from stripe_events where id like 'evt_bench_%' and processed_at is not null")
         .fetch_one(&mut conn)
         .await
         .unwrap();
     assert_eq!(applied as usize, EVENTS, "every event processed once");
-    println!("webhooks: {EVENTS} events, concurrency {CONCURRENCY}");
-    println!(
-        "  throughput  {:.0} events/s",
-        EVENTS as f64 / elapsed.as_secs_f64()
-    );
-    println!(
-        "  latency     p50 {:.2} ms   p99 {:.2} ms",
-        ms(pct(0.50)),
-        ms(pct(0.99))
-    );
 
     // The same database, the same concurrency: a transaction that inserts one row and
     // updates it, the floor under what a webhook does.
@@ -127,27 +95,226 @@ async fn main() {
         "BEGIN;\nINSERT INTO pgbench_webhooks (payload) VALUES (md5(random()::text)) RETURNING id \\gset\nUPDATE pgbench_webhooks SET processed_at = now() WHERE id = :id;\nCOMMIT;\n",
     )
     .unwrap();
-    let out =
-        std::process::Command::new(std::env::var("PGBENCH").unwrap_or_else(|_| "pgbench".into()))
-            .args([
-                "-n",
-                "-c",
-                &CONCURRENCY.to_string(),
-                "-j",
-                "2",
-                "-T",
-                "10",
-                "-f",
-            ])
-            .arg(&script)
-            .arg(&db_url)
-            .output()
-            .expect("pgbench runs");
-    let report = String::from_utf8_lossy(&out.stdout);
-    println!("pgbench: one-row insert + update transaction, {CONCURRENCY} clients, 10 s");
+    let out = pgbench(&script, &db_url);
+    print_pgbench(
+        "pgbench: one-row insert + update transaction",
+        &String::from_utf8_lossy(&out.stdout),
+    );
+
+    // 2. Subscription events in the sandbox's own shape: one real subscription, as the
+    // app's sandbox returns it, renamed for each of 1,000 subscriptions.
+    let template = sandbox_subscription(&client, &app_url, &mut conn).await;
+    println!(
+        "subscription event payload: about {} bytes",
+        template.to_string().len() + 200
+    );
+    let bodies: Vec<String> = (0..EVENTS / SUBSCRIPTIONS)
+        .flat_map(|round| (0..SUBSCRIPTIONS).map(move |i| (round, i)))
+        .map(|(round, i)| {
+            let mut object = template.clone();
+            object["id"] = format!("sub_bench_{i}").into();
+            object["customer"] = format!("cus_bench_{i}").into();
+            object["metadata"] = serde_json::json!({ "round": round.to_string() });
+            serde_json::json!({
+                "id": format!("evt_sub_{i}_{round}"), "object": "event",
+                "type": "customer.subscription.updated",
+                // Each subscription's events strictly newer than its last.
+                "created": now + round as i64,
+                "livemode": false, "api_version": "2026-09-30.endive", "pending_webhooks": 1,
+                "request": { "id": null, "idempotency_key": null },
+                "data": { "object": object, "previous_attributes": { "metadata": {} } }
+            })
+            .to_string()
+        })
+        .collect();
+    post.report("webhooks: customer.subscription.updated", bodies)
+        .await;
+    let applied: i64 = sqlx::query_scalar(
+        "select count(*) from stripe_events where id like 'evt_sub_%' and processed_at is not null",
+    )
+    .fetch_one(&mut conn)
+    .await
+    .unwrap();
+    assert_eq!(
+        applied as usize, EVENTS,
+        "every subscription event processed once"
+    );
+    let stored: i64 =
+        sqlx::query_scalar("select count(*) from subscriptions where id like 'sub_bench_%'")
+            .fetch_one(&mut conn)
+            .await
+            .unwrap();
+    assert_eq!(stored as usize, SUBSCRIPTIONS, "one row per subscription");
+
+    conn.execute(
+        "create table pgbench_ledger (id text primary key, processed_at timestamptz not null default now());
+         create table pgbench_subscriptions (id text primary key, status text not null, quantity int,
+             current_period_end timestamptz, stripe_as_of bigint not null, updated_at timestamptz not null)",
+    )
+    .await
+    .unwrap();
+    let script = std::env::temp_dir().join(format!("{name}-subscriptions.sql"));
+    std::fs::write(
+        &script,
+        format!(
+            "\\set s random(1, {SUBSCRIPTIONS})\n\
+             BEGIN;\n\
+             INSERT INTO pgbench_ledger (id) VALUES (md5(random()::text));\n\
+             INSERT INTO pgbench_subscriptions AS s (id, status, quantity, current_period_end, stripe_as_of, updated_at) \
+             VALUES ('sub_' || :s, 'active', 1, now() + interval '30 days', (extract(epoch from clock_timestamp()) * 1000000)::bigint, now()) \
+             ON CONFLICT (id) DO UPDATE SET status = excluded.status, quantity = excluded.quantity, \
+             current_period_end = excluded.current_period_end, stripe_as_of = excluded.stripe_as_of, updated_at = now() \
+             WHERE s.stripe_as_of < excluded.stripe_as_of;\n\
+             COMMIT;\n"
+        ),
+    )
+    .unwrap();
+    let out = pgbench(&script, &db_url);
+    print_pgbench(
+        "pgbench: event-id insert + conditional subscription upsert",
+        &String::from_utf8_lossy(&out.stdout),
+    );
+}
+
+const SUBSCRIPTIONS: usize = 1000;
+
+/// Signs and POSTs events at [`CONCURRENCY`], and prints throughput and latency.
+struct Poster {
+    client: reqwest::Client,
+    url: String,
+    secret: String,
+    now: i64,
+}
+
+impl Poster {
+    async fn report(&self, what: &str, bodies: Vec<String>) {
+        let count = bodies.len();
+        let started = Instant::now();
+        let mut latencies: Vec<Duration> = futures::stream::iter(bodies)
+            .map(|body| {
+                let header =
+                    stripe_sandbox::signature_header(&self.secret, self.now, body.as_bytes());
+                let request = self
+                    .client
+                    .post(&self.url)
+                    .header("stripe-signature", header)
+                    .body(body);
+                async move {
+                    let t = Instant::now();
+                    let res = request.send().await.expect("request");
+                    assert!(
+                        res.status().is_success(),
+                        "webhook answered {}",
+                        res.status()
+                    );
+                    t.elapsed()
+                }
+            })
+            .buffer_unordered(CONCURRENCY)
+            .collect()
+            .await;
+        let elapsed = started.elapsed();
+        latencies.sort();
+        let pct =
+            |p: f64| latencies[((latencies.len() as f64 * p) as usize).min(latencies.len() - 1)];
+        println!("{what}: {count} events, concurrency {CONCURRENCY}");
+        println!(
+            "  throughput  {:.0} events/s",
+            count as f64 / elapsed.as_secs_f64()
+        );
+        println!(
+            "  latency     p50 {:.2} ms   p99 {:.2} ms",
+            ms(pct(0.50)),
+            ms(pct(0.99))
+        );
+    }
+}
+
+/// A subscription exactly as the app's own sandbox returns it: a customer with a card, on
+/// the cheapest monthly plan.
+async fn sandbox_subscription(
+    client: &reqwest::Client,
+    app_url: &str,
+    conn: &mut PgConnection,
+) -> serde_json::Value {
+    let key: String =
+        sqlx::query_scalar("select value from app_settings where name = 'sandbox_secret_key'")
+            .fetch_one(&mut *conn)
+            .await
+            .expect("the app's sandbox key");
+    let price: String = sqlx::query_scalar(
+        "select id from prices where kind = 'recurring' and recurring_interval = 'month' and usage_type = 'licensed' and active order by unit_amount limit 1",
+    )
+    .fetch_one(&mut *conn)
+    .await
+    .expect("a monthly plan");
+    let call = |path: &str, form: Vec<(&str, String)>| {
+        client
+            .post(format!("{app_url}/sandbox/v1{path}"))
+            .bearer_auth(&key)
+            .form(&form)
+            .send()
+    };
+    let customer: serde_json::Value =
+        call("/customers", vec![("email", "bench@example.com".into())])
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+    let customer = customer["id"].as_str().unwrap().to_owned();
+    let card: serde_json::Value = call(
+        "/payment_methods/pm_card_visa/attach",
+        vec![("customer", customer.clone())],
+    )
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    let subscription: serde_json::Value = call(
+        "/subscriptions",
+        vec![
+            ("customer", customer),
+            ("items[0][price]", price),
+            (
+                "default_payment_method",
+                card["id"].as_str().unwrap().to_owned(),
+            ),
+        ],
+    )
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(subscription["status"], "active", "{subscription}");
+    subscription
+}
+
+fn pgbench(script: &std::path::Path, db_url: &str) -> std::process::Output {
+    std::process::Command::new(std::env::var("PGBENCH").unwrap_or_else(|_| "pgbench".into()))
+        .args([
+            "-n",
+            "-c",
+            &CONCURRENCY.to_string(),
+            "-j",
+            "2",
+            "-T",
+            "10",
+            "-f",
+        ])
+        .arg(script)
+        .arg(db_url)
+        .output()
+        .expect("pgbench runs")
+}
+
+fn print_pgbench(what: &str, report: &str) {
+    println!("{what}, {CONCURRENCY} clients, 10 s");
     for line in report
         .lines()
-        .filter(|l| l.starts_with("tps") || l.starts_with("latency average"))
+        .filter(|l| l.starts_with("tps") || l.starts_with("latency average") || l.contains("error"))
     {
         println!("  {line}");
     }
