@@ -3,6 +3,8 @@
 //! connections, in one run; then the bundle's raw, gzip and brotli sizes.
 //! Run with `scripts/bench`: it builds the release bundle and sets `LEPTOS_SITE_ROOT`.
 
+mod common;
+
 use saas_billing::{config::Config, startup::Application};
 use std::time::{Duration, Instant};
 use stripe_sandbox::testing::TestDatabase;
@@ -26,17 +28,7 @@ async fn main() {
     let url = app.url().to_owned();
     tokio::spawn(app.run_until_stopped());
     let probe = reqwest::Client::new();
-    for _ in 0..300 {
-        if probe
-            .get(format!("{url}/readyz"))
-            .send()
-            .await
-            .is_ok_and(|r| r.status().is_success())
-        {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    common::wait_until_ready(&probe, &url).await;
     let page = probe
         .get(format!("{url}/pricing"))
         .send()

@@ -4,6 +4,8 @@
 //! single-row upsert of a counter (the floor under the limit check) on the same Postgres.
 //! Run with `scripts/bench`; results go to BENCHMARKS.md by hand.
 
+mod common;
+
 use futures::StreamExt;
 use saas_billing::{config::Config, startup::Application, usage::meter};
 use sqlx::{Connection, Executor, PgConnection};
@@ -11,14 +13,13 @@ use std::time::{Duration, Instant};
 
 const USERS: usize = 16;
 const PER_USER: usize = 250;
-const CONCURRENCY: usize = 16;
+use common::{ms, CONCURRENCY};
 
 #[tokio::main]
 async fn main() {
     // A database of the run's own on `DATABASE_URL`'s server, dropped when the run ends.
     let database = stripe_sandbox::testing::TestDatabase::create().await;
     let db_url = database.url.clone();
-    let name = format!("bench_{}", uuid::Uuid::new_v4().simple());
     let lookup = |n: &str| match n {
         "DATABASE_URL" => Some(db_url.clone()),
         "PORT" => Some("0".into()),
@@ -35,17 +36,7 @@ async fn main() {
         .cookie_store(true)
         .build()
         .unwrap();
-    for _ in 0..300 {
-        if client
-            .get(format!("{app_url}/readyz"))
-            .send()
-            .await
-            .is_ok_and(|r| r.status().is_success())
-        {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    common::wait_until_ready(&client, &app_url).await;
     let mut conn = PgConnection::connect(&db_url).await.expect("connects");
     let key: String =
         sqlx::query_scalar("select value from app_settings where name = 'sandbox_secret_key'")
@@ -226,43 +217,11 @@ async fn main() {
     conn.execute("create table pgbench_counters (k int primary key, used bigint not null)")
         .await
         .unwrap();
-    let script = std::env::temp_dir().join(format!("{name}-usage.sql"));
-    std::fs::write(
-        &script,
+    let tps = common::pgbench(
+        "single-row counter upsert",
         "\\set k random(1, 16)\nINSERT INTO pgbench_counters (k, used) VALUES (:k, 1) ON CONFLICT (k) DO UPDATE SET used = pgbench_counters.used + 1;\n",
-    )
-    .unwrap();
-    let out =
-        std::process::Command::new(std::env::var("PGBENCH").unwrap_or_else(|_| "pgbench".into()))
-            .args([
-                "-n",
-                "-c",
-                &CONCURRENCY.to_string(),
-                "-j",
-                "2",
-                "-T",
-                "10",
-                "-f",
-            ])
-            .arg(&script)
-            .arg(&db_url)
-            .output()
-            .expect("pgbench runs");
-    let report = String::from_utf8_lossy(&out.stdout);
-    println!("pgbench: single-row counter upsert, {CONCURRENCY} clients, 10 s");
-    let mut tps = 0.0;
-    for line in report
-        .lines()
-        .filter(|l| l.starts_with("tps") || l.starts_with("latency average"))
-    {
-        println!("  {line}");
-        if let Some(v) = line
-            .strip_prefix("tps = ")
-            .and_then(|r| r.split_whitespace().next())
-        {
-            tps = v.parse().unwrap_or(0.0);
-        }
-    }
+        &db_url,
+    );
     if tps > 0.0 {
         println!(
             "ratios to pgbench: API {:.2}, metered transaction {:.2}",
@@ -288,44 +247,12 @@ async fn main() {
         .replace("$1", "(select id from bench_users where n = :n)")
         .replace("$2", "'api'")
         .replace("$3", "now()");
-    let script = std::env::temp_dir().join(format!("{name}-metered.sql"));
-    std::fs::write(
-        &script,
-        format!(
+    common::pgbench(
+        "the metered statement itself",
+        &format!(
             "\\set n random(1, 16)\n{};\n",
             statement.split_whitespace().collect::<Vec<_>>().join(" ")
         ),
-    )
-    .unwrap();
-    let out =
-        std::process::Command::new(std::env::var("PGBENCH").unwrap_or_else(|_| "pgbench".into()))
-            .args([
-                "-n",
-                "-c",
-                &CONCURRENCY.to_string(),
-                "-j",
-                "2",
-                "-T",
-                "10",
-                "-f",
-            ])
-            .arg(&script)
-            .arg(&db_url)
-            .output()
-            .expect("pgbench runs");
-    let report = String::from_utf8_lossy(&out.stdout);
-    println!("pgbench: the metered statement itself, {CONCURRENCY} clients, 10 s");
-    for line in report
-        .lines()
-        .filter(|l| l.starts_with("tps") || l.starts_with("latency average"))
-    {
-        println!("  {line}");
-    }
-    if !out.status.success() {
-        println!("  pgbench failed: {}", String::from_utf8_lossy(&out.stderr));
-    }
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1000.0
+        &db_url,
+    );
 }

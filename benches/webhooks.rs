@@ -10,20 +10,21 @@
 //! Run with `scripts/bench` (it provides DATABASE_URL; give it a cluster with `fsync=on` to
 //! measure as the issue did); results go to BENCHMARKS.md by hand.
 
+mod common;
+
 use futures::StreamExt;
 use saas_billing::{config::Config, startup::Application};
 use sqlx::{Connection, Executor, PgConnection};
 use std::time::{Duration, Instant};
 
 const EVENTS: usize = 4000;
-const CONCURRENCY: usize = 16;
+use common::{ms, CONCURRENCY};
 
 #[tokio::main]
 async fn main() {
     // A database of the run's own on `DATABASE_URL`'s server, dropped when the run ends.
     let database = stripe_sandbox::testing::TestDatabase::create().await;
     let db_url = database.url.clone();
-    let name = format!("bench_{}", uuid::Uuid::new_v4().simple());
 
     let config = Config::from_lookup(|n| match n {
         "DATABASE_URL" => Some(db_url.clone()),
@@ -37,18 +38,7 @@ async fn main() {
     let app_url = app.url().to_owned();
     tokio::spawn(app.run_until_stopped());
     let client = reqwest::Client::new();
-    for _ in 0..300 {
-        if client
-            .get(format!("{app_url}/readyz"))
-            .send()
-            .await
-            .map(|r| r.status().is_success())
-            .unwrap_or(false)
-        {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    common::wait_until_ready(&client, &app_url).await;
     let mut conn = PgConnection::connect(&db_url).await.expect("connects");
     let secret: String =
         sqlx::query_scalar("select value from app_settings where name = 'sandbox_webhook_secret'")
@@ -89,16 +79,10 @@ async fn main() {
     conn.execute("create table pgbench_webhooks (id bigserial primary key, payload text not null, processed_at timestamptz)")
         .await
         .unwrap();
-    let script = std::env::temp_dir().join(format!("{name}.sql"));
-    std::fs::write(
-        &script,
+    common::pgbench(
+        "one-row insert + update transaction",
         "BEGIN;\nINSERT INTO pgbench_webhooks (payload) VALUES (md5(random()::text)) RETURNING id \\gset\nUPDATE pgbench_webhooks SET processed_at = now() WHERE id = :id;\nCOMMIT;\n",
-    )
-    .unwrap();
-    let out = pgbench(&script, &db_url);
-    print_pgbench(
-        "pgbench: one-row insert + update transaction",
-        &String::from_utf8_lossy(&out.stdout),
+        &db_url,
     );
 
     // 2. Subscription events in the sandbox's own shape: one real subscription, as the
@@ -153,10 +137,9 @@ async fn main() {
     )
     .await
     .unwrap();
-    let script = std::env::temp_dir().join(format!("{name}-subscriptions.sql"));
-    std::fs::write(
-        &script,
-        format!(
+    common::pgbench(
+        "event-id insert + conditional subscription upsert",
+        &format!(
             "\\set s random(1, {SUBSCRIPTIONS})\n\
              BEGIN;\n\
              INSERT INTO pgbench_ledger (id) VALUES (md5(random()::text));\n\
@@ -167,12 +150,7 @@ async fn main() {
              WHERE s.stripe_as_of < excluded.stripe_as_of;\n\
              COMMIT;\n"
         ),
-    )
-    .unwrap();
-    let out = pgbench(&script, &db_url);
-    print_pgbench(
-        "pgbench: event-id insert + conditional subscription upsert",
-        &String::from_utf8_lossy(&out.stdout),
+        &db_url,
     );
 }
 
@@ -290,36 +268,4 @@ async fn sandbox_subscription(
     .unwrap();
     assert_eq!(subscription["status"], "active", "{subscription}");
     subscription
-}
-
-fn pgbench(script: &std::path::Path, db_url: &str) -> std::process::Output {
-    std::process::Command::new(std::env::var("PGBENCH").unwrap_or_else(|_| "pgbench".into()))
-        .args([
-            "-n",
-            "-c",
-            &CONCURRENCY.to_string(),
-            "-j",
-            "2",
-            "-T",
-            "10",
-            "-f",
-        ])
-        .arg(script)
-        .arg(db_url)
-        .output()
-        .expect("pgbench runs")
-}
-
-fn print_pgbench(what: &str, report: &str) {
-    println!("{what}, {CONCURRENCY} clients, 10 s");
-    for line in report
-        .lines()
-        .filter(|l| l.starts_with("tps") || l.starts_with("latency average") || l.contains("error"))
-    {
-        println!("  {line}");
-    }
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1000.0
 }

@@ -7,7 +7,6 @@ use crate::stripe::{
     freshness::{Snapshot, SyncError},
     Stripe,
 };
-use futures::TryStreamExt;
 use sqlx::{PgConnection, PgPool};
 use stripe_billing::{
     invoice::ListInvoice,
@@ -73,30 +72,33 @@ pub async fn reconcile(
             // Deleted at Stripe: its `customer.deleted` unlinks it; nothing here to compare.
             RetrieveCustomerReturned::DeletedCustomer(_) => continue,
         };
-        let subscriptions: Vec<_> = ListSubscription::new()
-            .customer(id.as_str())
-            .status(ListSubscriptionStatus::All)
-            .limit(100)
-            .paginate()
-            .stream(stripe.client())
-            .try_filter(|s| std::future::ready(s.created >= since))
-            .try_collect()
+        let mut subscriptions = stripe
+            .all(
+                ListSubscription::new()
+                    .customer(id.as_str())
+                    .status(ListSubscriptionStatus::All)
+                    .limit(100)
+                    .paginate(),
+            )
             .await?;
-        let invoices: Vec<_> = ListInvoice::new()
-            .customer(id.as_str())
-            .limit(100)
-            .paginate()
-            .stream(stripe.client())
-            .try_filter(|i| std::future::ready(i.created >= since))
-            .try_collect()
+        subscriptions.retain(|s| s.created >= since);
+        let mut invoices = stripe
+            .all(
+                ListInvoice::new()
+                    .customer(id.as_str())
+                    .limit(100)
+                    .paginate(),
+            )
             .await?;
-        let cards: Vec<_> = ListPaymentMethod::new()
-            .customer(id.as_str())
-            .type_(ListPaymentMethodType::Card)
-            .limit(100)
-            .paginate()
-            .stream(stripe.client())
-            .try_collect()
+        invoices.retain(|i| i.created >= since);
+        let cards = stripe
+            .all(
+                ListPaymentMethod::new()
+                    .customer(id.as_str())
+                    .type_(ListPaymentMethodType::Card)
+                    .limit(100)
+                    .paginate(),
+            )
             .await?;
 
         let mut tx = db.begin().await?;

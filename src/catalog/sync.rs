@@ -11,7 +11,6 @@ use crate::{
     },
     webhooks::event::id_of_expandable,
 };
-use futures::TryStreamExt;
 use sqlx::{PgConnection, PgPool};
 use stripe_billing::{billing_meter::ListBillingMeter, BillingMeter};
 use stripe_product::{price::ListPrice, product::ListProduct, Price, Product};
@@ -283,24 +282,17 @@ impl Snapshot for Price {
 /// longer has are taken off sale. Rows that a webhook made newer during the sync are kept.
 pub async fn sync_catalog(stripe: &Stripe, db: &PgPool) -> Result<(usize, usize), SyncError> {
     let as_of = time::OffsetDateTime::now_utc().unix_timestamp();
-    let products: Vec<Product> = ListProduct::new()
-        .limit(100)
-        .paginate()
-        .stream(stripe.client())
-        .try_collect()
+    let products: Vec<Product> = stripe.all(ListProduct::new().limit(100).paginate()).await?;
+    let prices: Vec<Price> = stripe
+        .all(
+            ListPrice::new()
+                .limit(100)
+                .expand(vec!["data.tiers".to_owned()])
+                .paginate(),
+        )
         .await?;
-    let prices: Vec<Price> = ListPrice::new()
-        .limit(100)
-        .expand(vec!["data.tiers".to_owned()])
-        .paginate()
-        .stream(stripe.client())
-        .try_collect()
-        .await?;
-    let meters: Vec<BillingMeter> = ListBillingMeter::new()
-        .limit(100)
-        .paginate()
-        .stream(stripe.client())
-        .try_collect()
+    let meters: Vec<BillingMeter> = stripe
+        .all(ListBillingMeter::new().limit(100).paginate())
         .await?;
     let mut tx = db.begin().await?;
     for meter in &meters {

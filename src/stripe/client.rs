@@ -38,9 +38,18 @@ impl Stripe {
         req.customize().send(&self.client).await
     }
 
-    /// The underlying client, for pagination streams.
-    pub fn client(&self) -> &stripe::Client {
-        &self.client
+    /// Every item of a list, page after page (each page a read, retried like [`Self::get`]):
+    /// `stripe.all(ListProduct::new().limit(100).paginate())`.
+    pub async fn all<T>(
+        &self,
+        pages: stripe::ListPaginator<stripe_types::List<T>>,
+    ) -> Result<Vec<T>, StripeError>
+    where
+        T: stripe_types::Object + Send + Sync + 'static,
+        stripe_types::List<T>: miniserde::Deserialize,
+    {
+        use futures::TryStreamExt;
+        pages.stream(&self.client).try_collect().await
     }
 
     /// A write under an idempotency key that says what the request means (for example

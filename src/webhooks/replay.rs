@@ -4,7 +4,6 @@
 
 use super::{event::Event, process, Deployment, Outcome};
 use crate::stripe::Stripe;
-use futures::TryStreamExt;
 use sqlx::PgPool;
 use stripe_core::event::ListEvent;
 use stripe_types::RangeQueryTs;
@@ -32,11 +31,7 @@ pub async fn replay_events(
     if only_undelivered {
         list = list.delivery_success(false);
     }
-    let mut events: Vec<stripe_core::Event> = list
-        .paginate()
-        .stream(stripe.client())
-        .try_collect()
-        .await?;
+    let mut events: Vec<stripe_core::Event> = stripe.all(list.paginate()).await?;
     // Stripe lists newest first; apply in the order things happened.
     events.reverse();
     let mut report = ReplayReport {

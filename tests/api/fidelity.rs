@@ -133,11 +133,7 @@ async fn every_app_request_and_every_event_it_causes_decode_in_async_stripe() {
         .get(&stripe_product::product::RetrieveProduct::new("prod_pro"))
         .await
         .expect("RetrieveProduct decodes");
-    let team: String =
-        sqlx::query_scalar("select id from prices where lookup_key = 'team_monthly'")
-            .fetch_one(&app.db)
-            .await
-            .unwrap();
+    let team: String = app.price_id("team_monthly").await;
     stripe
         .get(&stripe_product::price::RetrievePrice::new(team.as_str()))
         .await
@@ -145,10 +141,7 @@ async fn every_app_request_and_every_event_it_causes_decode_in_async_stripe() {
 
     // Subscribe through the app: customer + test clock, Checkout Session, hosted page.
     let user = signed_up_user(&app, "fidelity").await;
-    let pro: String = sqlx::query_scalar("select id from prices where lookup_key = 'pro_monthly'")
-        .fetch_one(&app.db)
-        .await
-        .unwrap();
+    let pro: String = app.price_id("pro_monthly").await;
     let res = app.call("checkout", &[("price_id", &pro)]).await;
     assert_eq!(res.status(), StatusCode::OK);
     let checkout = location(&res).to_owned();
@@ -252,11 +245,7 @@ async fn every_app_request_and_every_event_it_causes_decode_in_async_stripe() {
     // A lifetime license: Checkout in payment mode with an invoice; the success page's poll;
     // a refund through the admin page (CreateRefund) whose webhook makes the app read the
     // charge (RetrieveCharge); and a disputed purchase, accepted (lost).
-    let lifetime: String =
-        sqlx::query_scalar("select id from prices where lookup_key = 'desktop_lifetime'")
-            .fetch_one(&app.db)
-            .await
-            .unwrap();
+    let lifetime: String = app.price_id("desktop_lifetime").await;
     let mut orders = Vec::new();
     for card in ["4242 4242 4242 4242", "4000 0000 0000 0259"] {
         let res = app

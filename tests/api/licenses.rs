@@ -11,10 +11,7 @@ use uuid::Uuid;
 const ADMIN: &str = "admin@example.com";
 
 async fn lifetime_price(app: &TestApp) -> String {
-    sqlx::query_scalar("select id from prices where lookup_key = 'desktop_lifetime'")
-        .fetch_one(&app.db)
-        .await
-        .unwrap()
+    app.price_id("desktop_lifetime").await
 }
 
 /// What the app holds about one purchase.
@@ -246,10 +243,7 @@ async fn a_purchase_makes_one_order_one_license_and_one_email_however_often_it_i
     );
 
     // Only licensed one-time prices can be bought this way.
-    let pro: String = sqlx::query_scalar("select id from prices where lookup_key = 'pro_monthly'")
-        .fetch_one(&app.db)
-        .await
-        .unwrap();
+    let pro: String = app.price_id("pro_monthly").await;
     let body = assert_status(
         app.call("checkout/purchase", &[("price_id", &pro)]).await,
         StatusCode::BAD_REQUEST,

@@ -82,10 +82,7 @@ async fn per_user(app: &TestApp, object: &str, open_only: bool) -> HashMap<Strin
 async fn a_fifth_of_stripe_calls_failing_leaves_one_customer_and_one_open_checkout_per_user() {
     // 500s and 429s before any work, and connections dropped after the work is done.
     let app = spawn_app_with(|c| c.sandbox.fault_rate = 0.2).await;
-    let pro: String = sqlx::query_scalar("select id from prices where lookup_key = 'pro_monthly'")
-        .fetch_one(&app.db)
-        .await
-        .unwrap();
+    let pro: String = app.price_id("pro_monthly").await;
     let users = futures::future::join_all((0..USERS).map(|n| browser(&app, n))).await;
 
     // Everyone at once: Checkout (which makes the customer), then the portal.
@@ -143,10 +140,7 @@ async fn card_numbers_cvcs_and_expiry_dates_never_reach_the_app() {
     let server = ServerProcess::start(&database, &[("RUST_LOG", "debug")]).await;
     let app = &server.app;
     let user = signed_up_user(app, "pci").await;
-    let pro: String = sqlx::query_scalar("select id from prices where lookup_key = 'pro_monthly'")
-        .fetch_one(&app.db)
-        .await
-        .unwrap();
+    let pro: String = app.price_id("pro_monthly").await;
     let res = app.call("checkout", &[("price_id", &pro)]).await;
     assert_eq!(res.status(), StatusCode::OK);
     let paid = app
@@ -241,11 +235,7 @@ async fn the_success_page_waits_for_a_held_back_webhook_and_says_what_was_bought
         // The catalog's own events first, so the checkout's are not queued behind them.
         app.webhooks_settled().await;
         let user = signed_up_user(&app, "patient").await;
-        let pro: String =
-            sqlx::query_scalar("select id from prices where lookup_key = 'pro_monthly'")
-                .fetch_one(&app.db)
-                .await
-                .unwrap();
+        let pro: String = app.price_id("pro_monthly").await;
         let res = app.call("checkout", &[("price_id", &pro)]).await;
         assert_eq!(res.status(), StatusCode::OK);
         let paid = app

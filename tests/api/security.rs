@@ -805,10 +805,7 @@ async fn one_email_is_limited_whatever_network_the_guesses_come_from() {
 // 7. Trials, plans and concurrent checkouts --------------------------------------------------
 
 async fn offered_price(app: &TestApp) -> String {
-    sqlx::query_scalar("select id from prices where lookup_key = 'pro_monthly'")
-        .fetch_one(&app.db)
-        .await
-        .unwrap()
+    app.price_id("pro_monthly").await
 }
 
 /// Opens Checkout through the app and pays it with 4242; waits until the app shows the plan.
@@ -1051,21 +1048,14 @@ async fn signup_tells_a_stranger_nothing_and_checkout_waits_for_a_confirmed_addr
 
     // Logged in but unconfirmed: Checkout waits, and says why.
     assert_eq!(app.login(&taken, PASSWORD).await.status(), StatusCode::OK);
-    let price: String = sqlx::query_scalar("select id from prices where lookup_key = 'pro'")
-        .fetch_one(&app.db)
-        .await
-        .unwrap();
+    let price: String = app.price_id("pro").await;
     let body = assert_status(
         app.call("checkout", &[("price_id", &price)]).await,
         StatusCode::BAD_REQUEST,
     )
     .await;
     assert!(body.contains("ConfirmEmailFirst"), "{body}");
-    let internal: String =
-        sqlx::query_scalar("select id from prices where lookup_key = 'internal'")
-            .fetch_one(&app.db)
-            .await
-            .unwrap();
+    let internal: String = app.price_id("internal").await;
     assert_status(
         app.call("checkout", &[("price_id", &internal)]).await,
         StatusCode::BAD_REQUEST,

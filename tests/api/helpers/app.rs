@@ -163,6 +163,15 @@ impl TestApp {
         eventually(|| async { self.page(path).await.contains(text) }).await
     }
 
+    /// The id of the price the catalog knows by `lookup_key` (`pro_monthly`, …).
+    pub async fn price_id(&self, lookup_key: &str) -> String {
+        sqlx::query_scalar("select id from prices where lookup_key = $1")
+            .bind(lookup_key)
+            .fetch_one(&self.db)
+            .await
+            .expect("the catalog has the price")
+    }
+
     /// A value the app generated for itself (its sandbox key, its webhook secret).
     pub async fn setting(&self, name: &str) -> String {
         sqlx::query_scalar("select value from app_settings where name = $1")
