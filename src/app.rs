@@ -29,7 +29,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <meta name="viewport" content="width=device-width, initial-scale=1"/>
                 // The bundle's versioned folder (`assets`): the stylesheet is cached for good.
                 <link rel="stylesheet" href=format!("/{}/saas-billing.css", options.site_pkg_dir)/>
-                <HydrationScripts options/>
+                <HydrationScripts options islands=true/>
                 <MetaTags/>
             </head>
             <body>
@@ -64,20 +64,14 @@ pub fn App() -> impl IntoView {
     provide_meta_context();
     provide_auth();
 
-    // Effects run only in the browser, so this marks the moment the page is interactive;
-    // end-to-end tests wait for it instead of racing hydration.
-    Effect::new(move |_| {
-        if let Some(body) = document().body() {
-            let _ = body.set_attribute("data-hydrated", "true");
-        }
-    });
-
     view! {
         <Link rel="icon" href="/favicon.svg" type_="image/svg+xml"/>
         <Meta name="description" content="A full-stack Rust SaaS that takes payments with Stripe correctly."/>
         <Title formatter=|text: String| format!("{text} · saas-billing")/>
         // Async rendering sends each page whole once its data is in: pages and their form
         // errors then work without JavaScript, and redirects can still set real headers.
+        // Islands mode: the pages are server-only HTML; only `#[island]` components (the
+        // password toggle, busy submit buttons, the copy button) ship as wasm and hydrate.
         <Router>
             <Layout>
                 <Routes fallback=NotFound>

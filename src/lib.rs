@@ -34,9 +34,23 @@ pub mod state;
 #[cfg(feature = "ssr")]
 pub mod webhooks;
 
+/// Called by Leptos's island loader once the wasm is in, before it hydrates each island.
 #[cfg(feature = "hydrate")]
 #[wasm_bindgen::prelude::wasm_bindgen]
 pub fn hydrate() {
+    // Panic messages in the console are for development; release builds keep the bytes.
+    #[cfg(debug_assertions)]
     console_error_panic_hook::set_once();
-    leptos::mount::hydrate_body(app::App);
+    leptos::mount::hydrate_islands();
+    // The loader hydrates the islands right after this returns, within the same task; the
+    // marker, one task later, says the page is interactive. End-to-end tests wait for it
+    // instead of racing hydration.
+    leptos::prelude::set_timeout(
+        || {
+            if let Some(body) = leptos::prelude::document().body() {
+                let _ = body.set_attribute("data-hydrated", "true");
+            }
+        },
+        std::time::Duration::ZERO,
+    );
 }

@@ -6,7 +6,7 @@ export function uniqueEmail(prefix = 'user'): string {
   return `${prefix}-${Date.now()}-${Math.random().toString(36).slice(2, 8)}@example.com`;
 }
 
-/** Navigates and waits until the wasm has hydrated the page (an Effect sets the marker). */
+/** Navigates and waits until the wasm has hydrated the page's islands (the loader sets the marker). */
 export async function gotoHydrated(page: Page, path: string): Promise<void> {
   await page.goto(path);
   await expect(page.locator('body')).toHaveAttribute('data-hydrated', 'true');

@@ -9,7 +9,7 @@ test('pages hydrate without errors and client-only interactions work', async ({ 
   await gotoHydrated(page, '/signup');
   const password = page.locator('#field-password');
   await expect(password).toHaveAttribute('type', 'password');
-  // The show/hide toggle is a wasm event handler: it can only work once hydrated.
+  // The show/hide toggle is an island: it can only work once hydrated.
   await page.getByRole('button', { name: 'Show' }).click();
   await expect(password).toHaveAttribute('type', 'text');
   await page.getByRole('button', { name: 'Hide' }).click();
@@ -18,6 +18,34 @@ test('pages hydrate without errors and client-only interactions work', async ({ 
   await gotoHydrated(page, '/pricing');
   await gotoHydrated(page, '/');
   expect(problems).toEqual([]);
+});
+
+test('a submit button says it is busy while its form is on its way', async ({ page }) => {
+  // Hold the post back, as a slow network would. While the browser waits for the next page
+  // Playwright cannot look into the current one, so the page reports what its button shows.
+  let release: () => void = () => {};
+  const held = new Promise<void>((resolve) => { release = resolve; });
+  await page.route('**/api/login', async (route) => { await held; await route.continue(); });
+  const seen: string[] = [];
+  await page.exposeFunction('buttonShows', (what: string) => { seen.push(what); });
+  await gotoHydrated(page, '/login');
+  await page.getByLabel('Email').fill('nobody@example.com');
+  await page.locator('#field-password').fill('not the password');
+  const button = page.getByRole('button', { name: 'Log in' });
+  await button.evaluate((b) => {
+    const report = () => (window as any).buttonShows(
+      `${b.textContent} busy=${b.getAttribute('aria-busy')} disabled=${b.getAttribute('aria-disabled')}`);
+    new MutationObserver(report).observe(b, { attributes: true, childList: true, subtree: true, characterData: true });
+  });
+  // Not waiting for the next page: it is held back.
+  await button.click({ noWaitAfter: true });
+  await expect.poll(() => seen).toContain('Logging in… busy=true disabled=true');
+  release();
+  await expect(page.getByTestId('form-error')).toHaveText('Email or password is incorrect.');
+  // The refused address is still in the form; the password is not.
+  await expect(page.getByLabel('Email')).toHaveValue('nobody@example.com');
+  await expect(page.locator('#field-password')).toHaveValue('');
+  await expect(page.getByRole('button', { name: 'Log in' })).toHaveAttribute('aria-busy', 'false');
 });
 
 test('the test-mode banner shows in sandbox mode', async ({ page }) => {

@@ -19,7 +19,9 @@ pub use {
     domain::Network,
     repo::{prune_expired, user_by_id, User},
     service::hashing_permits,
-    session::{client_ip, current_user, require_login, require_user},
+    session::{
+        client_ip, current_user, flash, is_form_post, require_login, require_user, take_flash,
+    },
     verify::send_confirmation,
 };
 
@@ -40,6 +42,9 @@ pub struct UserView {
 pub struct SessionInfo {
     pub user: Option<UserView>,
     pub mode: StripeMode,
+    /// The address typed into a sign-up or login form the server just refused, so the form
+    /// shows it again (a plain form post comes back as a new, empty page).
+    pub typed_email: Option<String>,
 }
 
 #[server(prefix = "/api", endpoint = "session")]
@@ -53,16 +58,40 @@ pub async fn load_session() -> Result<SessionInfo, ApiError> {
     Ok(SessionInfo {
         user,
         mode: state.config.stripe_mode,
+        typed_email: session::take_flash(TYPED_EMAIL).await?,
     })
+}
+
+#[cfg(feature = "ssr")]
+const TYPED_EMAIL: &str = "typed_email";
+
+/// Keeps the typed address for the form when the server refuses it (see
+/// [`SessionInfo::typed_email`]); never the password.
+#[cfg(feature = "ssr")]
+async fn keeping_email<T>(email: &str, result: Result<T, ApiError>) -> Result<T, ApiError> {
+    if result.is_err() && session::is_form_post() {
+        // At most an address's length: this is the visitor's own input, kept in their session.
+        let typed = email.trim().chars().take(254).collect();
+        if let Err(e) = session::flash(TYPED_EMAIL, typed).await {
+            tracing::warn!(error = %e, "could not keep the typed address");
+        }
+    }
+    result
 }
 
 #[server(prefix = "/api", endpoint = "signup")]
 #[cfg_attr(feature = "ssr", tracing::instrument(skip_all, fields(user_id)))]
 pub async fn signup(email: String, password: String, next: Option<String>) -> Result<(), ApiError> {
+    let result = sign_up_with(&email, &password, next).await;
+    keeping_email(&email, result).await
+}
+
+#[cfg(feature = "ssr")]
+async fn sign_up_with(email: &str, password: &str, next: Option<String>) -> Result<(), ApiError> {
     use service::SignUp;
     let state = crate::state::AppState::get()?;
     let network = session::client_network(&state.config.trusted_proxies).await?;
-    let outcome = service::sign_up(&state.db, &state.config, &email, &password, &network).await?;
+    let outcome = service::sign_up(&state.db, &state.config, email, password, &network).await?;
     // The visitor is told the same whether the address was free or not: the owner of a
     // taken one hears about it by email instead.
     let user = match outcome {
@@ -91,12 +120,16 @@ pub async fn signup(email: String, password: String, next: Option<String>) -> Re
 #[server(prefix = "/api", endpoint = "login")]
 #[cfg_attr(feature = "ssr", tracing::instrument(skip_all, fields(user_id)))]
 pub async fn login(email: String, password: String, next: Option<String>) -> Result<(), ApiError> {
-    let state = crate::state::AppState::get()?;
-    let network = session::client_network(&state.config.trusted_proxies).await?;
-    let user = service::log_in(&state.db, &state.config, &email, &password, &network).await?;
-    session::log_in(&session::extract().await?, user.id).await?;
-    leptos_axum::redirect(&domain::safe_next(next.as_deref()));
-    Ok(())
+    let result = async {
+        let state = crate::state::AppState::get()?;
+        let network = session::client_network(&state.config.trusted_proxies).await?;
+        let user = service::log_in(&state.db, &state.config, &email, &password, &network).await?;
+        session::log_in(&session::extract().await?, user.id).await?;
+        leptos_axum::redirect(&domain::safe_next(next.as_deref()));
+        Ok(())
+    }
+    .await;
+    keeping_email(&email, result).await
 }
 
 /// The confirmation link's button: confirms the address, logs its owner in.
@@ -125,35 +158,15 @@ pub async fn logout() -> Result<(), ApiError> {
     Ok(())
 }
 
-/// The auth actions and the session they change, shared by the nav and the forms so a
-/// login anywhere refreshes the page frame.
+/// Who is logged in, read once per page for the page frame and the pricing buttons.
 #[derive(Clone, Copy)]
 pub struct Auth {
-    pub signup: ServerAction<Signup>,
-    pub login: ServerAction<Login>,
-    pub logout: ServerAction<Logout>,
     pub session: Resource<Result<SessionInfo, ApiError>>,
 }
 
 pub fn provide_auth() {
-    let signup = ServerAction::<Signup>::new();
-    let login = ServerAction::<Login>::new();
-    let logout = ServerAction::<Logout>::new();
-    let session = Resource::new(
-        move || {
-            (
-                signup.version().get(),
-                login.version().get(),
-                logout.version().get(),
-            )
-        },
-        |_| load_session(),
-    );
     provide_context(Auth {
-        signup,
-        login,
-        logout,
-        session,
+        session: Resource::new(|| (), |_| load_session()),
     });
 }
 

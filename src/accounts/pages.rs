@@ -1,6 +1,6 @@
-use super::{use_auth, ConfirmEmail};
+use super::{use_auth, ConfirmEmail, Login, Signup};
 use crate::ui::{use_form_error, Field, FormBanner, PasswordField, SubmitButton};
-use leptos::prelude::*;
+use leptos::{prelude::*, server_fn::ServerFn};
 use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
 
@@ -9,6 +9,15 @@ use leptos_router::hooks::use_query_map;
 fn next_param() -> Memo<String> {
     let query = use_query_map();
     Memo::new(move |_| query.with(|q| q.get("next").unwrap_or_default()))
+}
+
+/// The address the server last refused in this session's form, to fill in again.
+fn typed_email() -> Option<String> {
+    use_auth()
+        .session
+        .get()
+        .and_then(|s| s.ok())
+        .and_then(|s| s.typed_email)
 }
 
 fn with_next(path: &str, next: &str) -> String {
@@ -21,21 +30,22 @@ fn with_next(path: &str, next: &str) -> String {
 
 #[component]
 pub fn SignupPage() -> impl IntoView {
-    let action = use_auth().signup;
-    let error = use_form_error(action);
+    let error = use_form_error::<Signup>();
     let next = next_param();
     view! {
         <Title text="Create your account"/>
         <section class="auth-card card">
             <h1>"Create your account"</h1>
             <p class="muted">"Start with a free trial on any plan."</p>
-            <ActionForm action=action attr:class="form" attr:novalidate=true>
-                <FormBanner error/>
-                <input type="hidden" name="next" value=next/>
-                <Field label="Email" name="email" kind="email" autocomplete="email" error/>
-                <PasswordField label="Password" autocomplete="new-password" hint="At least 8 characters." error/>
-                <SubmitButton label="Create account" pending_label="Creating account…" pending=action.pending()/>
-            </ActionForm>
+            <Suspense fallback=|| ()>{move || view! {
+                <form method="post" action=Signup::url() class="form" novalidate>
+                    <FormBanner error/>
+                    <input type="hidden" name="next" value=next/>
+                    <Field label="Email" name="email" kind="email" autocomplete="email" value=typed_email() error/>
+                    <PasswordField label="Password" autocomplete="new-password" hint="At least 8 characters." error/>
+                    <SubmitButton label="Create account" pending_label="Creating account…"/>
+                </form>
+            }}</Suspense>
             <p class="auth-switch">
                 "Already have an account? "
                 <a href=move || with_next("/login", &next.get())>"Log in"</a>
@@ -46,20 +56,21 @@ pub fn SignupPage() -> impl IntoView {
 
 #[component]
 pub fn LoginPage() -> impl IntoView {
-    let action = use_auth().login;
-    let error = use_form_error(action);
+    let error = use_form_error::<Login>();
     let next = next_param();
     view! {
         <Title text="Log in"/>
         <section class="auth-card card">
             <h1>"Log in"</h1>
-            <ActionForm action=action attr:class="form" attr:novalidate=true>
-                <FormBanner error/>
-                <input type="hidden" name="next" value=next/>
-                <Field label="Email" name="email" kind="email" autocomplete="email" error/>
-                <PasswordField label="Password" autocomplete="current-password" error/>
-                <SubmitButton label="Log in" pending_label="Logging in…" pending=action.pending()/>
-            </ActionForm>
+            <Suspense fallback=|| ()>{move || view! {
+                <form method="post" action=Login::url() class="form" novalidate>
+                    <FormBanner error/>
+                    <input type="hidden" name="next" value=next/>
+                    <Field label="Email" name="email" kind="email" autocomplete="email" value=typed_email() error/>
+                    <PasswordField label="Password" autocomplete="current-password" error/>
+                    <SubmitButton label="Log in" pending_label="Logging in…"/>
+                </form>
+            }}</Suspense>
             <p class="auth-switch">
                 "New here? "
                 <a href=move || with_next("/signup", &next.get())>"Create an account"</a>
@@ -86,8 +97,7 @@ pub fn CheckEmailPage() -> impl IntoView {
 /// links on their own must not use the token up.
 #[component]
 pub fn ConfirmEmailPage() -> impl IntoView {
-    let action = ServerAction::<ConfirmEmail>::new();
-    let error = use_form_error(action);
+    let error = use_form_error::<ConfirmEmail>();
     let query = use_query_map();
     let token = move || query.with(|q| q.get("token").unwrap_or_default());
     view! {
@@ -95,11 +105,11 @@ pub fn ConfirmEmailPage() -> impl IntoView {
         <section class="auth-card card">
             <h1>"Confirm your email"</h1>
             <p>"One click and your address is confirmed; you are then logged in."</p>
-            <ActionForm action=action attr:class="form">
+            <form method="post" action=ConfirmEmail::url() class="form">
                 <FormBanner error/>
                 <input type="hidden" name="token" value=token/>
-                <SubmitButton label="Confirm my email" pending_label="Confirming…" pending=action.pending()/>
-            </ActionForm>
+                <SubmitButton label="Confirm my email" pending_label="Confirming…"/>
+            </form>
         </section>
     }
 }

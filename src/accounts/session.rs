@@ -34,6 +34,30 @@ pub async fn extract() -> Result<Session, AppError> {
         .map_err(|e| AppError::internal(format!("no session layer: {e}")))
 }
 
+/// Keeps a message for the next page this session renders, once: the answer to a plain
+/// form post, which the browser only sees after the redirect.
+pub async fn flash(key: &str, message: String) -> Result<(), AppError> {
+    extract().await?.insert(key, message).await?;
+    Ok(())
+}
+
+/// The message [`flash`] kept under `key`, taken (it shows once).
+pub async fn take_flash(key: &str) -> Result<Option<String>, AppError> {
+    Ok(extract().await?.remove::<String>(key).await?)
+}
+
+/// Whether this server function call is a browser's plain form post (it asks for HTML and
+/// is answered with a redirect) rather than a script's call (answered with the value).
+pub fn is_form_post() -> bool {
+    leptos::prelude::use_context::<axum::http::request::Parts>().is_some_and(|parts| {
+        parts
+            .headers
+            .get(axum::http::header::ACCEPT)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.contains("text/html"))
+    })
+}
+
 /// The network a request comes from, for login limits (see [`client_ip`]).
 pub async fn client_network(trusted_proxies: &[IpNet]) -> Result<Network, AppError> {
     let (ConnectInfo(peer), headers) =

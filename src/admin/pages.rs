@@ -4,7 +4,7 @@
 use super::{admin_overview, AdminOrder, AdminView, RefundOrder, REFUND_REASONS};
 use crate::{
     error::ApiError,
-    ui::{use_form_error, ErrorNotice, NotFound},
+    ui::{use_form_error, ErrorNotice, NotFound, SubmitButton},
 };
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -32,7 +32,7 @@ pub fn AdminPage() -> impl IntoView {
 fn Admin(view: AdminView, refunded: bool) -> impl IntoView {
     let q = view.query.clone();
     // A refund the server refused comes back in the address (`__err`): say why.
-    let refund_error = use_form_error(ServerAction::<RefundOrder>::new());
+    let refund_error = use_form_error::<RefundOrder>();
     let refusal = move || {
         refund_error.get().map(|e| {
             e.message_for("amount")
@@ -110,7 +110,6 @@ fn Admin(view: AdminView, refunded: bool) -> impl IntoView {
 fn OrderRow(order: AdminOrder, q: String) -> impl IntoView {
     let amount_id = format!("refund-amount-{}", order.id);
     let reason_id = format!("refund-reason-{}", order.id);
-    let pending = RwSignal::new(false);
     let who = format!("{} ({})", order.email, order.product);
     view! {
         <tr data-testid="admin-order">
@@ -125,7 +124,7 @@ fn OrderRow(order: AdminOrder, q: String) -> impl IntoView {
                 {match order.refundable.clone() {
                     None => view! { <span class="muted">"Nothing left"</span> }.into_any(),
                     Some(left) => view! {
-                        <form method="post" action="/api/admin/refund" class="refund-form" on:submit=move |_| pending.set(true)>
+                        <form method="post" action="/api/admin/refund" class="refund-form">
                             <input type="hidden" name="order_id" value=order.id.clone()/>
                             <input type="hidden" name="q" value=q.clone()/>
                             <label for=amount_id.clone()>{format!("Amount to refund to {who}")}</label>
@@ -136,9 +135,7 @@ fn OrderRow(order: AdminOrder, q: String) -> impl IntoView {
                             <select id=reason_id.clone() name="reason">
                                 {REFUND_REASONS.iter().map(|(value, label)| view! { <option value=*value>{*label}</option> }).collect_view()}
                             </select>
-                            <button type="submit" class="button button-small" disabled=move || pending.get() aria-busy=move || pending.get().to_string()>
-                                {move || if pending.get() { "Refunding…" } else { "Refund" }}
-                            </button>
+                            <SubmitButton label="Refund" pending_label="Refunding…" class="button button-small"/>
                         </form>
                     }.into_any(),
                 }}

@@ -2,7 +2,10 @@
 //! and "Manage billing".
 
 use super::{billing_overview, BillingView};
-use crate::{subscriptions::PlanCard, ui::ErrorNotice};
+use crate::{
+    subscriptions::PlanCard,
+    ui::{ErrorNotice, SubmitButton},
+};
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
@@ -29,13 +32,10 @@ pub fn BillingSettingsPage() -> impl IntoView {
 
 #[component]
 fn Billing(b: BillingView) -> impl IntoView {
-    let pending = RwSignal::new(false);
     let manage = if b.has_customer {
         view! {
-            <form method="post" action="/api/billing/portal" on:submit=move |_| pending.set(true)>
-                <button class="button" type="submit" data-testid="manage-billing" disabled=move || pending.get()>
-                    {move || if pending.get() { "Opening the billing portal…" } else { "Manage billing" }}
-                </button>
+            <form method="post" action="/api/billing/portal">
+                <SubmitButton label="Manage billing" pending_label="Opening the billing portal…" class="button" testid="manage-billing"/>
             </form>
         }
         .into_any()

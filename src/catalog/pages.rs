@@ -1,11 +1,11 @@
 use super::{load_pricing, money::format_price, Interval, LicensedProductView, PlanView};
-use crate::accounts::use_auth;
+use crate::{accounts::use_auth, ui::SubmitButton};
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
 
-/// The billing-period toggle is two links (`?interval=year`), so it works before the wasm
-/// loads and becomes client-side navigation after.
+/// The billing-period toggle is two links (`?interval=year`): the server renders the chosen
+/// period's prices.
 #[component]
 pub fn PricingPage() -> impl IntoView {
     let pricing = Resource::new(|| (), |_| load_pricing());
@@ -114,14 +114,10 @@ fn LicensedCard(product: LicensedProductView) -> impl IntoView {
                 {
                     let (label, price_id, signup_href) = (label.clone(), price_id.clone(), signup_href.clone());
                     move || if logged_in() {
-                        let pending = RwSignal::new(false);
-                        let label = label.clone();
                         view! {
-                            <form method="post" action="/api/checkout/purchase" on:submit=move |_| pending.set(true)>
+                            <form method="post" action="/api/checkout/purchase">
                                 <input type="hidden" name="price_id" value=price_id.clone()/>
-                                <button class="button button-block" type="submit" disabled=move || pending.get() aria-busy=move || pending.get().to_string()>
-                                    {move || if pending.get() { "Opening checkout…".to_owned() } else { label.clone() }}
-                                </button>
+                                <SubmitButton label=label.clone() pending_label="Opening checkout…"/>
                             </form>
                         }.into_any()
                     } else {
@@ -195,14 +191,11 @@ fn PlanCard(
                     } else if logged_in() {
                         // A plain form (not client-side): the answer is a redirect to Stripe's
                         // hosted page, which must be a full page load.
-                        let pending = RwSignal::new(false);
                         let price = prices.price_for(interval.get()).map(|p| p.id.clone()).unwrap_or_default();
                         view! {
-                            <form method="post" action="/api/checkout" on:submit=move |_| pending.set(true)>
+                            <form method="post" action="/api/checkout">
                                 <input type="hidden" name="price_id" value=price/>
-                                <button class="button button-block" type="submit" disabled=move || pending.get() aria-busy=move || pending.get().to_string()>
-                                    {move || if pending.get() { "Opening checkout…".to_owned() } else { start_label(trial_days) }}
-                                </button>
+                                <SubmitButton label=start_label(trial_days) pending_label="Opening checkout…"/>
                             </form>
                         }.into_any()
                     } else {

@@ -3,34 +3,19 @@
 use super::{poll_checkout, CheckoutProgress};
 use crate::ui::ErrorNotice;
 use leptos::prelude::*;
-use leptos_meta::Title;
+use leptos_meta::{Meta, Title};
 use leptos_router::hooks::use_query_map;
 
 #[component]
 pub fn CheckoutSuccessPage() -> impl IntoView {
     let query = use_query_map();
     let session_id = move || query.with(|q| q.get("session_id").unwrap_or_default());
-    let tick = RwSignal::new(0u32);
-    let status = Resource::new(
-        move || (session_id(), tick.get()),
-        |(id, _)| poll_checkout(id),
-    );
-    // Poll while the webhook is on its way (only in the browser).
-    Effect::new(move |_| {
-        if let Some(Ok(CheckoutProgress::Finishing { .. })) = status.get() {
-            set_timeout(
-                move || tick.update(|t| *t += 1),
-                std::time::Duration::from_millis(800),
-            );
-        }
-    });
+    let status = Resource::new(session_id, poll_checkout);
     view! {
         <Title text="Checkout complete"/>
         <section class="narrow">
             <Transition fallback=|| view! { <p class="loading" aria-busy="true">"Checking your checkout…"</p> }>
                 {move || status.get().map(|r| match r {
-                    // Literal headings in two arms: a heading chosen by an `if` inside the
-                    // view did not hydrate (tachys found another node than the SSR wrote).
                     Ok(CheckoutProgress::Finishing { subscription: true }) => view! {
                         <h1>"Finishing your subscription…"</h1>
                         <Waiting/>
@@ -70,10 +55,12 @@ pub fn CheckoutSuccessPage() -> impl IntoView {
     }
 }
 
-/// What the page says while the webhook is on its way.
+/// What the page says while the webhook is on its way; the page asks again every second
+/// (a refresh, so it needs no JavaScript).
 #[component]
 fn Waiting() -> impl IntoView {
     view! {
+        <Meta http_equiv="refresh" content="1"/>
         <p class="loading" aria-busy="true" data-testid="checkout-finishing">
             "Stripe has your payment details. We are waiting for its confirmation; this takes a few seconds."
         </p>

@@ -86,22 +86,29 @@ fn LicenseCard(license: LicenseView) -> impl IntoView {
 /// interactive, a button copies it.
 #[component]
 fn KeyReveal(key: String, masked: String, product: String) -> impl IntoView {
-    let interactive = RwSignal::new(false);
-    Effect::new(move |_| interactive.set(true));
-    // None until asked; then whether the clipboard took it.
-    let copied = RwSignal::new(None::<bool>);
-    let copy = {
-        let key = key.clone();
-        move |_| copy_to_clipboard(&key, move |ok| copied.set(Some(ok)))
-    };
     view! {
         <div class="license-key">
             <p>"Key: "<code aria-label=format!("{product} license key, hidden")>{masked}</code></p>
             <details>
                 <summary>"Show key"</summary>
-                <p><code class="key">{key}</code></p>
+                <p><code class="key">{key.clone()}</code></p>
             </details>
-            {move || interactive.get().then(|| view! {
+            <CopyKey key/>
+        </div>
+    }
+}
+
+/// The copy button: an island, shown only once it can work.
+#[island]
+fn CopyKey(key: String) -> impl IntoView {
+    let interactive = RwSignal::new(false);
+    Effect::new(move |_| interactive.set(true));
+    // None until asked; then whether the clipboard took it.
+    let copied = RwSignal::new(None::<bool>);
+    let copy = move |_| copy_to_clipboard(&key, move |ok| copied.set(Some(ok)));
+    move || {
+        interactive.get().then(|| {
+            view! {
                 <button type="button" class="button button-secondary button-small" on:click=copy.clone()>
                     {move || if copied.get() == Some(true) { "Copied" } else { "Copy key" }}
                 </button>
@@ -110,8 +117,8 @@ fn KeyReveal(key: String, masked: String, product: String) -> impl IntoView {
                     Some(false) => "This browser did not allow copying: open Show key and copy it from there.",
                     None => "",
                 }}</span>
-            })}
-        </div>
+            }
+        })
     }
 }
 

@@ -36,6 +36,8 @@ pub struct DashboardView {
     pub email: String,
     pub member_since: String,
     pub plan: Option<PlanSummary>,
+    /// The answer to the report the user just ran from the page (shown once).
+    pub report: Option<String>,
 }
 
 /// The price of the user's subscription when it gives access now.
@@ -95,7 +97,9 @@ pub async fn dashboard() -> Result<DashboardView, ApiError> {
             .map_err(crate::error::AppError::from)?,
     );
     let plan = plan::plan_for(&state, user.id).await?;
+    let report = crate::accounts::take_flash(REPORT_RESULT).await?;
     Ok(DashboardView {
+        report,
         email: user.email,
         member_since,
         plan,
@@ -137,5 +141,16 @@ pub async fn run_paid_feature() -> Result<String, ApiError> {
         (true, Some(limit)) => format!(" {} of {limit} reports used this period.", ran.used),
         (true, None) => format!(" {} reports this period.", ran.used),
     };
-    Ok(format!("Report generated at {at}.{usage}"))
+    let message = format!("Report generated at {at}.{usage}");
+    // The dashboard's button is a plain form: its answer waits in the session for the
+    // dashboard the browser is sent back to. A script gets it as the response.
+    if crate::accounts::is_form_post() {
+        crate::accounts::flash(REPORT_RESULT, message.clone()).await?;
+        leptos_axum::redirect("/dashboard");
+    }
+    Ok(message)
 }
+
+/// Where a report's answer waits for the dashboard (see [`run_paid_feature`]).
+#[cfg(feature = "ssr")]
+const REPORT_RESULT: &str = "report_result";

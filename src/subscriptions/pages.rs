@@ -1,16 +1,18 @@
 //! The dashboard: the plan, its status and timeline, and the paid feature.
 
 use super::{dashboard, entitlement::Entitlement, PlanSummary, RunPaidFeature};
-use crate::{ui::ErrorNotice, usage::UsageCard};
-use leptos::prelude::*;
+use crate::{
+    ui::{use_form_error, ErrorNotice, SubmitButton},
+    usage::UsageCard,
+};
+use leptos::{prelude::*, server_fn::ServerFn};
 use leptos_meta::Title;
 
 #[component]
 pub fn DashboardPage() -> impl IntoView {
     let data = Resource::new(|| (), |_| dashboard());
-    // One action for the report button; the usage card follows its runs.
-    let run = ServerAction::<RunPaidFeature>::new();
-    let runs = Signal::derive(move || run.version().get());
+    // A report the server refused comes back in the address.
+    let refused = use_form_error::<RunPaidFeature>();
     view! {
         <Title text="Dashboard"/>
         <Suspense fallback=|| view! { <p class="loading" aria-busy="true">"Loading your dashboard…"</p> }>
@@ -22,8 +24,11 @@ pub fn DashboardPage() -> impl IntoView {
                             <p class="muted" data-testid="dashboard-email">{format!("Signed in as {}", d.email)}</p>
                         </header>
                         <PlanCard plan=d.plan.clone()/>
-                        <FeatureArea run entitled=d.plan.as_ref().is_some_and(|p| p.entitlement.has_access())/>
-                        <UsageCard version=runs/>
+                        <FeatureArea
+                            entitled=d.plan.as_ref().is_some_and(|p| p.entitlement.has_access())
+                            result=d.report.clone().or_else(|| refused.get_untracked().map(|e| e.to_string()))
+                        />
+                        <UsageCard/>
                         <p class="muted small">{format!("Member since {}", d.member_since)}</p>
                     </section>
                 }.into_any(),
@@ -66,20 +71,15 @@ pub fn PlanCard(plan: Option<PlanSummary>) -> impl IntoView {
 }
 
 #[component]
-fn FeatureArea(run: ServerAction<RunPaidFeature>, entitled: bool) -> impl IntoView {
-    let result = move || {
-        run.value()
-            .get()
-            .map(|r| r.unwrap_or_else(|e| e.to_string()))
-    };
+fn FeatureArea(entitled: bool, result: Option<String>) -> impl IntoView {
     view! {
         <div class="card" data-testid="feature-area">
             <h2>"Reports"</h2>
             {if entitled {
                 view! {
-                    <ActionForm action=run>
-                        <button class="button" type="submit" disabled=move || run.pending().get()>"Run a report"</button>
-                    </ActionForm>
+                    <form method="post" action=RunPaidFeature::url()>
+                        <SubmitButton label="Run a report" pending_label="Running the report…" class="button"/>
+                    </form>
                     <p role="status" data-testid="feature-result">{result}</p>
                     <p class="muted small">"Run reports from a script with an "<a href="/settings/api">"API token"</a>"."</p>
                 }.into_any()

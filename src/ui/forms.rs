@@ -1,27 +1,27 @@
+//! Forms are plain HTML forms that post to their server function's URL: they work before
+//! (and without) the wasm, and the server answers with a redirect, to the next page or back
+//! with the error in the query. The few interactive pieces (the password toggle, the busy
+//! submit button) are islands: only they ship to the browser.
+
 use crate::error::ApiError;
 use leptos::{prelude::*, server_fn::error::ServerFnUrlError, server_fn::ServerFn};
 use leptos_router::hooks::use_query_map;
 
-/// The current error of a form's server action. After a plain form post (no JS yet) the
-/// server redirects back with the error in the URL (`__path`, `__err`); read it from
-/// there too so the message shows during server rendering as well.
-pub fn use_form_error<S>(action: ServerAction<S>) -> Signal<Option<ApiError>>
+/// The error a post to the server function `S` redirected back with (`__path`, `__err`).
+pub fn use_form_error<S>() -> Signal<Option<ApiError>>
 where
-    S: ServerFn<Error = ApiError> + Send + Sync + Clone + 'static,
-    S::Output: Clone + Send + Sync + 'static,
+    S: ServerFn<Error = ApiError>,
 {
     let query = use_query_map();
-    Signal::derive(move || match action.value().get() {
-        Some(Ok(_)) => None,
-        Some(Err(e)) => Some(e),
-        None => query.with(|q| {
+    Signal::derive(move || {
+        query.with(|q| {
             (q.get_str("__path") == Some(S::PATH))
                 .then(|| {
                     q.get_str("__err")
                         .map(ServerFnUrlError::<ApiError>::decode_err)
                 })
                 .flatten()
-        }),
+        })
     })
 }
 
@@ -33,10 +33,13 @@ pub fn Field(
     #[prop(into, default = "text".into())] kind: String,
     #[prop(into, optional)] autocomplete: Option<String>,
     #[prop(into, optional)] hint: Option<String>,
+    /// What the field shows filled in (what the user typed before a refusal).
+    #[prop(default = None)]
+    value: Option<String>,
     error: Signal<Option<ApiError>>,
 ) -> impl IntoView {
     let id = format!("field-{name}");
-    let message = field_message(error, name.clone());
+    let message = error.get_untracked().and_then(|e| e.message_for(&name));
     view! {
         <div class="field">
             <label for=id.clone()>{label}</label>
@@ -44,9 +47,10 @@ pub fn Field(
                 id=id.clone()
                 name=name
                 type=kind
+                value=value
                 autocomplete=autocomplete
                 required
-                aria-invalid=move || message.get().is_some().to_string()
+                aria-invalid=message.is_some().to_string()
                 aria-describedby=format!("{id}-help")
             />
             <FieldHelp id=format!("{id}-help") hint message/>
@@ -54,7 +58,7 @@ pub fn Field(
     }
 }
 
-/// A password input with a show/hide toggle (which only works once the page is hydrated).
+/// The password input with its show/hide toggle (an island: the toggle needs the browser).
 #[component]
 pub fn PasswordField(
     #[prop(into)] label: String,
@@ -62,69 +66,123 @@ pub fn PasswordField(
     #[prop(into, optional)] hint: Option<String>,
     error: Signal<Option<ApiError>>,
 ) -> impl IntoView {
-    let id = "field-password";
-    let shown = RwSignal::new(false);
-    let message = field_message(error, "password".into());
+    let message = error
+        .get_untracked()
+        .and_then(|e| e.message_for("password"));
     view! {
         <div class="field">
-            <label for=id>{label}</label>
-            <div class="password-input">
-                <input
-                    id=id
-                    name="password"
-                    type=move || if shown.get() { "text" } else { "password" }
-                    autocomplete=autocomplete
-                    required
-                    aria-invalid=move || message.get().is_some().to_string()
-                    aria-describedby="field-password-help"
-                />
-                <button
-                    type="button"
-                    class="toggle-visibility"
-                    aria-controls=id
-                    aria-pressed=move || shown.get().to_string()
-                    on:click=move |_| shown.update(|s| *s = !*s)
-                >
-                    {move || if shown.get() { "Hide" } else { "Show" }}
-                </button>
-            </div>
-            <FieldHelp id="field-password-help".into() hint message/>
+            <label for=PASSWORD_ID>{label}</label>
+            <PasswordInput autocomplete invalid=message.is_some()/>
+            <FieldHelp id=format!("{PASSWORD_ID}-help") hint message/>
         </div>
     }
 }
 
-fn field_message(error: Signal<Option<ApiError>>, name: String) -> Memo<Option<String>> {
-    Memo::new(move |_| error.get().and_then(|e| e.message_for(&name)))
+const PASSWORD_ID: &str = "field-password";
+
+#[island]
+fn PasswordInput(autocomplete: String, invalid: bool) -> impl IntoView {
+    let shown = RwSignal::new(false);
+    view! {
+        <div class="password-input">
+            <input
+                id=PASSWORD_ID
+                name="password"
+                type=move || if shown.get() { "text" } else { "password" }
+                autocomplete=autocomplete
+                required
+                aria-invalid=invalid.to_string()
+                aria-describedby=format!("{PASSWORD_ID}-help")
+            />
+            <button
+                type="button"
+                class="toggle-visibility"
+                aria-controls=PASSWORD_ID
+                aria-pressed=move || shown.get().to_string()
+                on:click=move |_| shown.update(|s| *s = !*s)
+            >
+                {move || if shown.get() { "Hide" } else { "Show" }}
+            </button>
+        </div>
+    }
 }
 
 #[component]
-fn FieldHelp(id: String, hint: Option<String>, message: Memo<Option<String>>) -> impl IntoView {
+fn FieldHelp(id: String, hint: Option<String>, message: Option<String>) -> impl IntoView {
+    let class = if message.is_some() {
+        "field-error"
+    } else {
+        "field-hint"
+    };
     view! {
-        <p id=id class=move || if message.get().is_some() { "field-error" } else { "field-hint" } aria-live="polite">
-            {move || message.get().or_else(|| hint.clone())}
-        </p>
+        <p id=id class=class aria-live="polite">{message.or(hint)}</p>
     }
 }
 
 /// A form-wide error (one not tied to a field), above the fields.
 #[component]
 pub fn FormBanner(error: Signal<Option<ApiError>>) -> impl IntoView {
-    view! {
-        {move || error.get().and_then(|e| e.general_message()).map(|m| view! {
-            <p class="notice notice-error" role="alert" data-testid="form-error">{m}</p>
-        })}
-    }
+    error
+        .get_untracked()
+        .and_then(|e| e.general_message())
+        .map(|m| {
+            view! {
+                <p class="notice notice-error" role="alert" data-testid="form-error">{m}</p>
+            }
+        })
 }
 
-/// A submit button that shows progress and refuses double submits while pending.
-#[component]
+/// A submit button that, once clicked, says the form is on its way and refuses a second
+/// submit. Without the wasm it is a plain submit button.
+#[island]
 pub fn SubmitButton(
     #[prop(into)] label: String,
     #[prop(into)] pending_label: String,
-    #[prop(into)] pending: Signal<bool>,
+    /// Its classes; a full-width button unless given.
+    #[prop(optional, into)]
+    class: Option<String>,
+    /// Its accessible name when the label alone is ambiguous (a row's "Revoke").
+    #[prop(optional, into)]
+    aria_label: Option<String>,
+    /// For tests, where nothing visible names the button for good (its label changes).
+    #[prop(optional, into)]
+    testid: Option<String>,
 ) -> impl IntoView {
+    let pending = RwSignal::new(false);
+    let button = NodeRef::<leptos::html::Button>::new();
+    #[cfg(feature = "hydrate")]
+    {
+        // Back from Stripe's page with the browser's back button, the page may come from
+        // the back/forward cache as it was left: busy. It is not busy any more.
+        let handle = window_event_listener_untyped("pageshow", move |_| pending.set(false));
+        std::mem::forget(handle);
+    }
+    let on_click = move |ev: leptos::ev::MouseEvent| {
+        if pending.get_untracked() {
+            ev.prevent_default();
+            return;
+        }
+        // Only a click that submits makes the button busy: a form the browser holds back
+        // as invalid stays editable. Busy after this event, so the browser still submits.
+        let submits = button
+            .get_untracked()
+            .and_then(|b| b.form())
+            .is_some_and(|form| form.no_validate() || form.check_validity());
+        if submits {
+            set_timeout(move || pending.set(true), std::time::Duration::ZERO);
+        }
+    };
     view! {
-        <button type="submit" class="button button-block" disabled=move || pending.get() aria-busy=move || pending.get().to_string()>
+        <button
+            type="submit"
+            node_ref=button
+            class=class.unwrap_or_else(|| "button button-block".into())
+            aria-label=aria_label
+            data-testid=testid
+            aria-disabled=move || pending.get().then_some("true")
+            aria-busy=move || pending.get().to_string()
+            on:click=on_click
+        >
             {move || if pending.get() {
                 view! { <span class="spinner" aria-hidden="true"></span>{pending_label.clone()} }.into_any()
             } else {

@@ -1,6 +1,9 @@
-use crate::{accounts::use_auth, stripe::StripeMode};
+use crate::{
+    accounts::{use_auth, Logout},
+    stripe::StripeMode,
+};
 use leptos::prelude::*;
-use leptos_router::components::A;
+use leptos::server_fn::ServerFn;
 
 /// The frame around every page: mode banner, navigation, content, footer.
 #[component]
@@ -30,47 +33,54 @@ fn ModeBanner() -> impl IntoView {
         })
     };
     view! {
-        <Transition fallback=|| ()>
+        <Suspense fallback=|| ()>
             {move || text().map(|t| view! { <div class="mode-banner" role="status" data-testid="mode-banner">{t}</div> })}
-        </Transition>
+        </Suspense>
     }
 }
 
 #[component]
 fn Nav() -> impl IntoView {
     let auth = use_auth();
-    let logout = auth.logout;
     view! {
         <header class="site-header">
             <nav class="container nav" aria-label="Main">
-                <A href="/" attr:class="brand">"saas-billing"</A>
+                <a href="/" class="brand">"saas-billing"</a>
                 <div class="nav-links">
-                    <A href="/pricing">"Pricing"</A>
-                    <Transition fallback=|| ()>
+                    <NavLink href="/pricing" label="Pricing"/>
+                    <Suspense fallback=|| ()>
                         {move || {
                             let user = auth.session.get().and_then(|r| r.ok()).and_then(|s| s.user);
                             match user {
                                 Some(user) => view! {
-                                    <A href="/dashboard">"Dashboard"</A>
-                                    <A href="/settings/billing">"Billing"</A>
-                                    <A href="/licenses">"Licenses"</A>
-                                    {user.is_admin.then(|| view! { <A href="/admin">"Admin"</A> })}
+                                    <NavLink href="/dashboard" label="Dashboard"/>
+                                    <NavLink href="/settings/billing" label="Billing"/>
+                                    <NavLink href="/licenses" label="Licenses"/>
+                                    {user.is_admin.then(|| view! { <NavLink href="/admin" label="Admin"/> })}
                                     <span class="nav-user" data-testid="nav-user">{user.email}</span>
-                                    <ActionForm action=logout attr:class="inline-form">
-                                        <button type="submit" class="link-button" disabled=move || logout.pending().get()>
-                                            "Log out"
-                                        </button>
-                                    </ActionForm>
+                                    <form method="post" action=Logout::url() class="inline-form">
+                                        <button type="submit" class="link-button">"Log out"</button>
+                                    </form>
                                 }.into_any(),
                                 None => view! {
-                                    <A href="/login">"Log in"</A>
-                                    <A href="/signup" attr:class="button button-small">"Sign up"</A>
+                                    <NavLink href="/login" label="Log in"/>
+                                    <a href="/signup" class="button button-small">"Sign up"</a>
                                 }.into_any(),
                             }
                         }}
-                    </Transition>
+                    </Suspense>
                 </div>
             </nav>
         </header>
     }
+}
+
+/// A navigation link, marked as the current page where it is one.
+#[component]
+fn NavLink(href: &'static str, label: &'static str) -> impl IntoView {
+    let here = leptos_router::hooks::use_location()
+        .pathname
+        .get_untracked()
+        == href;
+    view! { <a href=href aria-current=here.then_some("page")>{label}</a> }
 }

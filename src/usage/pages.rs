@@ -4,22 +4,22 @@
 //! for screen readers.
 
 use super::{list_tokens, usage_overview, CreateToken, RevokeToken, TokenView, UsageView};
-use crate::ui::{use_form_error, ErrorNotice, FormBanner};
-use leptos::prelude::*;
+use crate::ui::{use_form_error, ErrorNotice, FormBanner, SubmitButton};
+use leptos::{prelude::*, server_fn::ServerFn};
 use leptos_meta::Title;
 
-/// The usage card; `version` changes after each report run, so the card follows.
+/// The usage card of the dashboard.
 #[component]
-pub fn UsageCard(#[prop(into)] version: Signal<usize>) -> impl IntoView {
-    let usage = Resource::new(move || version.get(), |_| usage_overview());
+pub fn UsageCard() -> impl IntoView {
+    let usage = Resource::new(|| (), |_| usage_overview());
     view! {
-        <Transition fallback=|| view! { <p class="loading" aria-busy="true">"Loading usage…"</p> }>
+        <Suspense fallback=|| view! { <p class="loading" aria-busy="true">"Loading usage…"</p> }>
             {move || usage.get().map(|r| match r {
                 Ok(Some(u)) => view! { <Usage u/> }.into_any(),
                 Ok(None) => ().into_any(),
                 Err(e) => view! { <ErrorNotice error=e back_to="/dashboard"/> }.into_any(),
             })}
-        </Transition>
+        </Suspense>
     }
 }
 
@@ -118,13 +118,8 @@ fn DailyChart(days: Vec<(String, i64)>) -> impl IntoView {
 /// `/settings/api`: personal API tokens for `POST /api/v1/reports`.
 #[component]
 pub fn ApiTokensPage() -> impl IntoView {
-    let create = ServerAction::<CreateToken>::new();
-    let revoke = ServerAction::<RevokeToken>::new();
-    let tokens = Resource::new(
-        move || (create.version().get(), revoke.version().get()),
-        |_| list_tokens(),
-    );
-    let error = use_form_error(create);
+    let tokens = Resource::new(|| (), |_| list_tokens());
+    let error = use_form_error::<CreateToken>();
     view! {
         <Title text="API tokens"/>
         <section class="narrow">
@@ -146,7 +141,7 @@ pub fn ApiTokensPage() -> impl IntoView {
                         } else {
                             view! {
                                 <ul class="tokens">
-                                    {t.tokens.into_iter().map(|token| view! { <TokenRow token revoke/> }).collect_view()}
+                                    {t.tokens.into_iter().map(|token| view! { <TokenRow token/> }).collect_view()}
                                 </ul>
                             }.into_any()
                         }}
@@ -156,27 +151,25 @@ pub fn ApiTokensPage() -> impl IntoView {
             </Suspense>
             <div class="card">
                 <h2>"New token"</h2>
-                <ActionForm action=create attr:class="form">
+                <form method="post" action=CreateToken::url() class="form">
                     <FormBanner error/>
                     <div class="field">
                         <label for="token-name">"Name"</label>
                         <input id="token-name" name="name" required maxlength="60" placeholder="Nightly export"
                             aria-describedby="token-name-help"/>
                         <p id="token-name-help" class="field-hint" aria-live="polite">
-                            {move || error.get().and_then(|e| e.message_for("name")).unwrap_or_else(|| "What the token is for, so you know which to revoke.".into())}
+                            {error.get_untracked().and_then(|e| e.message_for("name")).unwrap_or_else(|| "What the token is for, so you know which to revoke.".into())}
                         </p>
                     </div>
-                    <button type="submit" class="button" disabled=move || create.pending().get()>
-                        {move || if create.pending().get() { "Creating…" } else { "Create token" }}
-                    </button>
-                </ActionForm>
+                    <SubmitButton label="Create token" pending_label="Creating…" class="button"/>
+                </form>
             </div>
         </section>
     }
 }
 
 #[component]
-fn TokenRow(token: TokenView, revoke: ServerAction<RevokeToken>) -> impl IntoView {
+fn TokenRow(token: TokenView) -> impl IntoView {
     let label = format!("Revoke {}", token.name);
     view! {
         <li class="card token">
@@ -185,10 +178,10 @@ fn TokenRow(token: TokenView, revoke: ServerAction<RevokeToken>) -> impl IntoVie
                 <p class="muted small">{format!("…{} · created {}", token.hint, token.created)}
                     {token.last_used.map(|u| format!(" · last used {u}"))}</p>
             </div>
-            <ActionForm action=revoke attr:class="inline-form">
+            <form method="post" action=RevokeToken::url() class="inline-form">
                 <input type="hidden" name="id" value=token.id.clone()/>
-                <button type="submit" class="button button-secondary button-small" aria-label=label>"Revoke"</button>
-            </ActionForm>
+                <SubmitButton label="Revoke" pending_label="Revoking…" class="button button-secondary button-small" aria_label=label/>
+            </form>
         </li>
     }
 }

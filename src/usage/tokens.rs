@@ -26,12 +26,6 @@ pub fn hash(token: &str) -> Vec<u8> {
     Sha256::digest(token.as_bytes()).to_vec()
 }
 
-async fn session() -> Result<tower_sessions::Session, AppError> {
-    leptos_axum::extract::<tower_sessions::Session>()
-        .await
-        .map_err(|e| AppError::internal(format!("no session: {e}")))
-}
-
 pub async fn create(db: &PgPool, user: Uuid, name: &str) -> Result<(), AppError> {
     let name = name.trim();
     if name.is_empty() || name.chars().count() > 60 {
@@ -40,7 +34,7 @@ pub async fn create(db: &PgPool, user: Uuid, name: &str) -> Result<(), AppError>
     let token = new_token();
     let hint = token[token.len() - 4..].to_owned();
     repo::insert_token(db, user, name, &hash(&token), &hint).await?;
-    session().await?.insert(FRESH, token).await?;
+    crate::accounts::flash(FRESH, token).await?;
     Ok(())
 }
 
@@ -64,7 +58,7 @@ pub async fn list(db: &PgPool, user: Uuid) -> Result<TokensView, AppError> {
             last_used: t.last_used_at.map(long_date),
         })
         .collect();
-    let fresh = session().await?.remove::<String>(FRESH).await?;
+    let fresh = crate::accounts::take_flash(FRESH).await?;
     Ok(TokensView { tokens, fresh })
 }
 

@@ -308,6 +308,15 @@ async fn plain_html_forms_work_without_javascript() {
         page.contains("Enter a valid email address"),
         "the form shows the server's message"
     );
+    assert!(
+        page.contains(r#"value="nope""#) && !page.contains(PASSWORD),
+        "the form keeps the typed address, never the password"
+    );
+    let again = assert_status(app.client.get(&back).send().await.unwrap(), StatusCode::OK).await;
+    assert!(
+        !again.contains(r#"value="nope""#),
+        "the typed address is shown once"
+    );
 
     let email = unique_email("nojs");
     let res = html_post(vec![

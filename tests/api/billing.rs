@@ -784,3 +784,46 @@ async fn a_trial_that_ends_without_a_card_pauses_when_the_subscription_says_so()
     )
     .await;
 }
+
+/// The dashboard's "Run a report" is a plain form: the browser is sent back to the dashboard,
+/// which shows the answer once (a refusal comes back in the address); a script's call gets
+/// the answer itself and leaves nothing for the page.
+#[tokio::test]
+async fn the_report_button_is_a_plain_form_whose_answer_the_dashboard_shows_once() {
+    let app = spawn_app().await;
+    let form_post = || {
+        app.client
+            .post(app.at("/api/feature"))
+            .header(reqwest::header::ACCEPT, "text/html,application/xhtml+xml")
+            .header(reqwest::header::REFERER, app.at("/dashboard"))
+            .send()
+    };
+    let _ = signed_up_user(&app, "nofeature").await;
+    let res = form_post().await.unwrap();
+    assert_eq!(res.status(), StatusCode::FOUND);
+    let back = location(&res).to_owned();
+    assert!(back.contains("__err="), "{back}");
+    let page = assert_status(app.client.get(&back).send().await.unwrap(), StatusCode::OK).await;
+    assert!(
+        page.contains("Reports are part of every paid plan."),
+        "refused, the dashboard says why: {page}"
+    );
+
+    let b = subscribed(&app, "pm_card_visa", Some("14")).await;
+    assert!(eventually_status(&app, &b.customer, "trialing").await);
+    let script = assert_status(app.call("feature", &[]).await, StatusCode::OK).await;
+    assert!(script.contains("Report generated"), "{script}");
+    assert!(
+        !app.page("/dashboard").await.contains("Report generated"),
+        "a script's call leaves no message for the page"
+    );
+    let res = form_post().await.unwrap();
+    assert_eq!(res.status(), StatusCode::FOUND);
+    assert_eq!(location(&res), "/dashboard");
+    let page = app.page("/dashboard").await;
+    assert!(page.contains("Report generated"), "{page}");
+    assert!(
+        !app.page("/dashboard").await.contains("Report generated"),
+        "the answer shows once"
+    );
+}
