@@ -15,7 +15,7 @@ use super::{
 use crate::{
     email,
     stripe::freshness::{apply, newer_only, Fetched, Snapshot, SyncError},
-    subscriptions::entitlement::{entitlement, SubscriptionState},
+    subscriptions::{self, entitlement::entitlement, sync::Locked},
     webhooks::event::id_of_expandable,
 };
 use sqlx::{PgConnection, PgPool};
@@ -356,55 +356,36 @@ pub async fn settle_subscription(
     now: i64,
     actor: Actor<'_>,
 ) -> sqlx::Result<()> {
-    type Row = (
-        String,
-        Option<OffsetDateTime>,
-        bool,
-        Option<OffsetDateTime>,
-        Option<String>,
-        Option<Uuid>,
-        Option<i32>,
-    );
-    sqlx::query("select pg_advisory_xact_lock(hashtextextended('subscription-license:' || $1, 0))")
-        .bind(subscription)
-        .execute(&mut *conn)
-        .await?;
-    let row: Option<Row> = sqlx::query_as(
-        "select s.status, s.current_period_end, s.cancel_at_period_end, s.past_due_since, s.product_id,
-                c.user_id, p.max_activations
-         from subscriptions s
-         left join customers c on c.stripe_customer_id = s.stripe_customer_id
-         left join products p on p.id = s.product_id
-         where s.id = $1",
-    )
-    .bind(subscription)
-    .fetch_optional(&mut *conn)
-    .await?;
-    let Some((
-        status,
-        period_end,
-        cancel_at_period_end,
-        past_due_since,
-        product,
-        Some(user_id),
-        max,
-    )) = row
-    else {
+    match subscriptions::sync::lock(conn, subscription).await? {
+        Some(row) => settle_locked(conn, app_url, &row, grace_days, now, actor).await,
+        None => Ok(()),
+    }
+}
+
+/// [`settle_subscription`] for a row the caller locked and read ([`subscriptions::sync::lock`]).
+pub async fn settle_locked(
+    conn: &mut PgConnection,
+    app_url: &str,
+    row: &Locked,
+    grace_days: u32,
+    now: i64,
+    actor: Actor<'_>,
+) -> sqlx::Result<()> {
+    let Some(user_id) = row.user_id else {
         return Ok(());
     };
+    let (subscription, state) = (row.id.as_str(), &row.state);
     let grace = time::Duration::days(i64::from(grace_days));
-    let state = SubscriptionState {
-        status: status.clone(),
-        current_period_end: period_end.map(OffsetDateTime::unix_timestamp),
-        cancel_at_period_end,
-        past_due_since: past_due_since.map(OffsetDateTime::unix_timestamp),
-    };
-    let target = match status.as_str() {
+    let target = match state.status.as_str() {
         "canceled" | "incomplete_expired" => Target::Cancelled("subscription ended"),
-        _ if entitlement(&state, now, grace.whole_seconds()).has_access() => Target::Active,
+        _ if entitlement(state, now, grace.whole_seconds()).has_access() => Target::Active,
         "incomplete" => return Ok(()),
         _ => Target::Suspended("payment overdue"),
     };
+    let period_end = state
+        .current_period_end
+        .and_then(|t| OffsetDateTime::from_unix_timestamp(t).ok());
+    let (product, max) = (&row.product_id, row.max_activations);
     let expires = period_end.map(|end| end + grace);
     match repo::license_for_subscription(conn, subscription).await? {
         None if target == Target::Active => {

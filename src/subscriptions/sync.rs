@@ -1,12 +1,14 @@
 //! Subscription rows, written only from Stripe's snapshots (webhooks), under the same
 //! freshness rule as the catalog.
 
+use super::entitlement::{access_until, SubscriptionState};
 use crate::{
     stripe::freshness::{apply, newer_only, Fetched, Snapshot, SyncError},
     webhooks::event::id_of_expandable,
 };
 use sqlx::PgConnection;
 use stripe_shared::Subscription;
+use time::OffsetDateTime;
 
 /// `customer.subscription.*`: stores the subscription under the freshness rule and links
 /// its customer to our user when the metadata names one.
@@ -44,49 +46,111 @@ pub async fn reconcile_subscription(
 ) -> Result<(), SyncError> {
     if sub.write(conn, as_of, true).await? {
         link_customer(conn, sub).await?;
-        refresh_access(conn, sub.id.as_str(), grace_days).await?;
+        refresh_access_of(conn, sub.id.as_str(), grace_days).await?;
     }
     Ok(())
 }
 
-/// Works out `access_until` for the row as it now is (the entitlement rule, with this
-/// deployment's grace period), for checks that must be one SQL statement.
+/// A subscription row locked for the caller's transaction (`for update`), with what its
+/// access and its license depend on. The row lock is what serialises everything that works
+/// out access or settles the license (webhooks, `reconcile`, the grace sweep): the read
+/// comes after the lock is granted, so it sees the last committed state.
+#[derive(Debug, Clone)]
+pub struct Locked {
+    pub id: String,
+    pub state: SubscriptionState,
+    pub access_until: Option<OffsetDateTime>,
+    pub product_id: Option<String>,
+    /// The user its customer is linked to, if any.
+    pub user_id: Option<uuid::Uuid>,
+    /// The product's machine limit for a license (product metadata).
+    pub max_activations: Option<i32>,
+}
+
+/// Locks the subscription `id` and reads it (`None`: there is no such row). In the webhook
+/// transaction the upsert before it already holds the lock: this costs one indexed read.
+pub async fn lock(conn: &mut PgConnection, id: &str) -> sqlx::Result<Option<Locked>> {
+    type Row = (
+        String,
+        Option<OffsetDateTime>,
+        bool,
+        Option<OffsetDateTime>,
+        Option<OffsetDateTime>,
+        Option<String>,
+        Option<uuid::Uuid>,
+        Option<i32>,
+    );
+    let row: Option<Row> = sqlx::query_as(
+        "select s.status, s.current_period_end, s.cancel_at_period_end, s.past_due_since,
+                s.access_until, s.product_id, c.user_id, p.max_activations
+         from subscriptions s
+         left join customers c on c.stripe_customer_id = s.stripe_customer_id
+         left join products p on p.id = s.product_id
+         where s.id = $1
+         for update of s",
+    )
+    .bind(id)
+    .fetch_optional(conn)
+    .await?;
+    Ok(row.map(
+        |(
+            status,
+            end,
+            cancel_at_period_end,
+            past_due_since,
+            access_until,
+            product_id,
+            user_id,
+            max_activations,
+        )| Locked {
+            id: id.to_owned(),
+            state: SubscriptionState {
+                status,
+                current_period_end: end.map(OffsetDateTime::unix_timestamp),
+                cancel_at_period_end,
+                past_due_since: past_due_since.map(OffsetDateTime::unix_timestamp),
+            },
+            access_until,
+            product_id,
+            user_id,
+            max_activations,
+        },
+    ))
+}
+
+/// Works out `access_until` for the locked row as it now is (the entitlement rule, with this
+/// deployment's grace period), for checks that must be one SQL statement. Written only when
+/// it changed: most events leave it as it was.
 pub async fn refresh_access(
+    conn: &mut PgConnection,
+    row: &Locked,
+    grace_days: u32,
+) -> sqlx::Result<()> {
+    let until = access_until(&row.state, i64::from(grace_days) * 86_400).map(|t| {
+        OffsetDateTime::from_unix_timestamp(t).unwrap_or(time::PrimitiveDateTime::MAX.assume_utc())
+    });
+    // Whole seconds: Postgres keeps microseconds, and the far-future bound has nanoseconds.
+    let seconds = |t: Option<OffsetDateTime>| t.map(OffsetDateTime::unix_timestamp);
+    if seconds(until) == seconds(row.access_until) {
+        return Ok(());
+    }
+    sqlx::query("update subscriptions set access_until = $2 where id = $1")
+        .bind(&row.id)
+        .bind(until)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// [`lock`] then [`refresh_access`], for a subscription named by id.
+pub async fn refresh_access_of(
     conn: &mut PgConnection,
     subscription: &str,
     grace_days: u32,
 ) -> sqlx::Result<()> {
-    use super::entitlement::{access_until, SubscriptionState};
-    type Row = (
-        String,
-        Option<time::OffsetDateTime>,
-        bool,
-        Option<time::OffsetDateTime>,
-    );
-    let row: Option<Row> = sqlx::query_as(
-        "select status, current_period_end, cancel_at_period_end, past_due_since from subscriptions where id = $1",
-    )
-    .bind(subscription)
-    .fetch_optional(&mut *conn)
-    .await?;
-    let Some((status, end, cancel_at_period_end, past_due_since)) = row else {
-        return Ok(());
-    };
-    let state = SubscriptionState {
-        status,
-        current_period_end: end.map(time::OffsetDateTime::unix_timestamp),
-        cancel_at_period_end,
-        past_due_since: past_due_since.map(time::OffsetDateTime::unix_timestamp),
-    };
-    let until = access_until(&state, i64::from(grace_days) * 86_400).map(|t| {
-        time::OffsetDateTime::from_unix_timestamp(t)
-            .unwrap_or(time::PrimitiveDateTime::MAX.assume_utc())
-    });
-    sqlx::query("update subscriptions set access_until = $2 where id = $1")
-        .bind(subscription)
-        .bind(until)
-        .execute(conn)
-        .await?;
+    if let Some(row) = lock(conn, subscription).await? {
+        refresh_access(conn, &row, grace_days).await?;
+    }
     Ok(())
 }
 
@@ -99,8 +163,9 @@ pub async fn refresh_missing_access(db: &sqlx::PgPool, grace_days: u32) -> sqlx:
     .fetch_all(db)
     .await?;
     for id in &ids {
-        let mut conn = db.acquire().await?;
-        refresh_access(&mut conn, id, grace_days).await?;
+        let mut tx = db.begin().await?;
+        refresh_access_of(&mut tx, id, grace_days).await?;
+        tx.commit().await?;
     }
     Ok(ids.len())
 }
@@ -194,22 +259,29 @@ impl Snapshot for Subscription {
 /// unique constraints keep a wrong or second link out.
 async fn link_customer(conn: &mut PgConnection, sub: &Subscription) -> sqlx::Result<()> {
     let customer = id_of_expandable(&sub.customer);
-    link(
-        conn,
-        sub.metadata.get("user_id").map(String::as_str),
-        &customer,
-    )
-    .await?;
-    if sub.trial_start.is_some() {
-        // One trial per user: this one is theirs, whatever becomes of the subscription.
-        sqlx::query(
-            "update users set trial_used_at = coalesce(trial_used_at, now())
-             where id = (select user_id from customers where stripe_customer_id = $1)",
-        )
-        .bind(&customer)
-        .execute(conn)
-        .await?;
+    let user = sub.metadata.get("user_id").map(String::as_str);
+    if sub.trial_start.is_none() {
+        return link(conn, user, &customer).await;
     }
+    // One trial per user: this one is theirs, whatever becomes of the subscription. One
+    // statement with the link (whose new row the update cannot see, hence `linked`), and no
+    // write once the trial is recorded.
+    let user = user.and_then(|u| uuid::Uuid::parse_str(u).ok());
+    sqlx::query(
+        "with linked as (
+             insert into customers (user_id, stripe_customer_id)
+             select id, $2 from users where id = $1
+             on conflict do nothing
+             returning user_id)
+         update users set trial_used_at = now()
+         where trial_used_at is null
+           and id = coalesce((select user_id from customers where stripe_customer_id = $2),
+                             (select user_id from linked))",
+    )
+    .bind(user)
+    .bind(&customer)
+    .execute(conn)
+    .await?;
     Ok(())
 }
 

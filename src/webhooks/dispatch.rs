@@ -162,6 +162,23 @@ fn fetched<T>(
     })
 }
 
+/// What a subscription's new state means here: its access (`access_until`) and its license,
+/// from one locked read of the row the event just wrote.
+async fn settle(
+    conn: &mut PgConnection,
+    deployment: Deployment<'_>,
+    subscription: &str,
+    now: i64,
+    actor: Actor<'_>,
+) -> sqlx::Result<()> {
+    let Some(row) = subscriptions::sync::lock(conn, subscription).await? else {
+        return Ok(());
+    };
+    subscriptions::sync::refresh_access(conn, &row, deployment.grace_days).await?;
+    let (app_url, grace_days) = (deployment.app_url, deployment.grace_days);
+    licenses::sync::settle_locked(conn, app_url, &row, grace_days, now, actor).await
+}
+
 /// Applies the event's change in the caller's transaction, and queues the email it calls for.
 pub(super) async fn apply(
     conn: &mut PgConnection,
@@ -185,10 +202,7 @@ pub(super) async fn apply(
         Object::Subscription(s) => {
             subscriptions::sync::apply_subscription(conn, s, as_of, reads.subscription.as_ref())
                 .await?;
-            subscriptions::sync::refresh_access(conn, s.id.as_str(), grace_days).await?;
-            let id = s.id.as_str();
-            licenses::sync::settle_subscription(conn, app_url, id, grace_days, reads.now(), actor)
-                .await?;
+            settle(conn, deployment, s.id.as_str(), reads.now(), actor).await?;
             email::dunning::for_subscription(conn, app_url, &event.id, &event.kind, s).await?;
             Ok(())
         }
@@ -218,11 +232,7 @@ pub(super) async fn apply(
             billing::sync::apply_invoice(conn, i, as_of, reads.invoice.as_ref()).await?;
             if let Some(sub) = &reads.invoice_subscription {
                 subscriptions::sync::write_current(conn, sub, as_of).await?;
-                let id = sub.id.as_str();
-                subscriptions::sync::refresh_access(conn, id, grace_days).await?;
-                let now = reads.now();
-                licenses::sync::settle_subscription(conn, app_url, id, grace_days, now, actor)
-                    .await?;
+                settle(conn, deployment, sub.id.as_str(), reads.now(), actor).await?;
             }
             email::dunning::for_invoice(
                 conn,
