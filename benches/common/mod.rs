@@ -25,9 +25,12 @@ pub async fn wait_until_ready(client: &reqwest::Client, url: &str) {
 }
 
 /// Runs pgbench for 10 s with `script` on `db_url` at [`CONCURRENCY`], prints its rate and
-/// latency under `what`, and returns the rate (0 if it failed, with pgbench's words).
+/// latency (average, and p50 / p99 from its per-transaction log) under `what`, and returns
+/// the rate (0 if it failed, with pgbench's words).
 pub fn pgbench(what: &str, script: &str, db_url: &str) -> f64 {
-    let path = std::env::temp_dir().join(format!("bench-{}.sql", uuid::Uuid::new_v4().simple()));
+    let run = std::env::temp_dir().join(format!("bench-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&run).expect("makes the pgbench folder");
+    let path = run.join("script.sql");
     std::fs::write(&path, script).expect("writes the pgbench script");
     let out =
         std::process::Command::new(std::env::var("PGBENCH").unwrap_or_else(|_| "pgbench".into()))
@@ -39,13 +42,16 @@ pub fn pgbench(what: &str, script: &str, db_url: &str) -> f64 {
                 "2",
                 "-T",
                 "10",
-                "-f",
+                "--log",
             ])
+            .arg(format!("--log-prefix={}", run.join("log").display()))
+            .arg("-f")
             .arg(&path)
             .arg(db_url)
             .output()
             .expect("pgbench runs");
-    let _ = std::fs::remove_file(&path);
+    let latencies = logged_latencies(&run);
+    let _ = std::fs::remove_dir_all(&run);
     println!("pgbench: {what}, {CONCURRENCY} clients, 10 s");
     let report = String::from_utf8_lossy(&out.stdout);
     let mut tps = 0.0;
@@ -61,10 +67,34 @@ pub fn pgbench(what: &str, script: &str, db_url: &str) -> f64 {
             tps = v.parse().unwrap_or(0.0);
         }
     }
+    if !latencies.is_empty() {
+        let at = |q: f64| latencies[((latencies.len() - 1) as f64 * q) as usize];
+        println!("  latency p50 {:.2} ms   p99 {:.2} ms", at(0.50), at(0.99));
+    }
     if !out.status.success() {
         println!("  pgbench failed: {}", String::from_utf8_lossy(&out.stderr));
     }
     tps
+}
+
+/// Every transaction's latency in ms, sorted, from pgbench's `--log` files in `dir` (one per
+/// thread; the third field of a line is the latency in microseconds).
+fn logged_latencies(dir: &std::path::Path) -> Vec<f64> {
+    let mut all: Vec<f64> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with("log"))
+        .filter_map(|e| std::fs::read_to_string(e.path()).ok())
+        .flat_map(|text| {
+            text.lines()
+                .filter_map(|l| l.split_whitespace().nth(2)?.parse::<f64>().ok())
+                .map(|us| us / 1000.0)
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    all.sort_by(f64::total_cmp);
+    all
 }
 
 pub fn ms(d: Duration) -> f64 {
