@@ -39,6 +39,7 @@ async fn main() {
     tokio::spawn(app.run_until_stopped());
     let client = reqwest::Client::new();
     common::wait_until_ready(&client, &app_url).await;
+    common::print_rss("after start-up");
     let mut conn = PgConnection::connect(&db_url).await.expect("connects");
     let secret: String =
         sqlx::query_scalar("select value from app_settings where name = 'sandbox_webhook_secret'")
@@ -113,6 +114,7 @@ async fn main() {
         .collect();
     post.report("webhooks: customer.subscription.updated", bodies)
         .await;
+    common::print_rss("after both loads");
     let applied: i64 = sqlx::query_scalar(
         "select count(*) from stripe_events where id like 'evt_sub_%' and processed_at is not null",
     )

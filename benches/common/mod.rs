@@ -100,3 +100,16 @@ fn logged_latencies(dir: &std::path::Path) -> Vec<f64> {
 pub fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
+
+/// Prints this process's resident memory (`VmRSS`). The server runs inside the bench, beside
+/// its load client and the sandbox, so this is an upper bound for the server's own.
+pub fn print_rss(when: &str) {
+    let rss = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmRSS:").map(|v| v.trim().to_owned()))
+        })
+        .unwrap_or_else(|| "unknown".into());
+    println!("resident memory {when}: {rss} (server, load client and sandbox in one process)");
+}
