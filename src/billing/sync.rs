@@ -3,7 +3,7 @@
 
 use crate::{
     stripe::{
-        freshness::{apply, newer_only, Fetched, Snapshot, SyncError},
+        freshness::{apply, newer_only, wrote, Fetched, Snapshot, SyncError},
         Stripe,
     },
     webhooks::event::{id_of_expandable, invoice_subscription},
@@ -56,6 +56,7 @@ pub async fn failure_reason(stripe: &Stripe, invoice: &Invoice) -> Option<String
 
 impl Snapshot for Invoice {
     const TABLE: &'static str = "invoices";
+    type Written = ();
 
     fn row_id(&self) -> String {
         self.id
@@ -69,9 +70,9 @@ impl Snapshot for Invoice {
         conn: &mut PgConnection,
         as_of: i64,
         only_if_newer: bool,
-    ) -> sqlx::Result<bool> {
+    ) -> sqlx::Result<Option<()>> {
         let Some(customer) = self.customer.as_ref() else {
-            return Ok(false);
+            return Ok(None);
         };
         let mut lines: Vec<serde_json::Value> = self
             .lines
@@ -129,7 +130,7 @@ impl Snapshot for Invoice {
         .bind(sqlx::types::Json(lines))
         .execute(conn)
         .await?;
-        Ok(written.rows_affected() == 1)
+        Ok(wrote(&written))
     }
 
     /// Stripe keeps invoices; a 404 is another account's, with nothing here.

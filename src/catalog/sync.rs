@@ -4,8 +4,8 @@
 use crate::{
     stripe::{
         freshness::{
-            apply, freshness, newer_only, stored_as_of, Current, Fetched, Freshness, Snapshot,
-            SyncError,
+            apply, freshness, newer_only, stored_as_of, wrote, Current, Fetched, Freshness,
+            Snapshot, SyncError,
         },
         Stripe,
     },
@@ -141,6 +141,7 @@ async fn product_known(db: impl sqlx::PgExecutor<'_>, id: &str) -> sqlx::Result<
 
 impl Snapshot for Product {
     const TABLE: &'static str = "products";
+    type Written = ();
 
     fn row_id(&self) -> String {
         self.id.as_str().to_owned()
@@ -151,7 +152,7 @@ impl Snapshot for Product {
         conn: &mut PgConnection,
         as_of: i64,
         only_if_newer: bool,
-    ) -> sqlx::Result<bool> {
+    ) -> sqlx::Result<Option<()>> {
         let features: Vec<String> = self
             .marketing_features
             .iter()
@@ -187,7 +188,7 @@ impl Snapshot for Product {
         .bind(meta("max_activations").and_then(|v| v.parse::<i32>().ok()).filter(|n| *n >= 0))
         .execute(conn)
         .await?;
-        Ok(written.rows_affected() == 1)
+        Ok(wrote(&written))
     }
 
     async fn gone(conn: &mut PgConnection, id: &str, as_of: i64) -> sqlx::Result<()> {
@@ -197,6 +198,7 @@ impl Snapshot for Product {
 
 impl Snapshot for Price {
     const TABLE: &'static str = "prices";
+    type Written = ();
 
     fn row_id(&self) -> String {
         self.id.as_str().to_owned()
@@ -207,7 +209,7 @@ impl Snapshot for Price {
         conn: &mut PgConnection,
         as_of: i64,
         only_if_newer: bool,
-    ) -> sqlx::Result<bool> {
+    ) -> sqlx::Result<Option<()>> {
         let (interval, count) = match &self.recurring {
             Some(r) => (
                 Some(r.interval.as_str().to_owned()),
@@ -270,7 +272,7 @@ impl Snapshot for Price {
         .bind(meta("report_overage") == Some("true"))
         .execute(conn)
         .await?;
-        Ok(written.rows_affected() == 1)
+        Ok(wrote(&written))
     }
 
     async fn gone(conn: &mut PgConnection, id: &str, as_of: i64) -> sqlx::Result<()> {

@@ -14,7 +14,7 @@ use super::{
 };
 use crate::{
     email,
-    stripe::freshness::{apply, newer_only, Fetched, Snapshot, SyncError},
+    stripe::freshness::{apply, newer_only, wrote, Fetched, Snapshot, SyncError},
     subscriptions::{self, entitlement::entitlement, sync::Locked},
     webhooks::event::id_of_expandable,
 };
@@ -513,6 +513,7 @@ pub async fn suspend_overdue(
 
 impl Snapshot for Charge {
     const TABLE: &'static str = "charges";
+    type Written = ();
 
     fn row_id(&self) -> String {
         self.id.as_str().to_owned()
@@ -523,7 +524,7 @@ impl Snapshot for Charge {
         conn: &mut PgConnection,
         as_of: i64,
         only_if_newer: bool,
-    ) -> sqlx::Result<bool> {
+    ) -> sqlx::Result<Option<()>> {
         let written = sqlx::query(&format!(
             "insert into charges (id, payment_intent_id, amount, amount_refunded, currency, stripe_as_of, updated_at)
              values ($1, $2, $3, $4, $5, $6, now())
@@ -541,7 +542,7 @@ impl Snapshot for Charge {
         .bind(as_of)
         .execute(conn)
         .await?;
-        Ok(written.rows_affected() == 1)
+        Ok(wrote(&written))
     }
 
     /// Stripe keeps charges: a 404 is another account's, with nothing here.
@@ -552,6 +553,7 @@ impl Snapshot for Charge {
 
 impl Snapshot for Dispute {
     const TABLE: &'static str = "disputes";
+    type Written = ();
 
     fn row_id(&self) -> String {
         self.id.as_str().to_owned()
@@ -562,7 +564,7 @@ impl Snapshot for Dispute {
         conn: &mut PgConnection,
         as_of: i64,
         only_if_newer: bool,
-    ) -> sqlx::Result<bool> {
+    ) -> sqlx::Result<Option<()>> {
         let written = sqlx::query(&format!(
             "insert into disputes (id, charge_id, payment_intent_id, status, amount, stripe_as_of, updated_at)
              values ($1, $2, $3, $4, $5, $6, now())
@@ -579,7 +581,7 @@ impl Snapshot for Dispute {
         .bind(as_of)
         .execute(conn)
         .await?;
-        Ok(written.rows_affected() == 1)
+        Ok(wrote(&written))
     }
 
     async fn gone(_: &mut PgConnection, _: &str, _: i64) -> sqlx::Result<()> {

@@ -82,17 +82,21 @@ pub fn newer_only(table: &str, only_if_newer: bool) -> String {
 pub(crate) trait Snapshot {
     const TABLE: &'static str;
 
+    /// What a write hands back about the row it wrote (`()` for most tables; a
+    /// subscription's state for working out its access and license without a second read).
+    type Written;
+
     fn row_id(&self) -> String;
 
     /// Upserts the row as of Stripe time `as_of`. With `only_if_newer`, an existing row is
     /// changed only when it reflects an older time (`where stripe_as_of < $as_of`). Returns
-    /// whether it wrote.
+    /// what it wrote, `None` when it did not write.
     async fn write(
         &self,
         conn: &mut PgConnection,
         as_of: i64,
         only_if_newer: bool,
-    ) -> sqlx::Result<bool>;
+    ) -> sqlx::Result<Option<Self::Written>>;
 
     /// Stripe no longer has the object (a 404 when it was read).
     async fn gone(conn: &mut PgConnection, id: &str, as_of: i64) -> sqlx::Result<()>;
@@ -123,6 +127,12 @@ pub struct Fetched<T> {
     pub seen: Option<i64>,
 }
 
+/// Whether an upsert wrote its row, as [`Snapshot::write`] says it for tables that hand
+/// nothing back.
+pub fn wrote(result: &sqlx::postgres::PgQueryResult) -> Option<()> {
+    (result.rows_affected() == 1).then_some(())
+}
+
 /// Applies an event's `snapshot` taken at `as_of` under the freshness rule. Without
 /// `fetched`, the snapshot is written only if strictly newer (one statement), else this
 /// asks for Stripe's current copy. With it, the current copy is written, unless the row
@@ -133,6 +143,17 @@ pub(crate) async fn apply<T: Snapshot>(
     as_of: i64,
     fetched: Option<&Fetched<T>>,
 ) -> Result<(), SyncError> {
+    apply_returning(conn, snapshot, as_of, fetched).await?;
+    Ok(())
+}
+
+/// [`apply`], handing back what was written (`None` when Stripe no longer has the object).
+pub(crate) async fn apply_returning<T: Snapshot>(
+    conn: &mut PgConnection,
+    snapshot: &T,
+    as_of: i64,
+    fetched: Option<&Fetched<T>>,
+) -> Result<Option<T::Written>, SyncError> {
     let id = snapshot.row_id();
     let needs_current = |seen| SyncError::NeedsCurrent {
         table: T::TABLE,
@@ -140,27 +161,26 @@ pub(crate) async fn apply<T: Snapshot>(
         seen,
     };
     match fetched {
-        None => {
-            if !snapshot.write(conn, as_of, true).await? {
-                return Err(needs_current(
-                    stored_as_of(&mut *conn, T::TABLE, &id, false).await?,
-                ));
-            }
-        }
+        None => match snapshot.write(conn, as_of, true).await? {
+            Some(written) => Ok(Some(written)),
+            None => Err(needs_current(
+                stored_as_of(&mut *conn, T::TABLE, &id, false).await?,
+            )),
+        },
         Some(Fetched { current, seen }) => {
             let stored = stored_as_of(&mut *conn, T::TABLE, &id, true).await?;
             if stored != *seen {
                 return Err(needs_current(stored));
             }
             match current {
-                Current::Found(object) => {
-                    object.write(conn, as_of, false).await?;
+                Current::Found(object) => Ok(object.write(conn, as_of, false).await?),
+                Current::Gone => {
+                    T::gone(conn, &id, as_of).await?;
+                    Ok(None)
                 }
-                Current::Gone => T::gone(conn, &id, as_of).await?,
             }
         }
     }
-    Ok(())
 }
 
 #[cfg(test)]

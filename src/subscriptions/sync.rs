@@ -3,36 +3,38 @@
 
 use super::entitlement::{access_until, SubscriptionState};
 use crate::{
-    stripe::freshness::{apply, newer_only, Fetched, Snapshot, SyncError},
+    stripe::freshness::{apply_returning, newer_only, Fetched, Snapshot, SyncError},
     webhooks::event::id_of_expandable,
 };
 use sqlx::PgConnection;
 use stripe_shared::Subscription;
 use time::OffsetDateTime;
 
-/// `customer.subscription.*`: stores the subscription under the freshness rule and links
-/// its customer to our user when the metadata names one.
+/// `customer.subscription.*`: links its customer to our user when the metadata names one,
+/// then stores the subscription under the freshness rule. Hands back the row as written,
+/// locked (`None` if Stripe no longer has it: then [`lock`] reads what is here).
 pub async fn apply_subscription(
     conn: &mut PgConnection,
     sub: &Subscription,
     as_of: i64,
     current: Option<&Fetched<Subscription>>,
-) -> Result<(), SyncError> {
-    apply(conn, sub, as_of, current).await?;
+) -> Result<Option<Locked>, SyncError> {
+    // First, so that the write's answer names the user (an event that beats
+    // `checkout.session.completed` links the customer). Nothing here depends on freshness:
+    // the metadata is ours, set when the subscription was made.
     link_customer(conn, sub).await?;
-    Ok(())
+    apply_returning(conn, sub, as_of, current).await
 }
 
 /// Stores a subscription as Stripe has it now (read for an event that names it but does
-/// not carry it) as of that event.
+/// not carry it) as of that event; hands back the row as written, locked.
 pub async fn write_current(
     conn: &mut PgConnection,
     sub: &Subscription,
     as_of: i64,
-) -> Result<(), SyncError> {
-    sub.write(conn, as_of, false).await?;
+) -> Result<Option<Locked>, SyncError> {
     link_customer(conn, sub).await?;
-    Ok(())
+    Ok(sub.write(conn, as_of, false).await?)
 }
 
 /// `reconcile`: a subscription as Stripe listed it at `as_of`, written only over a row that
@@ -44,17 +46,18 @@ pub async fn reconcile_subscription(
     as_of: i64,
     grace_days: u32,
 ) -> Result<(), SyncError> {
-    if sub.write(conn, as_of, true).await? {
+    if sub.write(conn, as_of, true).await?.is_some() {
         link_customer(conn, sub).await?;
         refresh_access_of(conn, sub.id.as_str(), grace_days).await?;
     }
     Ok(())
 }
 
-/// A subscription row locked for the caller's transaction (`for update`), with what its
-/// access and its license depend on. The row lock is what serialises everything that works
-/// out access or settles the license (webhooks, `reconcile`, the grace sweep): the read
-/// comes after the lock is granted, so it sees the last committed state.
+/// A subscription row locked for the caller's transaction, with what its access and its
+/// license depend on: as a webhook's upsert wrote it (the upsert holds the lock and hands
+/// the row back), or read by [`lock`] (`for update`). The row lock is what serialises
+/// everything that works out access or settles the license (webhooks, `reconcile`, the
+/// grace sweep): each reads after the lock is granted, so it sees the last committed state.
 #[derive(Debug, Clone)]
 pub struct Locked {
     pub id: String,
@@ -67,20 +70,50 @@ pub struct Locked {
     pub max_activations: Option<i32>,
 }
 
-/// Locks the subscription `id` and reads it (`None`: there is no such row). In the webhook
-/// transaction the upsert before it already holds the lock: this costs one indexed read.
+/// A [`Locked`]'s columns, as the upsert's `returning` and [`lock`] list them.
+type LockedRow = (
+    String,
+    Option<OffsetDateTime>,
+    bool,
+    Option<OffsetDateTime>,
+    Option<OffsetDateTime>,
+    Option<String>,
+    Option<uuid::Uuid>,
+    Option<i32>,
+);
+
+impl Locked {
+    fn from_row(id: &str, row: LockedRow) -> Self {
+        let (
+            status,
+            end,
+            cancel_at_period_end,
+            past_due_since,
+            access_until,
+            product_id,
+            user_id,
+            max,
+        ) = row;
+        Self {
+            id: id.to_owned(),
+            state: SubscriptionState {
+                status,
+                current_period_end: end.map(OffsetDateTime::unix_timestamp),
+                cancel_at_period_end,
+                past_due_since: past_due_since.map(OffsetDateTime::unix_timestamp),
+            },
+            access_until,
+            product_id,
+            user_id,
+            max_activations: max,
+        }
+    }
+}
+
+/// Locks the subscription `id` and reads it (`None`: there is no such row), for what does
+/// not write it first (a customer just linked, the grace sweep, `reconcile`).
 pub async fn lock(conn: &mut PgConnection, id: &str) -> sqlx::Result<Option<Locked>> {
-    type Row = (
-        String,
-        Option<OffsetDateTime>,
-        bool,
-        Option<OffsetDateTime>,
-        Option<OffsetDateTime>,
-        Option<String>,
-        Option<uuid::Uuid>,
-        Option<i32>,
-    );
-    let row: Option<Row> = sqlx::query_as(
+    let row: Option<LockedRow> = sqlx::query_as(
         "select s.status, s.current_period_end, s.cancel_at_period_end, s.past_due_since,
                 s.access_until, s.product_id, c.user_id, p.max_activations
          from subscriptions s
@@ -92,30 +125,7 @@ pub async fn lock(conn: &mut PgConnection, id: &str) -> sqlx::Result<Option<Lock
     .bind(id)
     .fetch_optional(conn)
     .await?;
-    Ok(row.map(
-        |(
-            status,
-            end,
-            cancel_at_period_end,
-            past_due_since,
-            access_until,
-            product_id,
-            user_id,
-            max_activations,
-        )| Locked {
-            id: id.to_owned(),
-            state: SubscriptionState {
-                status,
-                current_period_end: end.map(OffsetDateTime::unix_timestamp),
-                cancel_at_period_end,
-                past_due_since: past_due_since.map(OffsetDateTime::unix_timestamp),
-            },
-            access_until,
-            product_id,
-            user_id,
-            max_activations,
-        },
-    ))
+    Ok(row.map(|row| Locked::from_row(id, row)))
 }
 
 /// Works out `access_until` for the locked row as it now is (the entitlement rule, with this
@@ -172,6 +182,9 @@ pub async fn refresh_missing_access(db: &sqlx::PgPool, grace_days: u32) -> sqlx:
 
 impl Snapshot for Subscription {
     const TABLE: &'static str = "subscriptions";
+    /// The row as written, locked by the upsert: what the access and the license need,
+    /// without reading it again.
+    type Written = Locked;
 
     fn row_id(&self) -> String {
         self.id.as_str().to_owned()
@@ -182,7 +195,7 @@ impl Snapshot for Subscription {
         conn: &mut PgConnection,
         as_of: i64,
         only_if_newer: bool,
-    ) -> sqlx::Result<bool> {
+    ) -> sqlx::Result<Option<Locked>> {
         // The plan is the licensed item; a metered item (usage) rides along.
         let metered = |i: &&stripe_shared::SubscriptionItem| {
             i.price
@@ -207,7 +220,7 @@ impl Snapshot for Subscription {
         // event comes after that on Stripe (so `past_due_since` is the event's time, as it
         // always was), but a test clock runs ahead of the events' real time, and there the
         // period start is the failure in the clock's time that the invoices show.
-        let written = sqlx::query(&format!(
+        let written: Option<LockedRow> = sqlx::query_as(&format!(
             "insert into subscriptions (id, stripe_customer_id, status, price_id, product_id, quantity,
                  current_period_start, current_period_end, trial_start, trial_end, cancel_at_period_end,
                  cancel_at, canceled_at, ended_at, past_due_since, stripe_as_of, updated_at, metered_price_id)
@@ -224,7 +237,10 @@ impl Snapshot for Subscription {
                  -- The grace period counts from the first failure, not from the latest event.
                  past_due_since = case when excluded.status = 'past_due'
                                        then coalesce(subscriptions.past_due_since, excluded.past_due_since) end,
-                 stripe_as_of = greatest(subscriptions.stripe_as_of, excluded.stripe_as_of), updated_at = now(){}",
+                 stripe_as_of = greatest(subscriptions.stripe_as_of, excluded.stripe_as_of), updated_at = now(){}
+             returning status, current_period_end, cancel_at_period_end, past_due_since, access_until, product_id,
+                 (select user_id from customers where stripe_customer_id = subscriptions.stripe_customer_id),
+                 (select max_activations from products where id = subscriptions.product_id)",
             newer_only(Self::TABLE, only_if_newer)
         ))
         .bind(self.id.as_str())
@@ -243,9 +259,9 @@ impl Snapshot for Subscription {
         .bind(ts(self.ended_at))
         .bind(as_of)
         .bind(metered_price)
-        .execute(conn)
+        .fetch_optional(conn)
         .await?;
-        Ok(written.rows_affected() == 1)
+        Ok(written.map(|row| Locked::from_row(self.id.as_str(), row)))
     }
 
     /// Stripe keeps canceled subscriptions: a 404 is another account's, with nothing here.

@@ -163,16 +163,22 @@ fn fetched<T>(
 }
 
 /// What a subscription's new state means here: its access (`access_until`) and its license,
-/// from one locked read of the row the event just wrote.
+/// from the row as the event's write left it (`written`, locked), or, when nothing was
+/// written, as it is.
 async fn settle(
     conn: &mut PgConnection,
     deployment: Deployment<'_>,
     subscription: &str,
+    written: Option<subscriptions::sync::Locked>,
     now: i64,
     actor: Actor<'_>,
 ) -> sqlx::Result<()> {
-    let Some(row) = subscriptions::sync::lock(conn, subscription).await? else {
-        return Ok(());
+    let row = match written {
+        Some(row) => row,
+        None => match subscriptions::sync::lock(conn, subscription).await? {
+            Some(row) => row,
+            None => return Ok(()),
+        },
     };
     subscriptions::sync::refresh_access(conn, &row, deployment.grace_days).await?;
     let (app_url, grace_days) = (deployment.app_url, deployment.grace_days);
@@ -200,9 +206,9 @@ pub(super) async fn apply(
         Object::ProductDeleted(id) => catalog::sync::deactivate_product(conn, id, as_of).await,
         Object::PriceDeleted(id) => catalog::sync::deactivate_price(conn, id, as_of).await,
         Object::Subscription(s) => {
-            subscriptions::sync::apply_subscription(conn, s, as_of, reads.subscription.as_ref())
-                .await?;
-            settle(conn, deployment, s.id.as_str(), reads.now(), actor).await?;
+            let current = reads.subscription.as_ref();
+            let row = subscriptions::sync::apply_subscription(conn, s, as_of, current).await?;
+            settle(conn, deployment, s.id.as_str(), row, reads.now(), actor).await?;
             email::dunning::for_subscription(conn, app_url, &event.id, &event.kind, s).await?;
             Ok(())
         }
@@ -231,8 +237,8 @@ pub(super) async fn apply(
         Object::Invoice(i) => {
             billing::sync::apply_invoice(conn, i, as_of, reads.invoice.as_ref()).await?;
             if let Some(sub) = &reads.invoice_subscription {
-                subscriptions::sync::write_current(conn, sub, as_of).await?;
-                settle(conn, deployment, sub.id.as_str(), reads.now(), actor).await?;
+                let row = subscriptions::sync::write_current(conn, sub, as_of).await?;
+                settle(conn, deployment, sub.id.as_str(), row, reads.now(), actor).await?;
             }
             email::dunning::for_invoice(
                 conn,
