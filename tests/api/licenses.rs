@@ -878,3 +878,51 @@ async fn only_admins_see_the_admin_page_and_a_refund_waits_for_stripes_word() {
         "{page}"
     );
 }
+
+/// Everything that settles a subscription's license (webhooks, a customer being linked, the
+/// grace sweep) first takes the subscription's row lock: settled from many transactions at
+/// once, a new subscription gets one license, issued once, and none of them fails.
+#[tokio::test]
+async fn concurrent_settlements_of_a_subscription_issue_one_license_and_none_fails() {
+    use saas_billing::licenses::sync::{settle_subscription, Actor};
+    let app = spawn_app().await;
+    let user = signed_up_user(&app, "settle").await;
+    let product: String = sqlx::query_scalar(
+        "select product_id from prices where kind = 'recurring' and active order by unit_amount limit 1",
+    )
+    .fetch_one(&app.db)
+    .await
+    .unwrap();
+    sqlx::query("insert into customers (user_id, stripe_customer_id) values ($1, 'cus_settle')")
+        .bind(user.id)
+        .execute(&app.db)
+        .await
+        .unwrap();
+    sqlx::query(
+        "insert into subscriptions (id, stripe_customer_id, status, product_id, current_period_end, stripe_as_of)
+         values ('sub_settle', 'cus_settle', 'active', $1, now() + interval '30 days', 1)",
+    )
+    .bind(&product)
+    .execute(&app.db)
+    .await
+    .unwrap();
+
+    let settle = || async {
+        let mut tx = app.db.begin().await?;
+        settle_subscription(&mut tx, &app.url, "sub_settle", 3, now(), Actor::System).await?;
+        tx.commit().await
+    };
+    let results = futures::future::join_all((0..8).map(|_| settle())).await;
+    for result in &results {
+        assert!(result.is_ok(), "{result:?}");
+    }
+    let (licenses, issued): (i64, i64) = sqlx::query_as(
+        "select (select count(*) from licenses where subscription_id = 'sub_settle'),
+                (select count(*) from license_events e join licenses l on l.id = e.license_id
+                 where l.subscription_id = 'sub_settle' and e.action = 'issued')",
+    )
+    .fetch_one(&app.db)
+    .await
+    .unwrap();
+    assert_eq!((licenses, issued), (1, 1));
+}
