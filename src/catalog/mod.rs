@@ -84,12 +84,12 @@ pub struct Pricing {
 #[cfg_attr(feature = "ssr", tracing::instrument(skip_all, fields(user_id)))]
 pub async fn load_pricing() -> Result<Pricing, ApiError> {
     let state = crate::state::AppState::get()?;
-    let plans = repo::subscription_plans(&state.db)
-        .await
-        .map_err(crate::error::AppError::from)?;
-    let one_time = repo::licensed_products(&state.db)
-        .await
-        .map_err(crate::error::AppError::from)?;
+    // Side by side on two pooled connections: one round trip of waiting instead of two.
+    let (plans, one_time) = futures::try_join!(
+        repo::subscription_plans(&state.db),
+        repo::licensed_products(&state.db)
+    )
+    .map_err(crate::error::AppError::from)?;
     let (current_price_id, trial_left) = match crate::accounts::current_user(&state.db).await? {
         Some(user) => (
             crate::subscriptions::current_price(&state, user.id).await?,
