@@ -78,6 +78,8 @@ pub struct Pricing {
     pub trial_days: u32,
     /// The price of the logged-in user's subscription, if it still gives access.
     pub current_price_id: Option<String>,
+    /// Whether someone is logged in (the buttons start Checkout, else sign-up).
+    pub logged_in: bool,
 }
 
 #[server(prefix = "/api", endpoint = "pricing")]
@@ -90,7 +92,8 @@ pub async fn load_pricing() -> Result<Pricing, ApiError> {
         repo::licensed_products(&state.db)
     )
     .map_err(crate::error::AppError::from)?;
-    let (current_price_id, trial_left) = match crate::accounts::current_user(&state.db).await? {
+    let user = crate::accounts::current_user(&state.db).await?;
+    let (current_price_id, trial_left) = match &user {
         Some(user) => (
             crate::subscriptions::current_price(&state, user.id).await?,
             crate::subscriptions::trial_left(&state.db, &state.config, user.id).await?,
@@ -106,5 +109,6 @@ pub async fn load_pricing() -> Result<Pricing, ApiError> {
             0
         },
         current_price_id,
+        logged_in: user.is_some(),
     })
 }

@@ -1,5 +1,5 @@
-use super::{load_pricing, money::format_price, Interval, LicensedProductView, PlanView};
-use crate::{accounts::use_auth, ui::SubmitButton};
+use super::{load_pricing, money::format_price, Interval, LicensedProductView, PlanView, Pricing};
+use crate::ui::SubmitButton;
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
@@ -32,68 +32,74 @@ pub fn PricingPage() -> impl IntoView {
     view! {
         <Title text="Pricing"/>
         <section class="pricing">
-            <header class="page-header">
-                <h1>"Plans and pricing"</h1>
-                <Suspense fallback=|| ()>
-                    {move || pricing.get().and_then(|r| r.ok()).map(|p| view! {
-                        <p class="lead">{if p.trial_days > 0 {
-                            format!("Every plan starts with a {}-day free trial. Cancel any time.", p.trial_days)
-                        } else {
-                            "Your free trial has been used: a plan starts with its first payment. Cancel any time.".to_owned()
-                        }}</p>
-                    })}
-                </Suspense>
-                <div class="interval-toggle" role="group" aria-label="Billing period">
-                    {toggle(Interval::Month, "Monthly")}
-                    {toggle(Interval::Year, "Yearly")}
-                </div>
-            </header>
+            // One boundary for the whole page: it is rendered once, on the server, when the
+            // catalog is in.
             <Suspense fallback=|| view! { <p class="loading" aria-busy="true">"Loading plans…"</p> }>
-                {move || pricing.get().map(|result| match result {
-                    Ok(p) if p.plans.is_empty() => view! {
-                        <p class="notice">"No plans are on sale right now. Please check back soon."</p>
-                    }.into_any(),
-                    Ok(p) => {
-                        let trial_days = p.trial_days;
-                        let current = p.current_price_id.clone();
-                        view! {
-                            <div class="plan-grid">
-                                {p.plans.into_iter().map(|plan| {
-                                    let is_current = current.as_ref().is_some_and(|c| plan.prices.iter().any(|pr| &pr.id == c));
-                                    view! { <PlanCard plan interval trial_days is_current/> }
-                                }).collect_view()}
+                {move || pricing.get().map(|result| {
+                    let (lead, body) = match result {
+                        Ok(p) => (Some(lead(p.trial_days)), plans(p, interval.get_untracked())),
+                        Err(e) => (None, view! { <p class="notice notice-error" role="alert">{e.to_string()}</p> }.into_any()),
+                    };
+                    view! {
+                        <header class="page-header">
+                            <h1>"Plans and pricing"</h1>
+                            {lead.map(|l| view! { <p class="lead">{l}</p> })}
+                            <div class="interval-toggle" role="group" aria-label="Billing period">
+                                {toggle(Interval::Month, "Monthly")}
+                                {toggle(Interval::Year, "Yearly")}
                             </div>
-                        }.into_any()
+                        </header>
+                        {body}
                     }
-                    Err(e) => view! { <p class="notice notice-error" role="alert">{e.to_string()}</p> }.into_any(),
-                })}
-            </Suspense>
-            <Suspense fallback=|| ()>
-                {move || pricing.get().and_then(|r| r.ok()).filter(|p| !p.one_time.is_empty()).map(|p| view! {
-                    <section id="buy-once" class="buy-once" aria-labelledby="buy-once-heading">
-                        <h2 id="buy-once-heading">"Buy once"</h2>
-                        <p class="muted">"Pay once and keep it: a license key for the desktop app, no subscription."</p>
-                        <div class="plan-grid">
-                            {p.one_time.into_iter().map(|product| view! { <LicensedCard product/> }).collect_view()}
-                        </div>
-                    </section>
                 })}
             </Suspense>
         </section>
     }
 }
 
+fn lead(trial_days: u32) -> String {
+    if trial_days > 0 {
+        format!("Every plan starts with a {trial_days}-day free trial. Cancel any time.")
+    } else {
+        "Your free trial has been used: a plan starts with its first payment. Cancel any time."
+            .to_owned()
+    }
+}
+
+/// The plans for the chosen period, then what is sold once.
+fn plans(p: Pricing, interval: Interval) -> AnyView {
+    if p.plans.is_empty() {
+        return view! {
+            <p class="notice">"No plans are on sale right now. Please check back soon."</p>
+        }
+        .into_any();
+    }
+    let (trial_days, logged_in) = (p.trial_days, p.logged_in);
+    let current = p.current_price_id.clone();
+    view! {
+        <div class="plan-grid">
+            {p.plans.into_iter().map(|plan| {
+                let is_current = current.as_ref().is_some_and(|c| plan.prices.iter().any(|pr| &pr.id == c));
+                view! { <PlanCard plan interval trial_days is_current logged_in/> }
+            }).collect_view()}
+        </div>
+        {(!p.one_time.is_empty()).then(|| view! {
+            <section id="buy-once" class="buy-once" aria-labelledby="buy-once-heading">
+                <h2 id="buy-once-heading">"Buy once"</h2>
+                <p class="muted">"Pay once and keep it: a license key for the desktop app, no subscription."</p>
+                <div class="plan-grid">
+                    {p.one_time.into_iter().map(|product| view! { <LicensedCard product logged_in/> }).collect_view()}
+                </div>
+            </section>
+        })}
+    }
+    .into_any()
+}
+
 /// A product sold once: its price, what it includes, and Buy (a plain form: the answer is a
 /// redirect to Stripe's hosted page).
 #[component]
-fn LicensedCard(product: LicensedProductView) -> impl IntoView {
-    let auth = use_auth();
-    let logged_in = move || {
-        auth.session
-            .get()
-            .and_then(|r| r.ok())
-            .is_some_and(|s| s.user.is_some())
-    };
+fn LicensedCard(product: LicensedProductView, logged_in: bool) -> impl IntoView {
     let price = format_price(product.unit_amount, &product.currency);
     let label = format!("Buy for {price}");
     let signup_href = format!(
@@ -110,21 +116,16 @@ fn LicensedCard(product: LicensedProductView) -> impl IntoView {
                 {product.features.iter().map(|f| view! { <li>{f.clone()}</li> }).collect_view()}
                 <li>{format!("Activate on up to {} machines", product.max_activations)}</li>
             </ul>
-            <Transition fallback=|| ()>
-                {
-                    let (label, price_id, signup_href) = (label.clone(), price_id.clone(), signup_href.clone());
-                    move || if logged_in() {
-                        view! {
-                            <form method="post" action="/api/checkout/purchase">
-                                <input type="hidden" name="price_id" value=price_id.clone()/>
-                                <SubmitButton label=label.clone() pending_label="Opening checkout…"/>
-                            </form>
-                        }.into_any()
-                    } else {
-                        view! { <a class="button button-block" href=signup_href.clone()>{label.clone()}</a> }.into_any()
-                    }
-                }
-            </Transition>
+            {if logged_in {
+                view! {
+                    <form method="post" action="/api/checkout/purchase">
+                        <input type="hidden" name="price_id" value=price_id/>
+                        <SubmitButton label=label pending_label="Opening checkout…"/>
+                    </form>
+                }.into_any()
+            } else {
+                view! { <a class="button button-block" href=signup_href>{label}</a> }.into_any()
+            }}
         </article>
     }
 }
@@ -132,46 +133,51 @@ fn LicensedCard(product: LicensedProductView) -> impl IntoView {
 #[component]
 fn PlanCard(
     plan: PlanView,
-    interval: Memo<Interval>,
+    interval: Interval,
     trial_days: u32,
     is_current: bool,
+    logged_in: bool,
 ) -> impl IntoView {
-    let auth = use_auth();
-    let logged_in = move || {
-        auth.session
-            .get()
-            .and_then(|r| r.ok())
-            .is_some_and(|s| s.user.is_some())
-    };
-    let price_line = {
-        let plan = plan.clone();
-        move || match plan.price_for(interval.get()) {
-            Some(p) => view! {
-                <span class="amount">{format_price(p.unit_amount, &p.currency)}</span>
-                <span class="per">{format!("/ {}", p.interval.as_str())}</span>
-            }
-            .into_any(),
-            None => view! { <span class="per">"Not available for this period"</span> }.into_any(),
+    let price_line = match plan.price_for(interval) {
+        Some(p) => view! {
+            <span class="amount">{format_price(p.unit_amount, &p.currency)}</span>
+            <span class="per">{format!("/ {}", p.interval.as_str())}</span>
         }
+        .into_any(),
+        None => view! { <span class="per">"Not available for this period"</span> }.into_any(),
     };
-    let saving = {
-        let plan = plan.clone();
-        move || {
-            let (m, y) = (
-                plan.price_for(Interval::Month)?,
-                plan.price_for(Interval::Year)?,
-            );
+    let saving = plan
+        .price_for(Interval::Month)
+        .zip(plan.price_for(Interval::Year))
+        .and_then(|(m, y)| {
             let full = m.unit_amount * 12;
-            (interval.get() == Interval::Year && y.unit_amount < full && full > 0).then(|| {
+            (interval == Interval::Year && y.unit_amount < full && full > 0).then(|| {
                 format!(
                     "Save {}% with yearly billing",
                     (full - y.unit_amount) * 100 / full
                 )
             })
-        }
-    };
+        });
     let signup_href = format!("/signup?next={}", crate::ui::url_escape("/pricing"));
-    let form_plan = plan.clone();
+    let button = if is_current {
+        view! { <a class="button button-block button-secondary" href="/settings/billing">"Manage billing"</a> }.into_any()
+    } else if logged_in {
+        // A plain form: the answer is a redirect to Stripe's hosted page.
+        let price = plan
+            .price_for(interval)
+            .map(|p| p.id.clone())
+            .unwrap_or_default();
+        view! {
+            <form method="post" action="/api/checkout">
+                <input type="hidden" name="price_id" value=price/>
+                <SubmitButton label=start_label(trial_days) pending_label="Opening checkout…"/>
+            </form>
+        }
+        .into_any()
+    } else {
+        view! { <a class="button button-block" href=signup_href>{start_label(trial_days)}</a> }
+            .into_any()
+    };
     view! {
         <article class=if plan.highlighted { "card plan plan-highlighted" } else { "card plan" } data-testid="plan">
             <h2>{plan.name.clone()}</h2>
@@ -182,29 +188,7 @@ fn PlanCard(
             <ul class="features">
                 {plan.features.iter().map(|f| view! { <li>{f.clone()}</li> }).collect_view()}
             </ul>
-            <Transition fallback=|| ()>
-                {
-                    let signup_href = signup_href.clone();
-                    let prices = form_plan.clone();
-                    move || if is_current {
-                        view! { <a class="button button-block button-secondary" href="/settings/billing">"Manage billing"</a> }.into_any()
-                    } else if logged_in() {
-                        // A plain form (not client-side): the answer is a redirect to Stripe's
-                        // hosted page, which must be a full page load.
-                        let price = prices.price_for(interval.get()).map(|p| p.id.clone()).unwrap_or_default();
-                        view! {
-                            <form method="post" action="/api/checkout">
-                                <input type="hidden" name="price_id" value=price/>
-                                <SubmitButton label=start_label(trial_days) pending_label="Opening checkout…"/>
-                            </form>
-                        }.into_any()
-                    } else {
-                        view! {
-                            <a class="button button-block" href=signup_href.clone()>{start_label(trial_days)}</a>
-                        }.into_any()
-                    }
-                }
-            </Transition>
+            {button}
         </article>
     }
 }
