@@ -129,8 +129,8 @@ pub async fn require_user(db: &PgPool) -> Result<User, AppError> {
 }
 
 /// Sends anonymous page loads of protected pages to the login page, with a way back.
-/// This covers full page loads; client-side navigation is covered by the pages' own
-/// server functions answering `Unauthenticated`.
+/// Every navigation is a full page load (islands have no client-side router); the pages'
+/// own server functions answer `Unauthenticated` as well, so no page relies on this alone.
 pub async fn require_login(
     State(state): State<AppState>,
     session: Session,

@@ -1,5 +1,5 @@
 //! The admin page: search by email, orders with a refund form each, subscriptions, and the
-//! license audit log. Plain forms throughout, so it works before the wasm loads.
+//! license audit log. Plain forms throughout, so it works with or without the wasm.
 
 use super::{admin_overview, AdminOrder, AdminView, RefundOrder, REFUND_REASONS};
 use crate::{
