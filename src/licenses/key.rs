@@ -20,17 +20,18 @@ pub struct LicenseKey(String);
 pub struct Malformed;
 
 impl LicenseKey {
-    /// A new random key.
-    pub fn generate() -> Self {
+    /// A new random key. Fails only if the operating system's random generator does (the
+    /// caller's request then fails, and a webhook is retried).
+    pub fn generate() -> std::io::Result<Self> {
         let mut random = [0u8; 17];
-        getrandom::fill(&mut random).expect("the operating system's random generator works");
-        let bits = u128::from_le_bytes(random[..16].try_into().expect("16 bytes"));
+        getrandom::fill(&mut random).map_err(|e| std::io::Error::other(e.to_string()))?;
+        let bits = u128::from_le_bytes(std::array::from_fn(|i| random[i]));
         let mut values: Vec<u8> = (0..25).map(|i| ((bits >> (i * 5)) & 31) as u8).collect();
         // The last 3 bits of the u128 and 7 more from byte 17: 135 random bits in all.
         values.push(((bits >> 125) as u8) | ((random[16] & 3) << 3));
         values.push((random[16] >> 2) & 31);
         values.push(check_value(&values));
-        Self(format(&values))
+        Ok(Self(format(&values)))
     }
 
     /// Reads a key as typed: any case, with or without dashes and spaces.
@@ -119,7 +120,7 @@ mod tests {
     #[test]
     fn generated_keys_parse_back_and_are_grouped() {
         for _ in 0..200 {
-            let key = LicenseKey::generate();
+            let key = LicenseKey::generate().unwrap();
             assert_eq!(key.as_str().len(), 28 + 6);
             assert_eq!(key.as_str().split('-').count(), 7);
             assert_eq!(LicenseKey::parse(key.as_str()), Ok(key.clone()));
@@ -140,13 +141,13 @@ mod tests {
     #[test]
     fn keys_differ() {
         let keys: std::collections::HashSet<_> =
-            (0..1000).map(|_| LicenseKey::generate()).collect();
+            (0..1000).map(|_| LicenseKey::generate().unwrap()).collect();
         assert_eq!(keys.len(), 1000);
     }
 
     #[test]
     fn every_single_typo_is_caught() {
-        let key = LicenseKey::generate();
+        let key = LicenseKey::generate().unwrap();
         let compact: Vec<char> = key.as_str().chars().filter(|c| *c != '-').collect();
         for i in 0..compact.len() {
             for &replacement in ALPHABET {
@@ -164,7 +165,7 @@ mod tests {
 
     #[test]
     fn lookalike_letters_read_as_digits_and_garbage_is_refused() {
-        let key = LicenseKey::generate();
+        let key = LicenseKey::generate().unwrap();
         let with_o = key.as_str().replace('0', "o");
         let with_l = key.as_str().replace('1', "l");
         assert_eq!(LicenseKey::parse(&with_o), Ok(key.clone()));

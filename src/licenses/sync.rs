@@ -144,7 +144,7 @@ pub async fn record_purchase(
     let Some((name, Some(_licensed), max)) = product else {
         return Ok(());
     };
-    let key = LicenseKey::generate();
+    let key = LicenseKey::generate().map_err(sqlx::Error::Io)?;
     let license = repo::insert_license(
         conn,
         &NewLicense {
@@ -389,7 +389,7 @@ pub async fn settle_locked(
     let expires = period_end.map(|end| end + grace);
     match repo::license_for_subscription(conn, subscription).await? {
         None if target == Target::Active => {
-            let key = LicenseKey::generate();
+            let key = LicenseKey::generate().map_err(sqlx::Error::Io)?;
             let license = repo::insert_license(
                 conn,
                 &NewLicense {

@@ -16,10 +16,10 @@ const PREFIX: &str = "sbt_";
 
 /// 192 random bits from the operating system, as hex, after a prefix that says what it is
 /// (so a leaked one is recognisable in logs and scanners).
-fn new_token() -> String {
+fn new_token() -> Result<String, AppError> {
     let mut bytes = [0u8; 24];
-    getrandom::fill(&mut bytes).expect("the operating system's random generator works");
-    format!("{PREFIX}{}", hex::encode(bytes))
+    getrandom::fill(&mut bytes).map_err(AppError::internal)?;
+    Ok(format!("{PREFIX}{}", hex::encode(bytes)))
 }
 
 pub fn hash(token: &str) -> Vec<u8> {
@@ -31,7 +31,7 @@ pub async fn create(db: &PgPool, user: Uuid, name: &str) -> Result<(), AppError>
     if name.is_empty() || name.chars().count() > 60 {
         return Err(AppError::field("name", Message::TokenNameInvalid));
     }
-    let token = new_token();
+    let token = new_token()?;
     let hint = token[token.len() - 4..].to_owned();
     repo::insert_token(db, user, name, &hash(&token), &hint).await?;
     crate::accounts::flash(FRESH, token).await?;

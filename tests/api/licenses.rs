@@ -655,7 +655,9 @@ async fn the_license_api_verifies_activates_within_the_limit_and_reveals_nothing
     let mut typo: Vec<char> = key.chars().collect();
     typo[0] = if typo[0] == 'A' { 'B' } else { 'A' };
     let typo: String = typo.into_iter().collect();
-    let unknown = saas_billing::licenses::key::LicenseKey::generate().to_string();
+    let unknown = saas_billing::licenses::key::LicenseKey::generate()
+        .unwrap()
+        .to_string();
     let mut answers = Vec::new();
     for k in [typo.as_str(), "not a key", unknown.as_str()] {
         answers.push(license_api(&app, "verify", json!({ "key": k })).await);
@@ -699,7 +701,9 @@ async fn the_license_api_is_limited_per_key_and_per_network() {
         c.license_api_per_network = 12;
     })
     .await;
-    let key = saas_billing::licenses::key::LicenseKey::generate().to_string();
+    let key = saas_billing::licenses::key::LicenseKey::generate()
+        .unwrap()
+        .to_string();
     let mut statuses = Vec::new();
     for _ in 0..6 {
         statuses.push(
@@ -713,7 +717,9 @@ async fn the_license_api_is_limited_per_key_and_per_network() {
     // Other keys from the same network, up to the network's limit.
     let mut statuses = Vec::new();
     for _ in 0..7 {
-        let other = saas_billing::licenses::key::LicenseKey::generate().to_string();
+        let other = saas_billing::licenses::key::LicenseKey::generate()
+            .unwrap()
+            .to_string();
         statuses.push(
             license_api(&app, "verify", json!({ "key": other }))
                 .await
