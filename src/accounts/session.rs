@@ -41,9 +41,15 @@ pub async fn flash(key: &str, message: String) -> Result<(), AppError> {
     Ok(())
 }
 
-/// The message [`flash`] kept under `key`, taken (it shows once).
+/// The message [`flash`] kept under `key`, taken (it shows once). Read first: removing
+/// marks the session changed whether or not the key was there, and a changed session is
+/// saved (or, for a visitor without one, created) at the end of the request.
 pub async fn take_flash(key: &str) -> Result<Option<String>, AppError> {
-    Ok(extract().await?.remove::<String>(key).await?)
+    let session = extract().await?;
+    if session.get::<String>(key).await?.is_none() {
+        return Ok(None);
+    }
+    Ok(session.remove::<String>(key).await?)
 }
 
 /// Whether this server function call is a browser's plain form post (it asks for HTML and

@@ -254,3 +254,41 @@ async fn the_bundle_is_versioned_precompressed_and_cached_for_good_while_pages_a
         let _ = std::fs::remove_dir_all(root);
     }
 }
+
+/// Reading a page writes no session: a visitor without one is not given one (no cookie, no
+/// row), and a logged-in user's page views leave their session row as it was.
+#[tokio::test]
+async fn page_views_write_no_session() {
+    let app = spawn_app().await;
+    let sessions = || async {
+        sqlx::query_scalar::<_, i64>("select count(*) from tower_sessions.session")
+            .fetch_one(&app.db)
+            .await
+            .unwrap()
+    };
+    let visitor = new_client();
+    for path in ["/", "/pricing", "/login", "/signup"] {
+        let res = visitor.get(app.at(path)).send().await.unwrap();
+        assert_eq!(res.status(), StatusCode::OK, "{path}");
+        assert!(
+            !res.headers().contains_key(header::SET_COOKIE),
+            "{path} gave a visitor a session"
+        );
+    }
+    assert_eq!(sessions().await, 0);
+
+    signed_up_user(&app, "views").await;
+    let expiry = || async {
+        sqlx::query_scalar::<_, time::OffsetDateTime>(
+            "select expiry_date from tower_sessions.session",
+        )
+        .fetch_one(&app.db)
+        .await
+        .unwrap()
+    };
+    let before = expiry().await;
+    for path in ["/", "/pricing", "/dashboard"] {
+        assert_status(app.get(path).await, StatusCode::OK).await;
+    }
+    assert_eq!(expiry().await, before, "the session was written again");
+}
