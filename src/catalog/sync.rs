@@ -4,8 +4,8 @@
 use crate::{
     stripe::{
         freshness::{
-            apply, freshness, newer_only, stored_as_of, wrote, Current, Fetched, Freshness,
-            Snapshot, SyncError,
+            apply, freshness, newer_only, row_version, stored_as_of, wrote, Current, Fetched,
+            Freshness, Snapshot, SyncError,
         },
         Stripe,
     },
@@ -40,9 +40,10 @@ pub async fn apply_price(
         match product_read {
             Some(Fetched {
                 current: Current::Found(p),
+                read_at,
                 ..
             }) => {
-                p.write(conn, 0, false).await?;
+                p.write(conn, *read_at, false).await?;
             }
             _ => {
                 return Err(SyncError::NeedsCurrent {
@@ -57,7 +58,7 @@ pub async fn apply_price(
         return Err(SyncError::NeedsCurrent {
             table: Price::TABLE,
             id: price.id.as_str().to_owned(),
-            seen: stored_as_of(&mut *conn, Price::TABLE, price.id.as_str(), false).await?,
+            seen: row_version(&mut *conn, Price::TABLE, price.id.as_str(), false).await?,
         });
     }
     apply(conn, price, as_of, current).await

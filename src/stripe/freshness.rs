@@ -7,7 +7,9 @@
 //! upsert decides. When it does not write (a tie, or an older-looking event), the payload
 //! cannot decide: the transaction is dropped, the app asks Stripe for the object as it is
 //! now (no row locked meanwhile), and writes that in a second transaction, provided the row
-//! has not moved in between.
+//! has not moved in between. "Moved" is judged by the row's version (Postgres's `xmin`, new
+//! on every committed write), not by its Stripe time: two writes within one second of
+//! Stripe time leave that time equal, and a copy read before the second would overwrite it.
 
 use sqlx::{PgConnection, PgExecutor};
 
@@ -21,8 +23,9 @@ pub enum SyncError {
     Database(#[from] sqlx::Error),
     #[error("could not decode {0}")]
     Decode(&'static str),
-    /// The event's snapshot is not newer than the row (`seen` is the row's time): Stripe's
-    /// current copy must be read, outside the transaction, and the event applied again.
+    /// The event's snapshot is not newer than the row, or the row moved while Stripe was
+    /// read (`seen` is the row's [`row_version`] now): Stripe's current copy must be read,
+    /// outside the transaction, and the event applied again.
     #[error("{table} {id} needs Stripe's current copy")]
     NeedsCurrent {
         table: &'static str,
@@ -58,13 +61,35 @@ pub async fn stored_as_of(
     id: &str,
     lock: bool,
 ) -> sqlx::Result<Option<i64>> {
+    read_of_row(db, "stripe_as_of", table, id, lock).await
+}
+
+/// Which committed write a row is (`None`: there is no row): Postgres's `xmin`, the id of
+/// the transaction that wrote this version of it. A copy of the object read from Stripe
+/// after this was taken may be written only while it is unchanged. With `lock`, the row
+/// stays locked until the transaction ends.
+pub async fn row_version(
+    db: impl PgExecutor<'_>,
+    table: &'static str,
+    id: &str,
+    lock: bool,
+) -> sqlx::Result<Option<i64>> {
+    read_of_row(db, "xmin::text::bigint", table, id, lock).await
+}
+
+/// One number of the row `id` (`None`: no such row), locking it when asked.
+async fn read_of_row(
+    db: impl PgExecutor<'_>,
+    what: &'static str,
+    table: &'static str,
+    id: &str,
+    lock: bool,
+) -> sqlx::Result<Option<i64>> {
     let lock = if lock { " for update" } else { "" };
-    sqlx::query_scalar(&format!(
-        "select stripe_as_of from {table} where id = $1{lock}"
-    ))
-    .bind(id)
-    .fetch_optional(db)
-    .await
+    sqlx::query_scalar(&format!("select {what} from {table} where id = $1{lock}"))
+        .bind(id)
+        .fetch_optional(db)
+        .await
 }
 
 /// The end of a [`Snapshot::write`] upsert's `on conflict … do update`: with
@@ -120,11 +145,23 @@ impl<T> Current<T> {
     }
 }
 
-/// Stripe's current copy, and the row time it was read against.
+/// Stripe's current copy, the [`row_version`] taken before it was read, and when it was read.
 #[derive(Debug, Clone)]
 pub struct Fetched<T> {
     pub current: Current<T>,
     pub seen: Option<i64>,
+    /// A Stripe time no earlier than the read ([`read_time`]): the copy reflects every event
+    /// created until then, so it is stored as of this time, not of the (older) event that
+    /// asked for it. Stored as of the event, a snapshot emitted before the read but delivered
+    /// after it would look newer and undo it.
+    pub read_at: i64,
+}
+
+/// The time to store a copy read from Stripe just now as of: the next whole second, and one
+/// more for a server clock slightly behind Stripe's. Too late only costs a read (an event
+/// then looks older and Stripe is asked again); too early lets a stale snapshot through.
+pub fn read_time() -> i64 {
+    time::OffsetDateTime::now_utc().unix_timestamp() + 2
 }
 
 /// Whether an upsert wrote its row, as [`Snapshot::write`] says it for tables that hand
@@ -136,7 +173,7 @@ pub fn wrote(result: &sqlx::postgres::PgQueryResult) -> Option<()> {
 /// Applies an event's `snapshot` taken at `as_of` under the freshness rule. Without
 /// `fetched`, the snapshot is written only if strictly newer (one statement), else this
 /// asks for Stripe's current copy. With it, the current copy is written, unless the row
-/// moved since it was read (then it asks again).
+/// moved since it was read (another version: then it asks again).
 pub(crate) async fn apply<T: Snapshot>(
     conn: &mut PgConnection,
     snapshot: &T,
@@ -164,16 +201,22 @@ pub(crate) async fn apply_returning<T: Snapshot>(
         None => match snapshot.write(conn, as_of, true).await? {
             Some(written) => Ok(Some(written)),
             None => Err(needs_current(
-                stored_as_of(&mut *conn, T::TABLE, &id, false).await?,
+                row_version(&mut *conn, T::TABLE, &id, false).await?,
             )),
         },
-        Some(Fetched { current, seen }) => {
-            let stored = stored_as_of(&mut *conn, T::TABLE, &id, true).await?;
-            if stored != *seen {
-                return Err(needs_current(stored));
+        Some(Fetched {
+            current,
+            seen,
+            read_at,
+        }) => {
+            let version = row_version(&mut *conn, T::TABLE, &id, true).await?;
+            if version != *seen {
+                return Err(needs_current(version));
             }
             match current {
-                Current::Found(object) => Ok(object.write(conn, as_of, false).await?),
+                Current::Found(object) => {
+                    Ok(object.write(conn, as_of.max(*read_at), false).await?)
+                }
                 Current::Gone => {
                     T::gone(conn, &id, as_of).await?;
                     Ok(None)

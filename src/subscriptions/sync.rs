@@ -3,7 +3,7 @@
 
 use super::entitlement::{access_until, SubscriptionState};
 use crate::{
-    stripe::freshness::{apply_returning, newer_only, Fetched, Snapshot, SyncError},
+    stripe::freshness::{apply_returning, newer_only, Current, Fetched, Snapshot, SyncError},
     webhooks::event::id_of_expandable,
 };
 use sqlx::PgConnection;
@@ -27,14 +27,18 @@ pub async fn apply_subscription(
 }
 
 /// Stores a subscription as Stripe has it now (read for an event that names it but does
-/// not carry it) as of that event; hands back the row as written, locked.
+/// not carry it) as of that event, unless the row moved since it was read (then Stripe is
+/// asked again); hands back the row as written, locked (`None` if Stripe no longer has it).
 pub async fn write_current(
     conn: &mut PgConnection,
-    sub: &Subscription,
+    current: &Fetched<Subscription>,
     as_of: i64,
 ) -> Result<Option<Locked>, SyncError> {
+    let Current::Found(sub) = &current.current else {
+        return Ok(None);
+    };
     link_customer(conn, sub).await?;
-    Ok(sub.write(conn, as_of, false).await?)
+    apply_returning(conn, sub.as_ref(), as_of, Some(current)).await
 }
 
 /// `reconcile`: a subscription as Stripe listed it at `as_of`, written only over a row that

@@ -10,12 +10,12 @@ use crate::{
     billing, catalog, email,
     licenses::{self, sync::Actor},
     stripe::{
-        freshness::{Current, Fetched, Snapshot, SyncError},
+        freshness::{read_time, row_version, Current, Fetched, Snapshot, SyncError},
         Stripe,
     },
     subscriptions,
 };
-use sqlx::PgConnection;
+use sqlx::{PgConnection, PgPool};
 use stripe_billing::{invoice::RetrieveInvoice, subscription::RetrieveSubscription};
 use stripe_core::{charge::RetrieveCharge, dispute::RetrieveDispute};
 use stripe_product::{price::RetrievePrice, product::RetrieveProduct, Price, Product};
@@ -27,10 +27,10 @@ use stripe_shared::{Charge, Dispute, Invoice, Subscription};
 pub(super) struct Reads {
     pub product: Option<Fetched<Product>>,
     pub price: Option<Fetched<Price>>,
+    /// For a subscription's event, its current copy when the event could not decide; for an
+    /// invoice outcome that moves its subscription, that subscription as Stripe has it now.
     pub subscription: Option<Fetched<Subscription>>,
     pub invoice: Option<Fetched<Invoice>>,
-    /// An invoice's subscription as Stripe has it now, for the outcomes that move it.
-    pub invoice_subscription: Option<Box<Subscription>>,
     /// Why an invoice's payment failed, in Stripe's words, for the dunning email.
     pub failure_reason: Option<String>,
     pub charge: Option<Fetched<Charge>>,
@@ -67,11 +67,25 @@ fn grace_may_run(s: &Subscription) -> bool {
 }
 
 pub(super) async fn read_first(
+    db: &PgPool,
     stripe: &Stripe,
     deployment: Deployment<'_>,
     event: &Event,
 ) -> Result<Reads, SyncError> {
     let mut reads = Reads::default();
+    // The row's version before Stripe is read: if another event writes the subscription
+    // while this one reads it, what was read may be older than what that event wrote, and
+    // the write below must not undo it (it asks again instead).
+    let moved = match &event.object {
+        Object::Invoice(invoice) if moves_subscription(&event.kind) => {
+            invoice_subscription(invoice)
+        }
+        _ => None,
+    };
+    let seen = match &moved {
+        Some(id) => row_version(db, Subscription::TABLE, id, false).await?,
+        None => None,
+    };
     let clock_of = match &event.object {
         Object::Subscription(s) if grace_may_run(s) => Some(id_of_expandable(&s.customer)),
         Object::Invoice(i) => i.customer.as_ref().map(id_of_expandable),
@@ -81,13 +95,11 @@ pub(super) async fn read_first(
         let now = crate::stripe::clock::now_for_customer(stripe, true, &customer).await;
         reads.now = Some(now.unix_timestamp());
     }
+    if let Some(id) = moved {
+        let read = stripe.get(&RetrieveSubscription::new(id)).await;
+        reads.subscription = Some(fetched(read, seen)?);
+    }
     if let Object::Invoice(invoice) = &event.object {
-        if moves_subscription(&event.kind) {
-            if let Some(id) = invoice_subscription(invoice) {
-                reads.invoice_subscription =
-                    Some(Box::new(stripe.get(&RetrieveSubscription::new(id)).await?));
-            }
-        }
         if event.kind == "invoice.payment_failed" {
             reads.failure_reason = billing::sync::failure_reason(stripe, invoice).await;
         }
@@ -159,6 +171,7 @@ fn fetched<T>(
     Ok(Fetched {
         current: Current::from_read(read)?,
         seen,
+        read_at: read_time(),
     })
 }
 
@@ -236,9 +249,10 @@ pub(super) async fn apply(
         }
         Object::Invoice(i) => {
             billing::sync::apply_invoice(conn, i, as_of, reads.invoice.as_ref()).await?;
-            if let Some(sub) = &reads.invoice_subscription {
-                let row = subscriptions::sync::write_current(conn, sub, as_of).await?;
-                settle(conn, deployment, sub.id.as_str(), row, reads.now(), actor).await?;
+            let moved = invoice_subscription(i).filter(|_| moves_subscription(&event.kind));
+            if let (Some(id), Some(current)) = (moved, &reads.subscription) {
+                let row = subscriptions::sync::write_current(conn, current, as_of).await?;
+                settle(conn, deployment, &id, row, reads.now(), actor).await?;
             }
             email::dunning::for_invoice(
                 conn,

@@ -176,7 +176,7 @@ async fn apply_with_reads(
         if ledger::is_processed(db, &event.id).await? {
             return Ok(Outcome::AlreadyProcessed);
         }
-        reads = dispatch::read_first(stripe, deployment, event).await?;
+        reads = dispatch::read_first(db, stripe, deployment, event).await?;
     }
     let (mut reads_done, mut conflicts) = (1, 0);
     loop {

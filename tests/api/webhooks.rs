@@ -800,6 +800,131 @@ async fn invoice_events_refresh_their_subscription_from_stripe() {
     );
 }
 
+/// The newest event of `kind` on a test-mode app's own Stripe, as Stripe would deliver it.
+async fn latest_event(t: &TestModeApp, kind: &str) -> String {
+    let listed: Value = t
+        .app
+        .client
+        .get(format!("{}/v1/events?type={kind}", t.stripe_base))
+        .bearer_auth(&t.key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    listed["data"][0].to_string()
+}
+
+async fn stored_status(app: &TestApp, subscription: &str) -> String {
+    sqlx::query_scalar("select status from subscriptions where id = $1")
+        .bind(subscription)
+        .fetch_one(&app.db)
+        .await
+        .unwrap()
+}
+
+/// A customer on a trial of Pro, made on a test-mode app's own Stripe, whose creation event
+/// the app has been given (Stripe's events reach it only when a test delivers them): the
+/// client, the subscription's id and that event.
+async fn trial_delivered(t: &TestModeApp, secret: &str) -> (stripe::Client, String, String) {
+    use stripe_billing::subscription::{CreateSubscription, CreateSubscriptionItems};
+    let stripe = stripe_client(&t.stripe_base, &t.key);
+    let customer = CreateCustomer::new().send(&stripe).await.unwrap();
+    let sub = CreateSubscription::new()
+        .customer(customer.id.as_str())
+        .items(vec![CreateSubscriptionItems {
+            price: Some(t.app.price_id("pro").await),
+            ..CreateSubscriptionItems::new()
+        }])
+        .trial_period_days(14u32)
+        .send(&stripe)
+        .await
+        .unwrap();
+    let created = latest_event(t, "customer.subscription.created").await;
+    assert_eq!(
+        deliver(&t.app, &created, secret).await.status(),
+        StatusCode::OK
+    );
+    assert_eq!(stored_status(&t.app, sub.id.as_str()).await, "trialing");
+    (stripe, sub.id.as_str().to_owned(), created)
+}
+
+/// An invoice's outcome makes the app read its subscription from Stripe. When another event
+/// writes the subscription while that read is on its way, what was read is older than what
+/// is stored (here in the same second of Stripe time): it must not be written over it.
+#[tokio::test]
+async fn an_invoice_outcome_never_undoes_a_change_stored_while_its_subscription_was_read() {
+    use stripe_billing::subscription::CancelSubscription;
+    let gate = Gate::start().await;
+    let secret = "whsec_gate";
+    let t = spawn_test_mode_app(secret, |c| {
+        gate.forward_to(c.stripe_api_base.as_ref().unwrap().as_str());
+        c.stripe_api_base = Some(gate.url.parse().unwrap());
+    })
+    .await;
+    let app = &t.app;
+    let (stripe, id, _) = trial_delivered(&t, secret).await;
+    let id = id.as_str();
+
+    // The trial's invoice is paid; the app reads the subscription, and the answer is held…
+    let invoice = latest_event(&t, "invoice.paid").await;
+    gate.hold_next(&format!("/v1/subscriptions/{id}"));
+    let meanwhile = async {
+        gate.holding().await;
+        // …while the customer cancels and that event is stored.
+        CancelSubscription::new(id).send(&stripe).await.unwrap();
+        let deleted = latest_event(&t, "customer.subscription.deleted").await;
+        assert_eq!(
+            deliver(app, &deleted, secret).await.status(),
+            StatusCode::OK
+        );
+        assert_eq!(stored_status(app, id).await, "canceled");
+        gate.release();
+    };
+    let (paid, ()) = tokio::join!(deliver(app, &invoice, secret), meanwhile);
+    assert_eq!(paid.status(), StatusCode::OK);
+    assert_eq!(
+        stored_status(app, id).await,
+        "canceled",
+        "the held read (trialing) did not overwrite the cancellation"
+    );
+}
+
+/// What an event made the app read from Stripe is as new as the read, not as the event: a
+/// snapshot Stripe sent before the read but delivered after it (here a trial's, from just
+/// before the customer cancelled) does not undo it.
+#[tokio::test]
+async fn a_snapshot_older_than_what_the_app_read_from_stripe_does_not_undo_it() {
+    use stripe_billing::subscription::CancelSubscription;
+    let secret = "whsec_read";
+    let t = spawn_test_mode_app(secret, |_| {}).await;
+    let app = &t.app;
+    let (stripe, id, created) = trial_delivered(&t, secret).await;
+    let id = id.as_str();
+    // A second later (in Stripe's time) the customer cancels.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    CancelSubscription::new(id).send(&stripe).await.unwrap();
+    let deleted: Value =
+        serde_json::from_str(&latest_event(&t, "customer.subscription.deleted").await).unwrap();
+    // The trial invoice's outcome (an event from before) makes the app read the subscription:
+    // cancelled by now.
+    let paid = latest_event(&t, "invoice.paid").await;
+    assert_eq!(deliver(app, &paid, secret).await.status(), StatusCode::OK);
+    assert_eq!(stored_status(app, id).await, "canceled");
+    // A trial snapshot Stripe made in the second of the cancellation, just before it,
+    // delivered only now.
+    let mut late: Value = serde_json::from_str(&created).unwrap();
+    late["id"] = json!("evt_late_trial_snapshot");
+    late["type"] = json!("customer.subscription.trial_will_end");
+    late["created"] = deleted["created"].clone();
+    assert_eq!(
+        deliver(app, &late.to_string(), secret).await.status(),
+        StatusCode::OK
+    );
+    assert_eq!(stored_status(app, id).await, "canceled");
+}
+
 #[tokio::test]
 async fn reordered_deliveries_still_leave_the_app_with_stripes_truth() {
     let app = spawn_app_with(|c| c.sandbox.chaos_reorder = Duration::from_millis(400)).await;

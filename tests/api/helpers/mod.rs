@@ -4,6 +4,7 @@
 mod app;
 mod billing;
 mod clock;
+mod gate;
 mod mail;
 mod sandbox;
 mod stripe;
@@ -11,6 +12,7 @@ mod stripe;
 pub use app::*;
 pub use billing::*;
 pub use clock::*;
+pub use gate::Gate;
 pub use mail::*;
 pub use sandbox::*;
 pub use stripe::*;
