@@ -52,10 +52,10 @@ fn set_content_security_policy() {
     if let Some(slot) = use_context::<http::request::Parts>().and_then(|parts| {
         parts
             .extensions
-            .get::<crate::middleware::PageNonce>()
+            .get::<crate::middleware::PageScripts>()
             .cloned()
     }) {
-        slot.set(nonce.to_string());
+        slot.set_nonce(&nonce);
     }
 }
 

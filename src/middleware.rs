@@ -84,14 +84,20 @@ pub fn outer_layers(router: Router, protection: &Protection) -> Router {
         )
 }
 
-/// Where a Leptos page leaves the nonce of its hydration scripts for [`page_policy`].
+/// Where a page leaves what its scripts may be for [`page_policy`]: the nonce of Leptos's
+/// hydration scripts, or the hashes of a kept page's inline scripts (`catalog::cache`).
 #[derive(Clone, Default)]
-pub struct PageNonce(Arc<std::sync::Mutex<Option<String>>>);
+pub struct PageScripts(Arc<std::sync::Mutex<Option<String>>>);
 
-impl PageNonce {
-    pub fn set(&self, nonce: String) {
+impl PageScripts {
+    pub fn set_nonce(&self, nonce: &str) {
+        self.set_sources(format!("'nonce-{nonce}'"));
+    }
+
+    /// CSP source expressions (`'nonce-…'`, `'sha256-…'`), space-separated.
+    pub fn set_sources(&self, sources: String) {
         if let Ok(mut slot) = self.0.lock() {
-            *slot = Some(nonce);
+            *slot = Some(sources);
         }
     }
 
@@ -100,22 +106,23 @@ impl PageNonce {
     }
 }
 
-/// The policy of the app's pages: only scripts with this response's nonce (the hydration
-/// script, and what it loads), styles, images and data from this origin, forms to this origin
-/// or to Stripe's hosted pages (`form_targets`), no framing. The page leaves its nonce in the
-/// request ([`PageNonce`]); Leptos has rendered the whole page by the time the response comes
-/// back here, so the nonce is there when the header is written.
+/// The policy of the app's pages: only scripts from this origin and the page's own inline
+/// ones (by this response's nonce, or by hash on a kept page), styles, images and data from
+/// this origin, forms to this origin or to Stripe's hosted pages (`form_targets`), no
+/// framing. The page leaves its script sources in the request ([`PageScripts`]); Leptos has
+/// rendered the whole page by the time the response comes back here, so they are there
+/// when the header is written.
 pub async fn page_policy(
     State(form_targets): State<Arc<str>>,
     mut req: Request,
     next: Next,
 ) -> Response {
-    let slot = PageNonce::default();
+    let slot = PageScripts::default();
     req.extensions_mut().insert(slot.clone());
     let mut res = next.run(req).await;
-    if let Some(nonce) = slot.get() {
+    if let Some(scripts) = slot.get() {
         let policy = format!(
-            "default-src 'self'; script-src 'self' 'nonce-{nonce}' 'wasm-unsafe-eval'; style-src 'self'; \
+            "default-src 'self'; script-src 'self' {scripts} 'wasm-unsafe-eval'; style-src 'self'; \
              img-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'self'; \
              frame-ancestors 'none'; form-action {form_targets}"
         );

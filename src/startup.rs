@@ -142,7 +142,10 @@ impl Application {
             request_timeout: config.request_timeout,
         };
         crate::usage::report::spawn(db.clone(), stripe.clone(), config.usage_report_every);
+        let pricing_cache = crate::catalog::cache::PageCache::default();
+        pricing_cache.spawn_listener(&db);
         let state = AppState {
+            pricing_cache,
             leptos_options,
             db,
             stripe,
@@ -340,6 +343,10 @@ fn router(state: AppState, gate: Option<stripe_sandbox::DashboardGate>) -> Route
             AppState,
             _,
         >(context, shell))
+        .layer(axum::middleware::from_fn_with_state(
+            state.pricing_cache.clone(),
+            crate::catalog::cache::serve,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             middleware::form_targets(state.config.stripe_api_base.as_ref()),
             middleware::page_policy,

@@ -22,6 +22,8 @@ pub struct AppState {
     pub webhook_secrets: Arc<RwLock<Vec<SecretString>>>,
     /// Set once the start-up sync with Stripe has completed (`/readyz`).
     pub ready: Arc<AtomicBool>,
+    /// The pricing page as strangers see it, until the catalog changes.
+    pub pricing_cache: crate::catalog::cache::PageCache,
 }
 
 impl AppState {

@@ -26,3 +26,18 @@ test.describe('without JavaScript', () => {
     await expect(page.getByTestId('plan').nth(2).getByTestId('plan-price')).toHaveText('$990/ year');
   });
 });
+
+test('a stranger\'s kept pricing page hydrates under its policy, with nothing refused', async ({ page }) => {
+  const refused: string[] = [];
+  page.on('console', (message) => {
+    if (message.text().includes('Content Security Policy')) refused.push(message.text());
+  });
+  // The first visit may render it; the second is the copy the server kept.
+  for (let visit = 0; visit < 2; visit++) {
+    await gotoHydrated(page, '/pricing');
+    await expect(page.getByRole('heading', { name: 'Plans and pricing' })).toBeVisible();
+  }
+  await gotoHydrated(page, '/pricing?interval=year');
+  await expect(page.getByTestId('plan').nth(1).getByTestId('plan-price')).toHaveText('$290/ year');
+  expect(refused).toEqual([]);
+});

@@ -1,6 +1,8 @@
 //! Products and prices. The tables mirror Stripe's catalog; nothing here hard-codes a price.
 
 #[cfg(feature = "ssr")]
+pub mod cache;
+#[cfg(feature = "ssr")]
 mod demo;
 pub mod money;
 mod pages;

@@ -37,9 +37,187 @@ async fn pricing_is_rendered_on_the_server_from_the_database() {
         .execute(&app.db)
         .await
         .unwrap();
+    // A kept copy of the page (`catalog::cache`) is forgotten once Postgres has told the app.
+    assert!(app.page_eventually_contains("/pricing", "Enterprise").await);
     let page = assert_status(app.get("/pricing").await, StatusCode::OK).await;
     assert!(page.contains("Enterprise") && page.contains("$1,999"));
     assert!(!page.contains("Starter"));
+}
+
+/// The `'sha256-…'` sources a kept page's policy must name: one per inline script.
+fn script_hashes(page: &str) -> Vec<String> {
+    use base64::Engine as _;
+    use sha2::Digest as _;
+    page.split("<script")
+        .skip(1)
+        .filter_map(|tag| {
+            let (attributes, rest) = tag.split_once('>')?;
+            let body = rest.split_once("</script>")?.0;
+            (!attributes.contains("src=")).then(|| {
+                let hash = sha2::Sha256::digest(body.as_bytes());
+                format!(
+                    "'sha256-{}'",
+                    base64::engine::general_purpose::STANDARD.encode(hash)
+                )
+            })
+        })
+        .collect()
+}
+
+fn csp(res: &reqwest::Response) -> String {
+    res.headers()[header::CONTENT_SECURITY_POLICY]
+        .to_str()
+        .unwrap()
+        .to_owned()
+}
+
+/// Strangers get the pricing page kept as rendered: the same bytes, its scripts allowed by
+/// their hashes (a nonce could not be fresh), gzipped once; a logged-in visitor's page is
+/// rendered for them.
+#[tokio::test]
+async fn strangers_get_a_kept_pricing_page_whose_policy_names_its_scripts() {
+    let app = spawn_app().await;
+    let visitor = new_client();
+    let get = |path: &'static str| visitor.get(app.at(path)).send();
+    let first = get("/pricing").await.unwrap();
+    assert!(csp(&first).contains("'nonce-"), "the first is rendered");
+    let first = first.text().await.unwrap();
+    let kept = get("/pricing").await.unwrap();
+    let policy = csp(&kept);
+    assert!(
+        !policy.contains("'nonce-") && !policy.contains("unsafe-inline"),
+        "{policy}"
+    );
+    assert_eq!(kept.headers()[header::CACHE_CONTROL], "no-cache");
+    let kept = kept.text().await.unwrap();
+    assert_eq!(kept, first, "the same page, kept");
+    let hashes = script_hashes(&kept);
+    assert!(
+        !hashes.is_empty(),
+        "the page hydrates with an inline script"
+    );
+    for hash in &hashes {
+        assert!(
+            policy.contains(hash.as_str()),
+            "{hash} missing from {policy}"
+        );
+    }
+    assert_eq!(
+        policy.matches("'sha256-").count(),
+        hashes.len(),
+        "nothing else inline is allowed: {policy}"
+    );
+
+    // Gzipped once, for clients that take it: the same page.
+    let zipped = visitor
+        .get(app.at("/pricing"))
+        .header(header::ACCEPT_ENCODING, "gzip")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(zipped.headers()[header::CONTENT_ENCODING], "gzip");
+    let mut unzipped = String::new();
+    std::io::Read::read_to_string(
+        &mut flate2::read::GzDecoder::new(&zipped.bytes().await.unwrap()[..]),
+        &mut unzipped,
+    )
+    .unwrap();
+    assert_eq!(unzipped, kept);
+
+    // The yearly page is kept apart; a query of a stranger's making is rendered every time.
+    let yearly = get("/pricing?interval=year")
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(yearly.contains("$290"));
+    for _ in 0..2 {
+        let made_up = visitor
+            .get(app.at("/pricing?interval=year&x=1"))
+            .send()
+            .await
+            .unwrap();
+        assert!(csp(&made_up).contains("'nonce-"));
+    }
+
+    // Logged in, the page is theirs: rendered, with their navigation.
+    signed_up_user(&app, "kept").await;
+    let theirs = app.get("/pricing").await;
+    assert!(csp(&theirs).contains("'nonce-"));
+    let theirs = theirs.text().await.unwrap();
+    assert!(theirs.contains("Log out") && !kept.contains("Log out"));
+}
+
+/// A kept page follows the catalog whoever changes it (a webhook here, or a write to the
+/// tables as another instance or `sync-catalog` makes), also across a lost connection to
+/// Postgres, when a change may go unheard.
+#[tokio::test]
+async fn the_kept_pricing_page_follows_every_catalog_change() {
+    use stripe_product::product::UpdateProduct;
+    let app = spawn_app().await;
+    let visitor = new_client();
+    let page = || async {
+        let res = visitor.get(app.at("/pricing")).send().await.unwrap();
+        res.text().await.unwrap()
+    };
+    let kept_shows = |text: &'static str| async move {
+        eventually(|| async { page().await.contains(text) }).await
+    };
+    assert!(page().await.contains("Pro"));
+    assert!(page().await.contains("Pro"), "kept");
+
+    // Through Stripe and its webhook.
+    app.stripe()
+        .await
+        .post(
+            &UpdateProduct::new("prod_pro").name("Professional"),
+            "kept-rename",
+        )
+        .await
+        .unwrap();
+    assert!(kept_shows("Professional").await);
+
+    // Straight into the tables, as another instance writes them.
+    sqlx::query("update products set name = 'Pro Plus' where id = 'prod_pro'")
+        .execute(&app.db)
+        .await
+        .unwrap();
+    assert!(kept_shows("Pro Plus").await);
+
+    // The listener's connection is cut, and the catalog changes before it is back: what the
+    // app kept is not trusted once it cannot know.
+    assert!(page().await.contains("Pro Plus"));
+    let cut: i64 = sqlx::query_scalar(
+        "select count(pg_terminate_backend(pid)) from pg_stat_activity
+         where datname = current_database() and query ilike 'listen%'",
+    )
+    .fetch_one(&app.db)
+    .await
+    .unwrap();
+    assert_eq!(cut, 1, "the app listens on a connection of its own");
+    sqlx::query("update products set name = 'Pro Max' where id = 'prod_pro'")
+        .execute(&app.db)
+        .await
+        .unwrap();
+    assert!(kept_shows("Pro Max").await);
+    let listening = eventually(|| async {
+        sqlx::query_scalar::<_, i64>(
+            "select count(*) from pg_stat_activity
+             where datname = current_database() and query ilike 'listen%'",
+        )
+        .fetch_one(&app.db)
+        .await
+        .unwrap()
+            == 1
+    })
+    .await;
+    assert!(listening, "it listens again");
+    sqlx::query("update products set name = 'Pro Again' where id = 'prod_pro'")
+        .execute(&app.db)
+        .await
+        .unwrap();
+    assert!(kept_shows("Pro Again").await);
 }
 
 #[tokio::test]
