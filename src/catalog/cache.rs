@@ -127,7 +127,11 @@ impl PageCache {
                     }
                 }
                 cache.set_listening(false);
-                tokio::time::sleep(Duration::from_secs(1)).await;
+                // 1 s after a lost connection, then backing off to 30 s while Postgres
+                // refuses: pages are rendered meanwhile, and a database that is gone is not
+                // asked every second.
+                let wait = 1u64 << failures.min(5);
+                tokio::time::sleep(Duration::from_secs(wait.min(30))).await;
             }
         });
     }
