@@ -29,7 +29,7 @@ use std::{
         atomic::{AtomicBool, AtomicU64, Ordering},
         Arc, RwLock,
     },
-    time::Duration,
+    time::{Duration, Instant},
 };
 
 /// What the catalog's trigger notifies (migration 0016).
@@ -45,6 +45,15 @@ const KEPT: [&str; 3] = [
 
 /// A rendered pricing page is some 20 KB; anything far larger is not one to keep.
 const MAX_PAGE: usize = 1024 * 1024;
+
+/// How long a kept page is served at most, whatever the notifications say: a bound on how
+/// stale it can be if they stop arriving while the connection looks alive (a pooler in
+/// transaction mode, say, which does not carry `LISTEN`). One render a minute costs nothing.
+const MAX_AGE: Duration = Duration::from_secs(60);
+
+fn fresh(kept_at: Instant, now: Instant) -> bool {
+    now.saturating_duration_since(kept_at) < MAX_AGE
+}
 
 #[derive(Clone, Default)]
 pub struct PageCache(Arc<Inner>);
@@ -65,6 +74,7 @@ struct Page {
     content_type: HeaderValue,
     /// The CSP sources of its inline scripts (`'sha256-…' …`).
     scripts: String,
+    kept_at: Instant,
 }
 
 impl PageCache {
@@ -72,7 +82,8 @@ impl PageCache {
         if !self.0.listening.load(Ordering::Acquire) {
             return None;
         }
-        self.0.pages.read().ok()?.get(key).cloned()
+        let page = self.0.pages.read().ok()?.get(key).cloned()?;
+        fresh(page.kept_at, Instant::now()).then_some(page)
     }
 
     fn generation(&self) -> u64 {
@@ -221,6 +232,7 @@ impl Page {
             gzip,
             content_type,
             scripts,
+            kept_at: Instant::now(),
         })
     }
 
@@ -296,6 +308,14 @@ mod tests {
             <script>window.a=1</script></head>"#;
         let found: Vec<_> = inline_scripts(html).collect();
         assert_eq!(found, vec!["import('/pkg/a.js')", "window.a=1"]);
+    }
+
+    #[test]
+    fn a_kept_page_is_served_for_a_minute_at_most() {
+        let kept = Instant::now();
+        assert!(fresh(kept, kept));
+        assert!(fresh(kept, kept + Duration::from_secs(59)));
+        assert!(!fresh(kept, kept + MAX_AGE));
     }
 
     #[test]
