@@ -80,12 +80,10 @@ impl Application {
         let url = format!("http://{addr}");
 
         let session_layer = SessionManagerLayer::new(session_store)
-            // `__Host-` (when Secure) pins the cookie to this exact host, path `/`: no
-            // subdomain can set or overwrite it.
             .with_name(if config.cookie_secure {
-                "__Host-sb_session"
+                accounts::SECURE_SESSION_COOKIE
             } else {
-                "sb_session"
+                accounts::SESSION_COOKIE
             })
             .with_http_only(true)
             // Strict would drop the session on the redirect back from Stripe Checkout.

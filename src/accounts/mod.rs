@@ -21,6 +21,7 @@ pub use {
     service::hashing_permits,
     session::{
         client_ip, current_user, flash, is_form_post, require_login, require_user, take_flash,
+        SECURE_SESSION_COOKIE, SESSION_COOKIE,
     },
     verify::send_confirmation,
 };

@@ -18,6 +18,13 @@ use std::{
     time::Duration,
 };
 use tower_sessions::Session;
+
+/// The session cookie's name; `__Host-` prefixed ([`SECURE_SESSION_COOKIE`]) when Secure,
+/// which pins it to this exact host and path `/`: no subdomain can set or overwrite it.
+/// Anything that must tell a visitor with a session apart (the kept pricing page) looks for
+/// this name.
+pub const SESSION_COOKIE: &str = "sb_session";
+pub const SECURE_SESSION_COOKIE: &str = "__Host-sb_session";
 use uuid::Uuid;
 
 const USER_ID: &str = "user_id";

@@ -92,13 +92,19 @@ impl PageCache {
 
     /// Keeps `page`, rendered when the generation was `generation`, unless the catalog
     /// changed (or may have) since.
+    /// Whether a page rendered at `generation` may still be kept: the catalog has not
+    /// changed since (as far as this instance can hear).
+    fn may_keep(&self, generation: u64) -> bool {
+        self.0.listening.load(Ordering::Acquire) && self.generation() == generation
+    }
+
     fn keep(&self, key: &'static str, generation: u64, page: Page) {
         let Ok(mut pages) = self.0.pages.write() else {
             return;
         };
-        // Checked under the write lock: [`Self::forget`] moves the generation before it
-        // takes this lock to clear, so a stale page cannot slip in after the clearing.
-        if self.0.listening.load(Ordering::Acquire) && self.generation() == generation {
+        // Checked again under the write lock: [`Self::forget`] moves the generation before
+        // it takes this lock to clear, so a stale page cannot slip in after the clearing.
+        if self.may_keep(generation) {
             pages.insert(key, Arc::new(page));
         }
     }
@@ -169,11 +175,13 @@ fn kept_key(req: &Request) -> Option<&'static str> {
     }
     let asked = req.uri().path_and_query()?.as_str();
     let key = KEPT.iter().find(|k| **k == asked)?;
-    let has_session = req
-        .headers()
-        .get_all(header::COOKIE)
-        .iter()
-        .any(|v| v.as_bytes().windows(11).any(|w| w == b"sb_session="));
+    // The secure name ends with the plain one.
+    let name = crate::accounts::SESSION_COOKIE.as_bytes();
+    let has_session = req.headers().get_all(header::COOKIE).iter().any(|v| {
+        v.as_bytes()
+            .windows(name.len() + 1)
+            .any(|w| w.starts_with(name) && w[name.len()] == b'=')
+    });
     (!has_session).then_some(*key)
 }
 
@@ -193,7 +201,12 @@ pub async fn serve(State(cache): State<PageCache>, req: Request, next: Next) -> 
     }
     let generation = cache.generation();
     let res = next.run(req).await;
-    if res.status() != StatusCode::OK || res.headers().contains_key(header::SET_COOKIE) {
+    // Nothing is read back or compressed for a page that could not be kept anyway (while the
+    // listener is down, or the catalog changed during the render).
+    let keepable = res.status() == StatusCode::OK
+        && !res.headers().contains_key(header::SET_COOKIE)
+        && cache.may_keep(generation);
+    if !keepable {
         return res;
     }
     let (parts, body) = res.into_parts();

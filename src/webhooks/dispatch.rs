@@ -77,9 +77,7 @@ pub(super) async fn read_first(
     // while this one reads it, what was read may be older than what that event wrote, and
     // the write below must not undo it (it asks again instead).
     let moved = match &event.object {
-        Object::Invoice(invoice) if moves_subscription(&event.kind) => {
-            invoice_subscription(invoice)
-        }
+        Object::Invoice(invoice) => moved_subscription(&event.kind, invoice),
         _ => None,
     };
     let seen = match &moved {
@@ -121,6 +119,11 @@ fn moves_subscription(kind: &str) -> bool {
         kind,
         "invoice.paid" | "invoice.payment_failed" | "invoice.payment_action_required"
     )
+}
+
+/// The subscription an invoice event moves, if it is an outcome and the invoice has one.
+fn moved_subscription(kind: &str, invoice: &Invoice) -> Option<String> {
+    invoice_subscription(invoice).filter(|_| moves_subscription(kind))
 }
 
 /// Reads Stripe's current copy of what a transaction asked for ([`SyncError::NeedsCurrent`]).
@@ -249,7 +252,7 @@ pub(super) async fn apply(
         }
         Object::Invoice(i) => {
             billing::sync::apply_invoice(conn, i, as_of, reads.invoice.as_ref()).await?;
-            let moved = invoice_subscription(i).filter(|_| moves_subscription(&event.kind));
+            let moved = moved_subscription(&event.kind, i);
             if let (Some(id), Some(current)) = (moved, &reads.subscription) {
                 let row = subscriptions::sync::write_current(conn, current, as_of).await?;
                 settle(conn, deployment, &id, row, reads.now(), actor).await?;
