@@ -102,6 +102,62 @@ pub fn newer_only(table: &str, only_if_newer: bool) -> String {
     }
 }
 
+/// An event's claim in the webhook ledger (`stripe_events`), as a CTE named `claimed` that a
+/// statement can carry: one row when this transaction got the event (first sight, or a
+/// retry of a failed attempt), none when it was already processed. The row stays locked
+/// until the transaction ends, so a concurrent delivery of the same id waits, then finds it
+/// processed; a rollback takes the claim back with the change. Carried by an event's first
+/// write, the claim costs no round trip of its own.
+#[derive(Debug, Clone, Copy)]
+pub struct Claim<'a> {
+    pub id: &'a str,
+    pub kind: &'a str,
+    pub created: i64,
+    pub livemode: bool,
+    pub api_version: Option<&'a str>,
+}
+
+impl<'a> Claim<'a> {
+    /// `claimed as (…)`, with its five values bound from `$first` on by [`Claim::bind`].
+    pub fn cte(first: usize) -> String {
+        let [id, kind, created, livemode, version] = std::array::from_fn(|i| first + i);
+        format!(
+            "claimed as (
+                 insert into stripe_events (id, type, created, livemode, api_version, processed_at)
+                 values (${id}, ${kind}, to_timestamp(${created}), ${livemode}, ${version}, now())
+                 on conflict (id) do update set processed_at = now(), attempts = stripe_events.attempts + 1,
+                     last_error = null
+                 where stripe_events.processed_at is null
+                 returning 1)"
+        )
+    }
+
+    /// Binds the claim's values, after the statement's own.
+    pub fn bind<'q, O>(
+        &self,
+        query: sqlx::query::QueryAs<'q, sqlx::Postgres, O, sqlx::postgres::PgArguments>,
+    ) -> sqlx::query::QueryAs<'q, sqlx::Postgres, O, sqlx::postgres::PgArguments>
+    where
+        'a: 'q,
+    {
+        query
+            .bind(self.id)
+            .bind(self.kind)
+            .bind(self.created as f64)
+            .bind(self.livemode)
+            .bind(self.api_version)
+    }
+}
+
+/// What a write that carried the event's [`Claim`] found.
+#[derive(Debug)]
+pub enum Claimed<T> {
+    /// This transaction got the event; the write's own answer.
+    Got(T),
+    /// The event was already processed: nothing was written.
+    AlreadyProcessed,
+}
+
 /// An object the app keeps a row of, written from Stripe's snapshots. Crate-private: its
 /// futures are only ever awaited on concrete types, where they are `Send`.
 pub(crate) trait Snapshot {

@@ -3,10 +3,14 @@
 
 use super::entitlement::{access_until, SubscriptionState};
 use crate::{
-    stripe::freshness::{apply_returning, newer_only, Current, Fetched, Snapshot, SyncError},
+    stripe::freshness::{
+        apply_returning, newer_only, row_version, Claim, Claimed, Current, Fetched, Snapshot,
+        SyncError,
+    },
     webhooks::event::id_of_expandable,
 };
 use sqlx::PgConnection;
+use std::sync::LazyLock;
 use stripe_shared::Subscription;
 use time::OffsetDateTime;
 
@@ -24,6 +28,28 @@ pub async fn apply_subscription(
     // the metadata is ours, set when the subscription was made.
     link_customer(conn, sub).await?;
     apply_returning(conn, sub, as_of, current).await
+}
+
+/// [`apply_subscription`] for an event's first attempt (nothing read from Stripe yet), with
+/// the event's ledger claim carried by the upsert: an event already processed writes nothing
+/// (the link before it is rolled back with the transaction). A snapshot no newer than the
+/// row asks for Stripe's current copy, as [`apply_returning`] does.
+pub async fn apply_subscription_claiming(
+    conn: &mut PgConnection,
+    sub: &Subscription,
+    as_of: i64,
+    claim: Claim<'_>,
+) -> Result<Claimed<Locked>, SyncError> {
+    link_customer(conn, sub).await?;
+    match write_claiming(conn, sub, as_of, claim).await? {
+        Claimed::Got(Some(row)) => Ok(Claimed::Got(row)),
+        Claimed::Got(None) => Err(SyncError::NeedsCurrent {
+            table: Subscription::TABLE,
+            id: sub.id.as_str().to_owned(),
+            seen: row_version(&mut *conn, Subscription::TABLE, sub.id.as_str(), false).await?,
+        }),
+        Claimed::AlreadyProcessed => Ok(Claimed::AlreadyProcessed),
+    }
 }
 
 /// Stores a subscription as Stripe has it now (read for an event that names it but does
@@ -184,6 +210,134 @@ pub async fn refresh_missing_access(db: &sqlx::PgPool, grace_days: u32) -> sqlx:
     Ok(ids.len())
 }
 
+// The subscription upsert, in pieces: written alone ([`Snapshot::write`]) or carrying the
+// event's ledger claim ([`write_claiming`]). A payment fails when it is attempted: for a
+// renewal, at the period's start. The event comes after that on Stripe (so `past_due_since`
+// is the event's time, as it always was), but a test clock runs ahead of the events' real
+// time, and there the period start is the failure in the clock's time that the invoices show.
+const UPSERT_COLUMNS: &str = "id, stripe_customer_id, status, price_id, product_id, quantity,
+    current_period_start, current_period_end, trial_start, trial_end, cancel_at_period_end,
+    cancel_at, canceled_at, ended_at, past_due_since, stripe_as_of, updated_at, metered_price_id";
+const UPSERT_VALUES: &str = "$1, $2, $3, $4, $5, $6, to_timestamp($7), to_timestamp($8), to_timestamp($9),
+    to_timestamp($10), $11, to_timestamp($12), to_timestamp($13), to_timestamp($14),
+    case when $3 = 'past_due' then greatest(to_timestamp($15::bigint), to_timestamp($7)) end, $15, now(), $16";
+/// Binds after the upsert's own.
+const UPSERT_BINDS: usize = 16;
+const UPSERT_CONFLICT: &str = "on conflict (id) do update set stripe_customer_id = excluded.stripe_customer_id,
+    status = excluded.status, price_id = excluded.price_id, product_id = excluded.product_id,
+    quantity = excluded.quantity, metered_price_id = excluded.metered_price_id,
+    current_period_start = excluded.current_period_start, current_period_end = excluded.current_period_end,
+    trial_start = excluded.trial_start, trial_end = excluded.trial_end,
+    cancel_at_period_end = excluded.cancel_at_period_end, cancel_at = excluded.cancel_at,
+    canceled_at = excluded.canceled_at, ended_at = excluded.ended_at,
+    -- The grace period counts from the first failure, not from the latest event.
+    past_due_since = case when excluded.status = 'past_due'
+                          then coalesce(subscriptions.past_due_since, excluded.past_due_since) end,
+    stripe_as_of = greatest(subscriptions.stripe_as_of, excluded.stripe_as_of), updated_at = now()";
+/// A [`LockedRow`], as the upsert hands it back.
+const WRITTEN: &str =
+    "status, current_period_end, cancel_at_period_end, past_due_since, access_until, product_id,
+    (select user_id from customers where stripe_customer_id = subscriptions.stripe_customer_id),
+    (select max_activations from products where id = subscriptions.product_id)";
+
+/// Binds the upsert's values (`$1` to `$16`) from a subscription as of Stripe time `as_of`.
+fn bind_upsert<'q, O>(
+    query: sqlx::query::QueryAs<'q, sqlx::Postgres, O, sqlx::postgres::PgArguments>,
+    sub: &'q Subscription,
+    as_of: i64,
+) -> sqlx::query::QueryAs<'q, sqlx::Postgres, O, sqlx::postgres::PgArguments> {
+    // The plan is the licensed item; a metered item (usage) rides along.
+    let metered = |i: &&stripe_shared::SubscriptionItem| {
+        i.price
+            .recurring
+            .as_ref()
+            .is_some_and(|r| r.usage_type.as_str() == "metered")
+    };
+    let item = sub
+        .items
+        .data
+        .iter()
+        .find(|i| !metered(i))
+        .or(sub.items.data.first());
+    let metered_price = sub
+        .items
+        .data
+        .iter()
+        .find(metered)
+        .map(|i| i.price.id.as_str());
+    let ts = |t: Option<i64>| t.map(|t| t as f64);
+    query
+        .bind(sub.id.as_str())
+        .bind(id_of_expandable(&sub.customer))
+        .bind(sub.status.as_str())
+        .bind(item.map(|i| i.price.id.as_str()))
+        .bind(item.map(|i| id_of_expandable(&i.price.product)))
+        .bind(item.and_then(|i| i.quantity).map(|q| q as i32))
+        .bind(ts(item.map(|i| i.current_period_start)))
+        .bind(ts(item.map(|i| i.current_period_end)))
+        .bind(ts(sub.trial_start))
+        .bind(ts(sub.trial_end))
+        .bind(sub.cancel_at_period_end)
+        .bind(ts(sub.cancel_at))
+        .bind(ts(sub.canceled_at))
+        .bind(ts(sub.ended_at))
+        .bind(as_of)
+        .bind(metered_price)
+}
+
+/// [`Snapshot::write`] (only if newer) carrying the event's ledger claim in the same
+/// statement: the claim, then the upsert only if the claim got the event.
+async fn write_claiming(
+    conn: &mut PgConnection,
+    sub: &Subscription,
+    as_of: i64,
+    claim: Claim<'_>,
+) -> sqlx::Result<Claimed<Option<Locked>>> {
+    static SQL: LazyLock<String> = LazyLock::new(|| {
+        format!(
+            "with {},
+             written as (
+                 insert into subscriptions ({UPSERT_COLUMNS}) select {UPSERT_VALUES}
+                 where exists (select 1 from claimed)
+                 {UPSERT_CONFLICT}{} returning {WRITTEN})
+             select exists (select 1 from claimed), w.* from (select) one left join written w on true",
+            Claim::cte(UPSERT_BINDS + 1),
+            newer_only(Subscription::TABLE, true)
+        )
+    });
+    type Row = (
+        bool,
+        Option<String>,
+        Option<OffsetDateTime>,
+        Option<bool>,
+        Option<OffsetDateTime>,
+        Option<OffsetDateTime>,
+        Option<String>,
+        Option<uuid::Uuid>,
+        Option<i32>,
+    );
+    let query = bind_upsert(sqlx::query_as::<_, Row>(SQL.as_str()), sub, as_of);
+    let (claimed, status, end, cancel, past_due_since, access_until, product, user, max) =
+        claim.bind(query).fetch_one(conn).await?;
+    if !claimed {
+        return Ok(Claimed::AlreadyProcessed);
+    }
+    let row = status.map(|status| {
+        let row = (
+            status,
+            end,
+            cancel.unwrap_or_default(),
+            past_due_since,
+            access_until,
+            product,
+            user,
+            max,
+        );
+        Locked::from_row(sub.id.as_str(), row)
+    });
+    Ok(Claimed::Got(row))
+}
+
 impl Snapshot for Subscription {
     const TABLE: &'static str = "subscriptions";
     /// The row as written, locked by the upsert: what the access and the license need,
@@ -200,71 +354,14 @@ impl Snapshot for Subscription {
         as_of: i64,
         only_if_newer: bool,
     ) -> sqlx::Result<Option<Locked>> {
-        // The plan is the licensed item; a metered item (usage) rides along.
-        let metered = |i: &&stripe_shared::SubscriptionItem| {
-            i.price
-                .recurring
-                .as_ref()
-                .is_some_and(|r| r.usage_type.as_str() == "metered")
-        };
-        let item = self
-            .items
-            .data
-            .iter()
-            .find(|i| !metered(i))
-            .or(self.items.data.first());
-        let metered_price = self
-            .items
-            .data
-            .iter()
-            .find(metered)
-            .map(|i| i.price.id.as_str().to_owned());
-        let ts = |t: Option<i64>| t.map(|t| t as f64);
-        // A payment fails when it is attempted: for a renewal, at the period's start. The
-        // event comes after that on Stripe (so `past_due_since` is the event's time, as it
-        // always was), but a test clock runs ahead of the events' real time, and there the
-        // period start is the failure in the clock's time that the invoices show.
-        let written: Option<LockedRow> = sqlx::query_as(&format!(
-            "insert into subscriptions (id, stripe_customer_id, status, price_id, product_id, quantity,
-                 current_period_start, current_period_end, trial_start, trial_end, cancel_at_period_end,
-                 cancel_at, canceled_at, ended_at, past_due_since, stripe_as_of, updated_at, metered_price_id)
-             values ($1, $2, $3, $4, $5, $6, to_timestamp($7), to_timestamp($8), to_timestamp($9), to_timestamp($10), $11,
-                 to_timestamp($12), to_timestamp($13), to_timestamp($14),
-                 case when $3 = 'past_due' then greatest(to_timestamp($15::bigint), to_timestamp($7)) end, $15, now(), $16)
-             on conflict (id) do update set stripe_customer_id = excluded.stripe_customer_id, status = excluded.status,
-                 price_id = excluded.price_id, product_id = excluded.product_id, quantity = excluded.quantity,
-                 metered_price_id = excluded.metered_price_id,
-                 current_period_start = excluded.current_period_start, current_period_end = excluded.current_period_end,
-                 trial_start = excluded.trial_start, trial_end = excluded.trial_end,
-                 cancel_at_period_end = excluded.cancel_at_period_end, cancel_at = excluded.cancel_at,
-                 canceled_at = excluded.canceled_at, ended_at = excluded.ended_at,
-                 -- The grace period counts from the first failure, not from the latest event.
-                 past_due_since = case when excluded.status = 'past_due'
-                                       then coalesce(subscriptions.past_due_since, excluded.past_due_since) end,
-                 stripe_as_of = greatest(subscriptions.stripe_as_of, excluded.stripe_as_of), updated_at = now(){}
-             returning status, current_period_end, cancel_at_period_end, past_due_since, access_until, product_id,
-                 (select user_id from customers where stripe_customer_id = subscriptions.stripe_customer_id),
-                 (select max_activations from products where id = subscriptions.product_id)",
+        let sql = format!(
+            "insert into subscriptions ({UPSERT_COLUMNS}) values ({UPSERT_VALUES})
+             {UPSERT_CONFLICT}{} returning {WRITTEN}",
             newer_only(Self::TABLE, only_if_newer)
-        ))
-        .bind(self.id.as_str())
-        .bind(id_of_expandable(&self.customer))
-        .bind(self.status.as_str())
-        .bind(item.map(|i| i.price.id.as_str().to_owned()))
-        .bind(item.map(|i| id_of_expandable(&i.price.product)))
-        .bind(item.and_then(|i| i.quantity).map(|q| q as i32))
-        .bind(ts(item.map(|i| i.current_period_start)))
-        .bind(ts(item.map(|i| i.current_period_end)))
-        .bind(ts(self.trial_start))
-        .bind(ts(self.trial_end))
-        .bind(self.cancel_at_period_end)
-        .bind(ts(self.cancel_at))
-        .bind(ts(self.canceled_at))
-        .bind(ts(self.ended_at))
-        .bind(as_of)
-        .bind(metered_price)
-        .fetch_optional(conn)
-        .await?;
+        );
+        let written: Option<LockedRow> = bind_upsert(sqlx::query_as(&sql), self, as_of)
+            .fetch_optional(conn)
+            .await?;
         Ok(written.map(|row| Locked::from_row(self.id.as_str(), row)))
     }
 

@@ -43,7 +43,12 @@ async fn run_report(
     ));
     let key = format!("reports-api-failures:{network}");
     let window = Duration::from_secs(60);
-    match crate::rate_limit::current(&state.db, &key, window).await {
+    // The two checks share one connection: each use of the pool costs a round trip of its own.
+    let mut conn = match state.db.acquire().await {
+        Ok(conn) => conn,
+        Err(e) => return AppError::from(e).into_response(),
+    };
+    match crate::rate_limit::current(&mut *conn, &key, window).await {
         Ok(n) if n >= state.config.reports_api_failures_per_network => {
             let mut res = refuse(
                 StatusCode::TOO_MANY_REQUESTS,
@@ -62,10 +67,10 @@ async fn run_report(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .unwrap_or_default();
-    let user = match tokens::authenticate(&state.db, token.trim()).await {
+    let user = match tokens::authenticate(&mut conn, token.trim()).await {
         Ok(Some(user)) => user,
         Ok(None) => {
-            if let Err(e) = crate::rate_limit::record(&state.db, &[key], window).await {
+            if let Err(e) = crate::rate_limit::record(&mut *conn, &[key], window).await {
                 return AppError::from(e).into_response();
             }
             let mut res = refuse(
@@ -79,6 +84,8 @@ async fn run_report(
         }
         Err(e) => return e.into_response(),
     };
+    // Back to the pool before the clock (which may ask Stripe) and the action.
+    drop(conn);
     let now = crate::stripe::clock::now_for_user(
         &state.stripe,
         crate::stripe::clock::follows_clocks(&state.config),

@@ -7,7 +7,7 @@ use crate::{
     ui::format::long_date,
 };
 use sha2::{Digest, Sha256};
-use sqlx::PgPool;
+use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
 /// Where a token just made waits, in the maker's session, to be shown once.
@@ -64,17 +64,17 @@ pub async fn list(db: &PgPool, user: Uuid) -> Result<TokensView, AppError> {
 
 /// The user a bearer token belongs to, if it is a live token. Its last use is written at
 /// most once a minute (a write per call would cost every call).
-pub async fn authenticate(db: &PgPool, token: &str) -> Result<Option<Uuid>, AppError> {
+pub async fn authenticate(conn: &mut PgConnection, token: &str) -> Result<Option<Uuid>, AppError> {
     if !token.starts_with(PREFIX) || token.len() > 100 {
         return Ok(None);
     }
-    let Some((id, user, last_used)) = repo::token_owner(db, &hash(token)).await? else {
+    let Some((id, user, last_used)) = repo::token_owner(&mut *conn, &hash(token)).await? else {
         return Ok(None);
     };
     let stale =
         last_used.is_none_or(|t| t < time::OffsetDateTime::now_utc() - time::Duration::minutes(1));
     if stale {
-        repo::touch_token(db, id).await?;
+        repo::touch_token(conn, id).await?;
     }
     Ok(Some(user))
 }

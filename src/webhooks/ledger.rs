@@ -1,7 +1,9 @@
 //! The event ledger: each Stripe event id is processed once.
 
 use super::event::Event;
+use crate::stripe::freshness::Claim;
 use sqlx::{PgConnection, PgPool};
+use std::sync::LazyLock;
 
 /// Whether the event was already processed: a plain read, so a duplicate costs no Stripe
 /// reads. [`claim`] still decides, under the row lock.
@@ -14,28 +16,31 @@ pub async fn is_processed(db: &PgPool, id: &str) -> sqlx::Result<bool> {
     Ok(processed == Some(true))
 }
 
-/// Records the event as processed in the caller's transaction, in one statement: true when
-/// this transaction got it (first sight, or a retry of a failed attempt), false when it was
-/// already processed. The row stays locked until the transaction ends, so a concurrent
-/// delivery of the same id waits, then finds it processed; a rollback takes the claim back
-/// with the change.
-pub async fn claim(conn: &mut PgConnection, event: &Event) -> sqlx::Result<bool> {
-    let claimed = sqlx::query(
-        "insert into stripe_events (id, type, created, livemode, api_version, processed_at)
-         values ($1, $2, to_timestamp($3), $4, $5, now())
-         on conflict (id) do update set processed_at = now(), attempts = stripe_events.attempts + 1,
-             last_error = null
-         where stripe_events.processed_at is null",
-    )
-    .bind(&event.id)
-    .bind(&event.kind)
-    .bind(event.created as f64)
-    .bind(event.livemode)
-    .bind(&event.api_version)
-    .execute(conn)
-    .await?
-    .rows_affected();
-    Ok(claimed == 1)
+/// The event's claim in the ledger, for a statement to carry ([`Claim`]).
+pub fn claim_of(event: &Event) -> Claim<'_> {
+    Claim {
+        id: &event.id,
+        kind: &event.kind,
+        created: event.created,
+        livemode: event.livemode,
+        api_version: event.api_version.as_deref(),
+    }
+}
+
+/// Records the event as processed in the caller's transaction, in a statement of its own:
+/// true when this transaction got it, false when it was already processed ([`Claim`]).
+pub async fn claim(conn: &mut PgConnection, claim: Claim<'_>) -> sqlx::Result<bool> {
+    static CLAIM: LazyLock<String> = LazyLock::new(|| {
+        format!(
+            "with {} select exists (select 1 from claimed)",
+            Claim::cte(1)
+        )
+    });
+    let (claimed,): (bool,) = claim
+        .bind(sqlx::query_as(CLAIM.as_str()))
+        .fetch_one(conn)
+        .await?;
+    Ok(claimed)
 }
 
 /// Outside the rolled-back transaction: count the attempt and keep the error (never the payload).

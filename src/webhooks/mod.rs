@@ -208,7 +208,8 @@ fn is_conflict(e: &sqlx::Error) -> bool {
 }
 
 /// One transaction: claim the event in the ledger (marked processed, so claim and mark
-/// commit together), apply its change, commit.
+/// commit together), apply its change, commit. A duplicate rolls back whatever ran before
+/// its claim.
 async fn apply_once(
     db: &PgPool,
     deployment: Deployment<'_>,
@@ -216,10 +217,9 @@ async fn apply_once(
     reads: &dispatch::Reads,
 ) -> Result<Outcome, SyncError> {
     let mut tx = db.begin().await?;
-    if !ledger::claim(&mut tx, event).await? {
-        return Ok(Outcome::AlreadyProcessed);
+    let outcome = dispatch::claim_and_apply(&mut tx, deployment, event, reads).await?;
+    if outcome == Outcome::Applied {
+        tx.commit().await?;
     }
-    dispatch::apply(&mut tx, deployment, event, reads).await?;
-    tx.commit().await?;
-    Ok(Outcome::Applied)
+    Ok(outcome)
 }

@@ -175,6 +175,102 @@ async fn the_same_event_five_times_at_once_is_processed_once() {
 }
 
 #[tokio::test]
+async fn connections_postgres_cut_while_idle_are_replaced_before_a_webhook_uses_them() {
+    use sqlx::Connection;
+    let app = spawn_app().await;
+    let secret = app.setting("sandbox_webhook_secret").await;
+    // Every connection to the app's database but this one goes (a restart, a failover):
+    // the app's pool still holds its connections from start-up.
+    let mut own = sqlx::PgConnection::connect(&app.db_url).await.unwrap();
+    let cut: i64 = sqlx::query_scalar(
+        "select count(pg_terminate_backend(pid)) from pg_stat_activity
+         where datname = current_database() and pid <> pg_backend_pid()",
+    )
+    .fetch_one(&mut own)
+    .await
+    .unwrap();
+    assert!(cut > 0, "the app had connections open");
+    // Idle for longer than the pool hands a connection out unchecked.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let now = now();
+    let body = event(
+        "evt_after_the_cut",
+        "product.updated",
+        json!({ "id": "prod_after_the_cut", "object": "product", "active": true, "created": now,
+                "images": [], "livemode": false, "marketing_features": [], "metadata": {},
+                "name": "After the cut", "type": "service", "updated": now }),
+    );
+    let res = deliver(&app, &body, &secret).await;
+    assert_eq!(
+        res.status(),
+        StatusCode::OK,
+        "the first delivery is applied"
+    );
+    assert_eq!(
+        product_name(&app, "prod_after_the_cut").await.as_deref(),
+        Some("After the cut")
+    );
+}
+
+#[tokio::test]
+async fn a_subscription_event_five_times_at_once_is_claimed_and_written_once() {
+    // A subscription's event carries its ledger claim in its upsert: five concurrent copies
+    // must still leave one processed delivery, one attempt, and the row as the event says.
+    let app = spawn_app().await;
+    let user = signed_up_user(&app, "dupes").await;
+    let stripe = app.stripe().await;
+    let sub = subscribe_user(&app, &stripe, &user, "pro_monthly", "t-dupes").await;
+    let sub_id = sub.id.as_str().to_owned();
+    assert!(
+        eventually(|| async {
+            sqlx::query_scalar::<_, i64>("select count(*) from subscriptions where id = $1")
+                .bind(&sub_id)
+                .fetch_one(&app.db)
+                .await
+                .unwrap()
+                == 1
+        })
+        .await
+    );
+    let secret = app.setting("sandbox_webhook_secret").await;
+    let object = ok(&app, Method::GET, &format!("/subscriptions/{sub_id}"), &[]).await;
+    let stored_as_of = || async {
+        sqlx::query_scalar::<_, i64>("select stripe_as_of from subscriptions where id = $1")
+            .bind(&sub_id)
+            .fetch_one(&app.db)
+            .await
+            .unwrap()
+    };
+    // Newer than anything stored (written from the event alone), then as old as the first
+    // snapshot (not newer: each copy that gets the claim asks Stripe for the current copy).
+    let newer = stored_as_of().await + 100;
+    for (id, created) in [("evt_sub_dupes_newer", newer), ("evt_sub_dupes_stale", 1)] {
+        let body = event_at(id, "customer.subscription.updated", object.clone(), created);
+        let sends = (0..5).map(|_| deliver(&app, &body, &secret));
+        let mut fresh = 0;
+        for res in futures::future::join_all(sends).await {
+            assert_eq!(res.status(), StatusCode::OK, "{id}");
+            let json: Value = res.json().await.unwrap();
+            if json["duplicate"] == false {
+                fresh += 1;
+            }
+        }
+        assert_eq!(fresh, 1, "{id}: exactly one delivery did the work");
+        let (rows, attempts): (i64, i64) = sqlx::query_as(
+            "select count(*), sum(attempts)::bigint from stripe_events where id = $1 and processed_at is not null",
+        )
+        .bind(id)
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+        assert_eq!((rows, attempts), (1, 1), "{id}");
+        // The newer snapshot was stored as of its own time; the stale one changed nothing
+        // it was older than.
+        assert_eq!(stored_as_of().await, newer, "{id}");
+    }
+}
+
+#[tokio::test]
 async fn events_in_reverse_order_end_in_stripes_current_state() {
     let app = spawn_app().await;
     let stripe = app.stripe().await;
