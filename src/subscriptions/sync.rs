@@ -221,7 +221,7 @@ const UPSERT_COLUMNS: &str = "id, stripe_customer_id, status, price_id, product_
 const UPSERT_VALUES: &str = "$1, $2, $3, $4, $5, $6, to_timestamp($7), to_timestamp($8), to_timestamp($9),
     to_timestamp($10), $11, to_timestamp($12), to_timestamp($13), to_timestamp($14),
     case when $3 = 'past_due' then greatest(to_timestamp($15::bigint), to_timestamp($7)) end, $15, now(), $16";
-/// Binds after the upsert's own.
+/// How many values the upsert binds; a claim's come after them.
 const UPSERT_BINDS: usize = 16;
 const UPSERT_CONFLICT: &str = "on conflict (id) do update set stripe_customer_id = excluded.stripe_customer_id,
     status = excluded.status, price_id = excluded.price_id, product_id = excluded.product_id,

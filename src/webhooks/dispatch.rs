@@ -202,9 +202,9 @@ async fn settle(
 }
 
 /// Claims the event in the ledger and applies its change in the caller's transaction, and
-/// queues the email it calls for. A subscription's event, the kind Stripe sends most, carries
-/// its claim in its upsert when nothing was read from Stripe for it (one round trip fewer);
-/// every other event claims first, in a statement of its own.
+/// queues the email it calls for. A subscription's event carries its claim in its upsert
+/// when nothing was read from Stripe for it (one round trip fewer); every other event claims
+/// first, in a statement of its own.
 pub(super) async fn claim_and_apply(
     conn: &mut PgConnection,
     deployment: Deployment<'_>,
