@@ -39,6 +39,7 @@ async fn main() {
         .unwrap();
     common::wait_until_ready(&client, &app_url).await;
     let mut conn = PgConnection::connect(&db_url).await.expect("connects");
+    common::print_fsync(&mut conn).await;
     let key: String =
         sqlx::query_scalar("select value from app_settings where name = 'sandbox_secret_key'")
             .fetch_one(&mut conn)
@@ -225,7 +226,8 @@ async fn main() {
         "single-row counter upsert",
         "\\set k random(1, 16)\nINSERT INTO pgbench_counters (k, used) VALUES (:k, 1) ON CONFLICT (k) DO UPDATE SET used = pgbench_counters.used + 1;\n",
         &db_url,
-    );
+    )
+    .tps;
     if tps > 0.0 {
         println!(
             "ratios to pgbench: API {:.2}, metered transaction {:.2}",

@@ -24,10 +24,19 @@ pub async fn wait_until_ready(client: &reqwest::Client, url: &str) {
     }
 }
 
+/// What a pgbench run measured.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Pgbench {
+    /// Transactions per second (0 if it failed).
+    pub tps: f64,
+    /// The 99th percentile of its transactions' latency, in ms (0 if unknown).
+    pub p99_ms: f64,
+}
+
 /// Runs pgbench for 10 s with `script` on `db_url` at [`CONCURRENCY`], prints its rate and
 /// latency (average, and p50 / p99 from its per-transaction log) under `what`, and returns
-/// the rate (0 if it failed, with pgbench's words).
-pub fn pgbench(what: &str, script: &str, db_url: &str) -> f64 {
+/// them (zeros if it failed, with pgbench's words).
+pub fn pgbench(what: &str, script: &str, db_url: &str) -> Pgbench {
     let run = std::env::temp_dir().join(format!("bench-{}", uuid::Uuid::new_v4().simple()));
     std::fs::create_dir_all(&run).expect("makes the pgbench folder");
     let path = run.join("script.sql");
@@ -67,14 +76,27 @@ pub fn pgbench(what: &str, script: &str, db_url: &str) -> f64 {
             tps = v.parse().unwrap_or(0.0);
         }
     }
+    let mut p99_ms = 0.0;
     if !latencies.is_empty() {
         let at = |q: f64| latencies[((latencies.len() - 1) as f64 * q) as usize];
-        println!("  latency p50 {:.2} ms   p99 {:.2} ms", at(0.50), at(0.99));
+        p99_ms = at(0.99);
+        println!("  latency p50 {:.2} ms   p99 {:.2} ms", at(0.50), p99_ms);
     }
     if !out.status.success() {
         println!("  pgbench failed: {}", String::from_utf8_lossy(&out.stderr));
     }
-    tps
+    Pgbench { tps, p99_ms }
+}
+
+/// Says whether the server under the benchmark makes its commits durable: the ratios to
+/// pgbench differ with `fsync` off (the project-local cluster runs so), and the issue's
+/// comparison is with it on.
+pub async fn print_fsync(conn: &mut sqlx::PgConnection) {
+    let fsync: String = sqlx::query_scalar("show fsync")
+        .fetch_one(conn)
+        .await
+        .unwrap_or_else(|_| "unknown".into());
+    println!("Postgres fsync: {fsync}");
 }
 
 /// Every transaction's latency in ms, sorted, from pgbench's `--log` files in `dir` (one per
