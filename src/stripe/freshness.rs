@@ -240,6 +240,20 @@ pub(crate) async fn apply<T: Snapshot>(
     Ok(())
 }
 
+/// What a snapshot the freshness rule refused (no newer than the row `id`) asks for:
+/// Stripe's current copy, to be written only while the row stays at the version it has now.
+pub(crate) async fn not_newer(
+    conn: &mut PgConnection,
+    table: &'static str,
+    id: &str,
+) -> sqlx::Result<SyncError> {
+    Ok(SyncError::NeedsCurrent {
+        table,
+        id: id.to_owned(),
+        seen: row_version(conn, table, id, false).await?,
+    })
+}
+
 /// [`apply`], handing back what was written (`None` when Stripe no longer has the object).
 pub(crate) async fn apply_returning<T: Snapshot>(
     conn: &mut PgConnection,
@@ -256,9 +270,7 @@ pub(crate) async fn apply_returning<T: Snapshot>(
     match fetched {
         None => match snapshot.write(conn, as_of, true).await? {
             Some(written) => Ok(Some(written)),
-            None => Err(needs_current(
-                row_version(&mut *conn, T::TABLE, &id, false).await?,
-            )),
+            None => Err(not_newer(conn, T::TABLE, &id).await?),
         },
         Some(Fetched {
             current,

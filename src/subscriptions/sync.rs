@@ -4,7 +4,7 @@
 use super::entitlement::{access_until, SubscriptionState};
 use crate::{
     stripe::freshness::{
-        apply_returning, newer_only, row_version, Claim, Claimed, Current, Fetched, Snapshot,
+        apply_returning, newer_only, not_newer, Claim, Claimed, Current, Fetched, Snapshot,
         SyncError,
     },
     webhooks::event::id_of_expandable,
@@ -43,11 +43,7 @@ pub async fn apply_subscription_claiming(
     link_customer(conn, sub).await?;
     match write_claiming(conn, sub, as_of, claim).await? {
         Claimed::Got(Some(row)) => Ok(Claimed::Got(row)),
-        Claimed::Got(None) => Err(SyncError::NeedsCurrent {
-            table: Subscription::TABLE,
-            id: sub.id.as_str().to_owned(),
-            seen: row_version(&mut *conn, Subscription::TABLE, sub.id.as_str(), false).await?,
-        }),
+        Claimed::Got(None) => Err(not_newer(conn, Subscription::TABLE, sub.id.as_str()).await?),
         Claimed::AlreadyProcessed => Ok(Claimed::AlreadyProcessed),
     }
 }
