@@ -156,13 +156,21 @@ impl PageCache {
     /// Listens until the connection is lost (`Ok`) or cannot be made.
     async fn listen(&self, db: &PgPool) -> sqlx::Result<()> {
         let mut listener = PgListener::connect_with(db).await?;
+        // A lost connection ends this at once. By default sqlx reconnects inside `try_recv`
+        // before it reports the loss, and that waits for the dead connection's close (up to
+        // 5 s) and a new connection, while kept pages go on being served; the caller stops
+        // keeping them first, then reconnects.
+        listener.eager_reconnect(false);
         listener.listen(CHANNEL).await?;
         // Anything before this moment may have gone unheard.
         self.set_listening(true);
         loop {
             match listener.try_recv().await? {
                 Some(_) => self.forget(),
-                None => return Ok(()),
+                None => {
+                    tracing::debug!("the catalog listener's connection was lost");
+                    return Ok(());
+                }
             }
         }
     }

@@ -843,6 +843,10 @@ async fn invoice_events_refresh_their_subscription_from_stripe() {
     let stripe = app.stripe().await;
     let sub = subscribe_user(&app, &stripe, &user, "starter_monthly", "t-inv-sub").await;
     assert!(app.page_eventually_contains("/dashboard", "Starter").await);
+    // The sandbox's own invoice events for this subscription are delivered first: racing
+    // them, the event below could need more reads of Stripe than one delivery makes (and
+    // answer 500 for Stripe to retry, which is right, but not what this test is about).
+    app.webhooks_settled().await;
     // Pretend our copy is stale, then an invoice event (2026 shape) arrives naming the subscription.
     sqlx::query("update subscriptions set status = 'past_due', stripe_as_of = 0")
         .execute(&app.db)
