@@ -1,4 +1,4 @@
-import { test, expect } from '@playwright/test';
+import { test, expect, type Page } from '@playwright/test';
 import { gotoHydrated } from './helpers';
 
 test('pages hydrate without errors and client-only interactions work', async ({ page }) => {
@@ -20,9 +20,10 @@ test('pages hydrate without errors and client-only interactions work', async ({ 
   expect(problems).toEqual([]);
 });
 
-test('a submit button says it is busy while its form is on its way', async ({ page }) => {
-  // Hold the post back, as a slow network would. While the browser waits for the next page
-  // Playwright cannot look into the current one, so the page reports what its button shows.
+/// Fills the login form with a wrong password and holds its post back, as a slow network
+/// would. While the browser waits for the next page Playwright cannot look into the current
+/// one, so the page reports every change of its button in `seen`.
+async function heldLogin(page: Page) {
   let release: () => void = () => {};
   const held = new Promise<void>((resolve) => { release = resolve; });
   await page.route('**/api/login', async (route) => { await held; await route.continue(); });
@@ -40,12 +41,26 @@ test('a submit button says it is busy while its form is on its way', async ({ pa
   // Not waiting for the next page: it is held back.
   await button.click({ noWaitAfter: true });
   await expect.poll(() => seen).toContain('Logging in… busy=true disabled=true');
+  return { seen, release };
+}
+
+test('a submit button says it is busy while its form is on its way', async ({ page }) => {
+  const { release } = await heldLogin(page);
   release();
   await expect(page.getByTestId('form-error')).toHaveText('Email or password is incorrect.');
   // The refused address is still in the form; the password is not.
   await expect(page.getByLabel('Email')).toHaveValue('nobody@example.com');
   await expect(page.locator('#field-password')).toHaveValue('');
   await expect(page.getByRole('button', { name: 'Log in' })).toHaveAttribute('aria-busy', 'false');
+});
+
+test('Esc gives a busy submit button back', async ({ page }) => {
+  // Esc stops the page's navigation in a browser: the form is no longer on its way, so its
+  // button must not stay busy and refuse a second try.
+  const { seen, release } = await heldLogin(page);
+  await page.keyboard.press('Escape');
+  await expect.poll(() => seen.at(-1)).toBe('Log in busy=false disabled=null');
+  release();
 });
 
 test('the test-mode banner shows in sandbox mode', async ({ page }) => {

@@ -156,6 +156,14 @@ pub fn SubmitButton(
         // the back/forward cache as it was left: busy. It is not busy any more.
         let handle = window_event_listener_untyped("pageshow", move |_| pending.set(false));
         std::mem::forget(handle);
+        // Esc stops the page's navigation: the form is no longer on its way, and the person
+        // who stopped it must be able to send it again.
+        let handle = window_event_listener(leptos::ev::keydown, move |ev| {
+            if ev.key() == "Escape" {
+                pending.set(false);
+            }
+        });
+        std::mem::forget(handle);
     }
     let on_click = move |ev: leptos::ev::MouseEvent| {
         if pending.get_untracked() {
