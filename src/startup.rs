@@ -149,6 +149,7 @@ impl Application {
             stripe,
             webhook_secrets: Arc::new(RwLock::new(config.stripe_webhook_secrets.clone())),
             ready: Arc::default(),
+            webhook_turns: Default::default(),
             config: Arc::new(config),
         };
         let mut router = router(state.clone(), gate).merge(assets.router());

@@ -24,6 +24,8 @@ pub struct AppState {
     pub ready: Arc<AtomicBool>,
     /// The pricing page as strangers see it, until the catalog changes.
     pub pricing_cache: crate::catalog::cache::PageCache,
+    /// Webhooks that read the same object from Stripe take turns (`webhooks::turns`).
+    pub webhook_turns: crate::webhooks::Turns,
 }
 
 impl AppState {

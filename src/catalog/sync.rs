@@ -4,8 +4,8 @@
 use crate::{
     stripe::{
         freshness::{
-            apply, freshness, newer_only, row_version, stored_as_of, wrote, Current, Fetched,
-            Freshness, Snapshot, SyncError,
+            apply, freshness, newer_only, stored_as_of, wrote, Current, Fetched, Freshness,
+            Snapshot, SyncError,
         },
         Stripe,
     },
@@ -49,7 +49,6 @@ pub async fn apply_price(
                 return Err(SyncError::NeedsCurrent {
                     table: Product::TABLE,
                     id: product,
-                    seen: None,
                 })
             }
         }
@@ -58,7 +57,6 @@ pub async fn apply_price(
         return Err(SyncError::NeedsCurrent {
             table: Price::TABLE,
             id: price.id.as_str().to_owned(),
-            seen: row_version(&mut *conn, Price::TABLE, price.id.as_str(), false).await?,
         });
     }
     apply(conn, price, as_of, current).await

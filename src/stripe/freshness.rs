@@ -24,14 +24,10 @@ pub enum SyncError {
     #[error("could not decode {0}")]
     Decode(&'static str),
     /// The event's snapshot is not newer than the row, or the row moved while Stripe was
-    /// read (`seen` is the row's [`row_version`] now): Stripe's current copy must be read,
-    /// outside the transaction, and the event applied again.
+    /// read: Stripe's current copy must be read, outside the transaction (the row's
+    /// [`row_version`] taken just before), and the event applied again.
     #[error("{table} {id} needs Stripe's current copy")]
-    NeedsCurrent {
-        table: &'static str,
-        id: String,
-        seen: Option<i64>,
-    },
+    NeedsCurrent { table: &'static str, id: String },
 }
 
 /// How a snapshot taken at `incoming` relates to a row that reflects `stored`. Stripe's
@@ -241,17 +237,12 @@ pub(crate) async fn apply<T: Snapshot>(
 }
 
 /// What a snapshot the freshness rule refused (no newer than the row `id`) asks for:
-/// Stripe's current copy, to be written only while the row stays at the version it has now.
-pub(crate) async fn not_newer(
-    conn: &mut PgConnection,
-    table: &'static str,
-    id: &str,
-) -> sqlx::Result<SyncError> {
-    Ok(SyncError::NeedsCurrent {
+/// Stripe's current copy.
+pub(crate) fn not_newer(table: &'static str, id: &str) -> SyncError {
+    SyncError::NeedsCurrent {
         table,
         id: id.to_owned(),
-        seen: row_version(conn, table, id, false).await?,
-    })
+    }
 }
 
 /// [`apply`], handing back what was written (`None` when Stripe no longer has the object).
@@ -262,15 +253,10 @@ pub(crate) async fn apply_returning<T: Snapshot>(
     fetched: Option<&Fetched<T>>,
 ) -> Result<Option<T::Written>, SyncError> {
     let id = snapshot.row_id();
-    let needs_current = |seen| SyncError::NeedsCurrent {
-        table: T::TABLE,
-        id: id.clone(),
-        seen,
-    };
     match fetched {
         None => match snapshot.write(conn, as_of, true).await? {
             Some(written) => Ok(Some(written)),
-            None => Err(not_newer(conn, T::TABLE, &id).await?),
+            None => Err(not_newer(T::TABLE, &id)),
         },
         Some(Fetched {
             current,
@@ -279,7 +265,7 @@ pub(crate) async fn apply_returning<T: Snapshot>(
         }) => {
             let version = row_version(&mut *conn, T::TABLE, &id, true).await?;
             if version != *seen {
-                return Err(needs_current(version));
+                return Err(not_newer(T::TABLE, &id));
             }
             match current {
                 Current::Found(object) => {

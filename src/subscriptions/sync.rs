@@ -43,7 +43,7 @@ pub async fn apply_subscription_claiming(
     link_customer(conn, sub).await?;
     match write_claiming(conn, sub, as_of, claim).await? {
         Claimed::Got(Some(row)) => Ok(Claimed::Got(row)),
-        Claimed::Got(None) => Err(not_newer(conn, Subscription::TABLE, sub.id.as_str()).await?),
+        Claimed::Got(None) => Err(not_newer(Subscription::TABLE, sub.id.as_str())),
         Claimed::AlreadyProcessed => Ok(Claimed::AlreadyProcessed),
     }
 }

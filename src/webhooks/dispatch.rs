@@ -76,10 +76,7 @@ pub(super) async fn read_first(
     // The row's version before Stripe is read: if another event writes the subscription
     // while this one reads it, what was read may be older than what that event wrote, and
     // the write below must not undo it (it asks again instead).
-    let moved = match &event.object {
-        Object::Invoice(invoice) => moved_subscription(&event.kind, invoice),
-        _ => None,
-    };
+    let moved = read_first_object(event).map(|(_, id)| id);
     let seen = match &moved {
         Some(id) => row_version(db, Subscription::TABLE, id, false).await?,
         None => None,
@@ -126,14 +123,26 @@ fn moved_subscription(kind: &str, invoice: &Invoice) -> Option<String> {
     invoice_subscription(invoice).filter(|_| moves_subscription(kind))
 }
 
-/// Reads Stripe's current copy of what a transaction asked for ([`SyncError::NeedsCurrent`]).
+/// The object [`read_first`] reads and the event then writes, whose turn it waits for: the
+/// subscription an invoice outcome moves.
+pub(super) fn read_first_object(event: &Event) -> Option<(&'static str, String)> {
+    match &event.object {
+        Object::Invoice(invoice) => moved_subscription(&event.kind, invoice),
+        _ => None,
+    }
+    .map(|id| (Subscription::TABLE, id))
+}
+
+/// Reads Stripe's current copy of what a transaction asked for ([`SyncError::NeedsCurrent`]),
+/// taking the row's version first: the copy may be written only while the row stays at it.
 pub(super) async fn read_current(
+    db: &PgPool,
     stripe: &Stripe,
     reads: &mut Reads,
     table: &'static str,
     id: &str,
-    seen: Option<i64>,
 ) -> Result<(), SyncError> {
+    let seen = row_version(db, table, id, false).await?;
     match table {
         Product::TABLE => {
             let read = stripe.get(&RetrieveProduct::new(id)).await;

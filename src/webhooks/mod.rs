@@ -15,6 +15,9 @@ mod ledger;
 pub mod register;
 pub mod replay;
 pub mod signature;
+mod turns;
+
+pub use turns::Turns;
 
 use crate::{
     config::StripeMode,
@@ -132,6 +135,7 @@ async fn receive(
         &state.db,
         &state.stripe,
         Deployment::of(&state.config),
+        &state.webhook_turns,
         &event,
     )
     .await
@@ -148,13 +152,14 @@ pub async fn process(
     db: &PgPool,
     stripe: &Stripe,
     deployment: Deployment<'_>,
+    turns: &Turns,
     event: &Event,
 ) -> Result<Outcome, SyncError> {
     let deployment = Deployment {
         app_url: deployment.app_url.trim_end_matches('/'),
         ..deployment
     };
-    let result = apply_with_reads(db, stripe, deployment, event).await;
+    let result = apply_with_reads(db, stripe, deployment, turns, event).await;
     if let Err(e) = &result {
         // The transaction rolled back; keep a trace of the failed attempt outside it.
         if let Err(ledger_err) = ledger::record_failure(db, event, &e.to_string()).await {
@@ -168,23 +173,34 @@ async fn apply_with_reads(
     db: &PgPool,
     stripe: &Stripe,
     deployment: Deployment<'_>,
+    turns: &Turns,
     event: &Event,
 ) -> Result<Outcome, SyncError> {
+    // Held from a read of Stripe until the event is applied with what was read, or until the
+    // next read (given back first: a task never holds two turns).
+    let mut turn = None;
     let mut reads = dispatch::Reads::default();
     if dispatch::needs_reads_first(event, deployment) {
         // A duplicate needs no Stripe reads; the claim below still decides.
         if ledger::is_processed(db, &event.id).await? {
             return Ok(Outcome::AlreadyProcessed);
         }
+        if let Some((table, id)) = dispatch::read_first_object(event) {
+            turn = Some(turns.take(table, &id).await);
+        }
         reads = dispatch::read_first(db, stripe, deployment, event).await?;
     }
     let (mut reads_done, mut conflicts) = (1, 0);
     loop {
         match apply_once(db, deployment, event, &reads).await {
-            Err(SyncError::NeedsCurrent { table, id, seen }) if reads_done < ATTEMPTS => {
+            Err(SyncError::NeedsCurrent { table, id }) if reads_done < ATTEMPTS => {
                 reads_done += 1;
+                drop(turn.take());
+                // The row's version is taken once this turn begins (in `read_current`): the
+                // event before this one in line may have written it, and this read comes after.
+                turn = Some(turns.take(table, &id).await);
                 tracing::debug!(table, id, "reading Stripe's current copy");
-                dispatch::read_current(stripe, &mut reads, table, &id, seen).await?;
+                dispatch::read_current(db, stripe, &mut reads, table, &id).await?;
             }
             // Concurrent events can lock the same rows in opposite orders (a price's upsert
             // takes a key-share lock on its product while another event updates that

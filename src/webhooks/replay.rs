@@ -2,7 +2,7 @@
 //! list them from Stripe and feed each through the same processing as the webhook route.
 //! The ledger makes this safe to run at any time: processed events are skipped.
 
-use super::{event::Event, process, Deployment, Outcome};
+use super::{event::Event, process, Deployment, Outcome, Turns};
 use crate::stripe::Stripe;
 use sqlx::PgPool;
 use stripe_core::event::ListEvent;
@@ -38,6 +38,8 @@ pub async fn replay_events(
         seen: events.len(),
         ..Default::default()
     };
+    // One event at a time: nothing here waits for a turn, but processing takes them.
+    let turns = Turns::default();
     for listed in events {
         let body = serde_json::json!({
             "id": listed.id.as_str(),
@@ -52,7 +54,7 @@ pub async fn replay_events(
         });
         let event = Event::decode(body.to_string().as_bytes())
             .map_err(|e| stripe::StripeError::ClientError(e.to_string()))?;
-        match process(db, stripe, deployment, &event).await {
+        match process(db, stripe, deployment, &turns, &event).await {
             Ok(Outcome::AlreadyProcessed) => report.already_processed += 1,
             Ok(Outcome::Applied) => report.applied += 1,
             Err(e) => {

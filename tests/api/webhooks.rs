@@ -272,6 +272,73 @@ async fn a_subscription_event_five_times_at_once_is_claimed_and_written_once() {
     }
 }
 
+/// Stripe sends the events about one object together, in one second: each ties with the
+/// row, so each reads Stripe's current copy and writes it only while the row stays as it
+/// was. Side by side, every write would make the other reads stale and the last ones would
+/// run out of attempts (500, and Stripe's retry an hour later). They take turns instead:
+/// every one applies on its first delivery.
+#[tokio::test]
+async fn a_burst_of_events_about_one_subscription_each_apply_on_first_delivery() {
+    let app = spawn_app().await;
+    let user = signed_up_user(&app, "burst").await;
+    let stripe = app.stripe().await;
+    let sub = subscribe_user(&app, &stripe, &user, "pro_monthly", "t-burst").await;
+    let sub_id = sub.id.as_str().to_owned();
+    let stored_as_of = || async {
+        sqlx::query_scalar::<_, i64>("select stripe_as_of from subscriptions where id = $1")
+            .bind(&sub_id)
+            .fetch_optional(&app.db)
+            .await
+            .unwrap()
+    };
+    assert!(eventually(|| async { stored_as_of().await.is_some() }).await);
+    app.webhooks_settled().await;
+    let secret = app.setting("sandbox_webhook_secret").await;
+    let object = ok(&app, Method::GET, &format!("/subscriptions/{sub_id}"), &[]).await;
+    let tie = stored_as_of().await.unwrap();
+    let row = || async {
+        sqlx::query_as::<_, (String, i64)>(
+            "select status, xmin::text::bigint from subscriptions where id = $1",
+        )
+        .bind(&sub_id)
+        .fetch_one(&app.db)
+        .await
+        .unwrap()
+    };
+    let (_, before) = row().await;
+    let bodies: Vec<String> = (0..8)
+        .map(|i| {
+            let id = format!("evt_burst_{i}");
+            event_at(&id, "customer.subscription.updated", object.clone(), tie)
+        })
+        .collect();
+    let sends = bodies.iter().map(|body| deliver(&app, body, &secret));
+    for res in futures::future::join_all(sends).await {
+        assert_eq!(
+            res.status(),
+            StatusCode::OK,
+            "{}",
+            res.text().await.unwrap()
+        );
+    }
+    let (processed, attempts): (i64, i64) = sqlx::query_as(
+        "select count(*), coalesce(sum(attempts), 0)::bigint from stripe_events
+         where id like 'evt_burst_%' and processed_at is not null",
+    )
+    .fetch_one(&app.db)
+    .await
+    .unwrap();
+    assert_eq!(
+        (processed, attempts),
+        (8, 8),
+        "each processed on its one delivery"
+    );
+    // Stripe's copy as read was written over the row.
+    let (status, version) = row().await;
+    assert_eq!(status, object["status"].as_str().unwrap());
+    assert_ne!(version, before, "the reads were written");
+}
+
 #[tokio::test]
 async fn events_in_reverse_order_end_in_stripes_current_state() {
     let app = spawn_app().await;
