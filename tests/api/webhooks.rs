@@ -212,37 +212,38 @@ async fn connections_postgres_cut_while_idle_are_replaced_before_a_webhook_uses_
     );
 }
 
+/// A user subscribed to Pro monthly, with every event the sandbox sent about it delivered:
+/// the subscription's id, Stripe's copy of it and the webhook secret, for a test's own events.
+async fn settled_subscription(app: &TestApp, prefix: &str) -> (String, Value, String) {
+    let user = signed_up_user(app, prefix).await;
+    let stripe = app.stripe().await;
+    let key = format!("t-{prefix}");
+    let sub = subscribe_user(app, &stripe, &user, "pro_monthly", &key).await;
+    let sub_id = sub.id.as_str().to_owned();
+    assert!(eventually(|| async { subscription_as_of(app, &sub_id).await.is_some() }).await);
+    app.webhooks_settled().await;
+    let object = ok(app, Method::GET, &format!("/subscriptions/{sub_id}"), &[]).await;
+    let secret = app.setting("sandbox_webhook_secret").await;
+    (sub_id, object, secret)
+}
+
+/// The Stripe time the subscription's row reflects (`None`: no row yet).
+async fn subscription_as_of(app: &TestApp, id: &str) -> Option<i64> {
+    sqlx::query_scalar("select stripe_as_of from subscriptions where id = $1")
+        .bind(id)
+        .fetch_optional(&app.db)
+        .await
+        .unwrap()
+}
+
 #[tokio::test]
 async fn a_subscription_event_five_times_at_once_is_claimed_and_written_once() {
     // A subscription's event carries its ledger claim in its upsert: five concurrent copies
     // must still leave one processed delivery, one attempt, and the row as the event says.
     let app = spawn_app().await;
-    let user = signed_up_user(&app, "dupes").await;
-    let stripe = app.stripe().await;
-    let sub = subscribe_user(&app, &stripe, &user, "pro_monthly", "t-dupes").await;
-    let sub_id = sub.id.as_str().to_owned();
-    assert!(
-        eventually(|| async {
-            sqlx::query_scalar::<_, i64>("select count(*) from subscriptions where id = $1")
-                .bind(&sub_id)
-                .fetch_one(&app.db)
-                .await
-                .unwrap()
-                == 1
-        })
-        .await
-    );
     // The sandbox's own events for it land first: only the five copies race here.
-    app.webhooks_settled().await;
-    let secret = app.setting("sandbox_webhook_secret").await;
-    let object = ok(&app, Method::GET, &format!("/subscriptions/{sub_id}"), &[]).await;
-    let stored_as_of = || async {
-        sqlx::query_scalar::<_, i64>("select stripe_as_of from subscriptions where id = $1")
-            .bind(&sub_id)
-            .fetch_one(&app.db)
-            .await
-            .unwrap()
-    };
+    let (sub_id, object, secret) = settled_subscription(&app, "dupes").await;
+    let stored_as_of = || async { subscription_as_of(&app, &sub_id).await.unwrap() };
     // Newer than anything stored (written from the event alone), then as old as the first
     // snapshot (not newer: each copy that gets the claim asks Stripe for the current copy).
     let newer = stored_as_of().await + 100;
@@ -280,22 +281,8 @@ async fn a_subscription_event_five_times_at_once_is_claimed_and_written_once() {
 #[tokio::test]
 async fn a_burst_of_events_about_one_subscription_each_apply_on_first_delivery() {
     let app = spawn_app().await;
-    let user = signed_up_user(&app, "burst").await;
-    let stripe = app.stripe().await;
-    let sub = subscribe_user(&app, &stripe, &user, "pro_monthly", "t-burst").await;
-    let sub_id = sub.id.as_str().to_owned();
-    let stored_as_of = || async {
-        sqlx::query_scalar::<_, i64>("select stripe_as_of from subscriptions where id = $1")
-            .bind(&sub_id)
-            .fetch_optional(&app.db)
-            .await
-            .unwrap()
-    };
-    assert!(eventually(|| async { stored_as_of().await.is_some() }).await);
-    app.webhooks_settled().await;
-    let secret = app.setting("sandbox_webhook_secret").await;
-    let object = ok(&app, Method::GET, &format!("/subscriptions/{sub_id}"), &[]).await;
-    let tie = stored_as_of().await.unwrap();
+    let (sub_id, object, secret) = settled_subscription(&app, "burst").await;
+    let tie = subscription_as_of(&app, &sub_id).await.unwrap();
     let row = || async {
         sqlx::query_as::<_, (String, i64)>(
             "select status, xmin::text::bigint from subscriptions where id = $1",
