@@ -6,7 +6,7 @@
 //! Stripe for the object as it is now, and writes that only while the row stays as it was
 //! before the read. Read side by side, the first write makes every other read stale: each
 //! reads again, and the last of a burst of five could run out of attempts and answer 500
-//! (Stripe retries it, up to an hour later). Taking turns, each reads after the last one
+//! (Stripe retries it later, with backoff). Taking turns, each reads after the last one
 //! wrote, and its read stands. Only reads wait, never a database transaction: a turn is
 //! taken with no transaction open, and a task holds at most one at a time, so turns cannot
 //! deadlock. Instances of the app do not share turns; between them the attempts still bound

@@ -276,7 +276,7 @@ async fn a_subscription_event_five_times_at_once_is_claimed_and_written_once() {
 /// Stripe sends the events about one object together, in one second: each ties with the
 /// row, so each reads Stripe's current copy and writes it only while the row stays as it
 /// was. Side by side, every write would make the other reads stale and the last ones would
-/// run out of attempts (500, and Stripe's retry an hour later). They take turns instead:
+/// run out of attempts (500, and Stripe's retry comes later). They take turns instead:
 /// every one applies on its first delivery.
 #[tokio::test]
 async fn a_burst_of_events_about_one_subscription_each_apply_on_first_delivery() {
